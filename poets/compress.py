@@ -1,0 +1,22 @@
+"""gzip of a model file and the figures `gzip -l` prints for it."""
+
+import gzip
+import shutil
+from pathlib import Path
+
+
+def gzip_file(source, dest, level=9):
+    """Write `dest` as the gzip of `source`; return its size record."""
+    with open(source, "rb") as raw, gzip.GzipFile(dest, "wb", compresslevel=level, mtime=0) as packed:
+        shutil.copyfileobj(raw, packed)
+    return sizes(source, dest)
+
+
+def sizes(source, packed):
+    compressed, uncompressed = Path(packed).stat().st_size, Path(source).stat().st_size
+    return {
+        "compressed": compressed,
+        "uncompressed": uncompressed,
+        # gzip -l's "ratio": the share of the file that compression saved.
+        "ratio": 1.0 - compressed / uncompressed if uncompressed else 0.0,
+    }

@@ -1,0 +1,119 @@
+"""Photos on disk: finding them, decoding them, and the codelab's stable split."""
+
+import hashlib
+import logging
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+
+# retrain.py's constant: the hash is taken modulo this to get a percentage.
+MAX_NUM_IMAGES_PER_CLASS = 2**27 - 1
+
+
+class UnusablePhoto(ValueError):
+    pass
+
+
+def find_photos(root):
+    """(relative path, label) for every photo under `root`, sorted.
+
+    Each non-hidden sub-folder of `root` is a class named after the folder;
+    photos may sit in nested folders below it. Hidden files and folders
+    (.DS_Store, .git) and files without an image extension are not photos.
+    """
+    root = Path(root)
+    photos = []
+    for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for dirpath, dirnames, filenames in os.walk(class_dir):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                if not name.startswith(".") and Path(name).suffix.lower() in EXTENSIONS:
+                    path = Path(dirpath, name)
+                    photos.append((path.relative_to(root).as_posix(), class_dir.name))
+    return photos
+
+
+def load_photo(path, size):
+    """The photo as the graph's `input` expects it: float32 [size, size, 3].
+
+    Decoded with Pillow (EXIF orientation applied, any mode converted to RGB),
+    resized bilinearly to size x size, then scaled as (v - 128) / 128, the
+    codelab's label_image and Android app normalisation. JPEGs are decoded
+    at a reduced DCT scale first when they are much larger than `size`,
+    which is several times faster and only ever feeds the resize.
+    """
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as image:
+            image.draft("RGB", (size, size))
+            image = ImageOps.exif_transpose(image).convert("RGB")
+            image = image.resize((size, size), Image.BILINEAR)
+            pixels = np.asarray(image, dtype=np.float32)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        raise UnusablePhoto(f"{path}: {error}") from error
+    return (pixels - 128.0) / 128.0
+
+
+def split_of(relative_path, validation_percentage, testing_percentage):
+    """'training', 'validation' or 'testing', exactly as retrain.py decides.
+
+    The sha1 of the file name (ignoring anything after `_nohash_`, so
+    variants of one photo stay together) picks the set, so a photo's set
+    never changes when photos are added or removed.
+    """
+    base_name = os.path.basename(relative_path)
+    hash_name = re.sub(r"_nohash_.*$", "", base_name)
+    hashed = hashlib.sha1(hash_name.encode("utf-8")).hexdigest()
+    percentage = (int(hashed, 16) % (MAX_NUM_IMAGES_PER_CLASS + 1)) * (100.0 / MAX_NUM_IMAGES_PER_CLASS)
+    if percentage < validation_percentage:
+        return "validation"
+    if percentage < testing_percentage + validation_percentage:
+        return "testing"
+    return "training"
+
+
+def load_batches(root, items, size, batch_size=32):
+    """Yield batches of (item, pixels) for items (relative path, ...) under `root`.
+
+    `pixels` is the UnusablePhoto error where a photo cannot be decoded.
+    Decoding runs in threads (Pillow releases the GIL), one batch ahead of
+    the consumer, so decoding overlaps with whatever the consumer computes.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def load(item):
+        try:
+            return load_photo(Path(root, item[0]), size)
+        except UnusablePhoto as error:
+            return error
+
+    batches = [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
+    with ThreadPoolExecutor(2) as pool:
+        ahead = [pool.submit(load, item) for item in batches[0]] if batches else []
+        for index, batch in enumerate(batches):
+            current = ahead
+            if index + 1 < len(batches):
+                ahead = [pool.submit(load, item) for item in batches[index + 1]]
+            yield [(item, future.result()) for item, future in zip(batch, current)]
+
+
+def sample_photos(root, size, count=16):
+    """Up to `count` decodable photos spread over all classes, as a batch."""
+    photos = find_photos(root)
+    picked = photos[:: max(1, len(photos) // count)]
+    batch = []
+    for item in picked:
+        try:
+            batch.append(load_photo(Path(root, item[0]), size))
+        except UnusablePhoto:
+            continue
+        if len(batch) == count:
+            break
+    return np.stack(batch)

@@ -1,0 +1,2 @@
+"""One module per stage of the DAG: the Luigi task with its parameters,
+requirements and output, and a thin run() calling into `poets`."""

@@ -1,0 +1,105 @@
+"""Artifacts keyed by everything that shaped them (gokart's idea).
+
+Each task's output is a folder `<data_dir>/<stage>/<id>`, where the id hashes
+the task's class, its code version, its significant parameters and the ids of
+the tasks it requires. Luigi calls a task complete when its output exists,
+so a parameter change moves exactly the affected tasks to new folders, and
+switching back finds the old folders still there.
+"""
+
+import hashlib
+import json
+import logging
+import shutil
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import luigi
+from luigi.task import flatten
+
+log = logging.getLogger("luigi-interface")
+
+RECORD = "params.json"
+
+
+class ArtifactTask(luigi.Task):
+    data_dir = luigi.Parameter(default="data", description="root folder of every artifact")
+
+    #: The folder under data_dir holding this stage's artifacts.
+    stage = None
+    #: Bump when the stage's logic changes: its artifacts, and those of every
+    #: task after it, move to new ids.
+    version = 1
+    #: Parameters that say where artifacts live, not what they hold.
+    unhashed = ("data_dir",)
+
+    def artifact_params(self):
+        params = self.to_str_params(only_significant=True)
+        return {name: value for name, value in sorted(params.items()) if name not in self.unhashed}
+
+    def upstream_ids(self):
+        return sorted(f"{task.task_family}:{task.artifact_id}" for task in flatten(self.requires()))
+
+    @property
+    def artifact_id(self):
+        if not hasattr(self, "_artifact_id"):
+            key = json.dumps(
+                [self.task_family, self.version, self.artifact_params(), self.upstream_ids()],
+                sort_keys=True,
+            )
+            self._artifact_id = hashlib.sha256(key.encode()).hexdigest()[:16]
+        return self._artifact_id
+
+    def output(self):
+        return luigi.LocalTarget(str(Path(self.data_dir, self.stage, self.artifact_id)))
+
+    def path(self, name):
+        """A file inside this task's artifact folder."""
+        return Path(self.output().path, name)
+
+    @contextmanager
+    def artifact_folder(self):
+        """A fresh temporary folder that becomes the output only if the block succeeds.
+
+        luigi's temporary_path() renames it into place on success, so a killed
+        or failed run leaves at most a `-luigi-tmp-` folder, never something
+        that looks complete; on an exception the temporary folder is removed.
+        """
+        with self.output().temporary_path() as temporary:
+            folder = Path(temporary)
+            folder.mkdir(parents=True)
+            try:
+                yield folder
+                self._write_record(folder)
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+
+    def _write_record(self, folder):
+        record = {
+            "task": self.task_family,
+            "version": self.version,
+            "id": self.artifact_id,
+            "params": self.artifact_params(),
+            "requires": self.upstream_ids(),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        (folder / RECORD).write_text(json.dumps(record, indent=2) + "\n")
+
+    def report(self, done, total, what="photos"):
+        """Progress to the scheduler (the visualiser shows it) and the log."""
+        percent = int(100 * done / total) if total else 100
+        self.set_progress_percentage(percent)
+        self.set_status_message(f"{done}/{total} {what}")
+        if percent // 10 != getattr(self, "_logged_tenth", None):
+            self._logged_tenth = percent // 10
+            log.info("%s: %d/%d %s (%d%%)", self.task_family, done, total, what, percent)
+
+
+def write_json(path, value):
+    Path(path).write_text(json.dumps(value, indent=2) + "\n")
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text())

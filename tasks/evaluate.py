@@ -1,0 +1,44 @@
+"""Evaluate: accuracy and cross-entropy of a graph variant on the test split."""
+
+import logging
+
+from poets import architectures, bottlenecks
+from poets.evaluate import evaluate
+from tasks.artifact import read_json, write_json
+from tasks.bottlenecks import Bottlenecks
+from tasks.download import DownloadDataset
+from tasks.retrain import Retrain
+from tasks.variant import VariantTask
+
+log = logging.getLogger("luigi-interface")
+
+
+class Evaluate(VariantTask):
+    stage = "evaluate"
+
+    def requires(self):
+        return {
+            "graph": self.graph_task(),
+            "retrain": self.clone(Retrain),
+            "bottlenecks": self.clone(Bottlenecks),
+            "dataset": self.clone(DownloadDataset),
+        }
+
+    def metrics(self):
+        return read_json(self.path("metrics.json"))
+
+    def run(self):
+        needs = self.requires()
+        retrain = needs["retrain"]
+        # The photos that made it into the bottlenecks are the usable ones.
+        _, paths, labels = bottlenecks.load(needs["bottlenecks"].features)
+        sets = retrain.split(paths)
+        test = [(path, label) for path, label, name in zip(paths, labels, sets) if name == "testing"]
+        metrics = evaluate(
+            needs["graph"].graph, needs["dataset"].photos, test, retrain.read_labels(),
+            architectures.get(self.architecture).size, progress=self.report,
+        )
+        with self.artifact_folder() as folder:
+            write_json(folder / "metrics.json", metrics)
+        log.info("Evaluate %s: accuracy %.3f, cross-entropy %.3f on %d test photos",
+                 self.variant, metrics["accuracy"], metrics["cross_entropy"], metrics["count"])

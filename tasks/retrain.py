@@ -1,0 +1,113 @@
+"""Retrain: a softmax layer on the bottlenecks, frozen with the base model."""
+
+import logging
+import operator
+
+import luigi
+import numpy as np
+from luigi.util import inherits
+
+from poets import architectures, bottlenecks, graphs
+from poets.images import split_of
+from poets.retrain import retrained_graph, train_head
+from tasks.artifact import ArtifactTask, write_json
+from tasks.bottlenecks import Bottlenecks
+from tasks.download import DownloadBaseModel
+
+log = logging.getLogger("luigi-interface")
+
+
+def positive(default, description):
+    return luigi.NumericalParameter(
+        default, var_type=type(default), min_value=0, max_value=2**31, left_op=operator.lt,
+        description=description,
+    )
+
+
+def percentage(default, description):
+    return luigi.NumericalParameter(
+        default, var_type=int, min_value=0, max_value=100, right_op=operator.le, description=description,
+    )
+
+
+@inherits(Bottlenecks)
+class Retrain(ArtifactTask):
+    """`retrained_graph.pb` (input -> final_result) and `retrained_labels.txt`."""
+
+    stage = "retrain"
+    # retrain.py's defaults
+    training_steps = positive(4000, "gradient steps of the final layer")
+    learning_rate = positive(0.01, "gradient descent step size")
+    train_batch_size = positive(100, "photos per training step")
+    validation_percentage = percentage(10, "share of photos held out for validation")
+    testing_percentage = percentage(10, "share of photos held out for the test split")
+    random_seed = luigi.IntParameter(default=0, description="seed of the head's training")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.validation_percentage + self.testing_percentage >= 100:
+            raise ValueError(
+                "--validation-percentage plus --testing-percentage must leave photos to train on, "
+                f"got {self.validation_percentage} + {self.testing_percentage}"
+            )
+
+    def requires(self):
+        return {"bottlenecks": self.clone(Bottlenecks), "base_model": self.clone(DownloadBaseModel)}
+
+    graph_file = "retrained_graph.pb"
+
+    @property
+    def graph(self):
+        return self.path(self.graph_file)
+
+    @property
+    def labels(self):
+        return self.path("retrained_labels.txt")
+
+    def read_labels(self):
+        return self.labels.read_text().splitlines()
+
+    def split(self, paths):
+        return np.array([split_of(p, self.validation_percentage, self.testing_percentage) for p in paths])
+
+    def run(self):
+        import tensorflow as tf
+
+        features, paths, labels = bottlenecks.load(self.requires()["bottlenecks"].features)
+        classes = sorted(set(labels))
+        if len(classes) < 2:
+            raise ValueError(f"need photos of at least two classes to train on, found {classes}")
+        truth = np.array([classes.index(label) for label in labels])
+        sets = self.split(paths)
+        train, validation = sets == "training", sets == "validation"
+        if not train.any():
+            raise ValueError("no photos fall in the training split")
+
+        with self.artifact_folder() as folder:
+            writers = {name: tf.summary.create_file_writer(str(folder / "summaries" / name))
+                       for name in ("train", "validation")}
+            history = []
+
+            def on_eval(step, train_metrics, val_metrics):
+                history.append({"step": step, "train_accuracy": train_metrics[0], "train_cross_entropy": train_metrics[1],
+                                "validation_accuracy": val_metrics[0], "validation_cross_entropy": val_metrics[1]})
+                for name, (accuracy, loss) in (("train", train_metrics), ("validation", val_metrics)):
+                    with writers[name].as_default(step=step):
+                        tf.summary.scalar("accuracy", accuracy)
+                        tf.summary.scalar("cross_entropy", loss)
+                self.report(step, self.training_steps, "steps")
+
+            weights, biases = train_head(
+                features[train], truth[train], features[validation], truth[validation], len(classes),
+                self.training_steps, self.learning_rate, self.train_batch_size, self.random_seed,
+                on_eval=on_eval,
+            )
+            for writer in writers.values():
+                writer.close()
+            graph_def = retrained_graph(self.architecture, self.requires()["base_model"].weights, weights, biases)
+            graphs.save(graph_def, folder / self.graph_file)
+            (folder / self.labels.name).write_text("".join(label + "\n" for label in classes))
+            counts = {name: int((sets == name).sum()) for name in ("training", "validation", "testing")}
+            write_json(folder / "training.json", {"photos": counts, "history": history})
+            log.info("Retrain: %s photos; best validation accuracy %.3f", counts,
+                     max(h["validation_accuracy"] for h in history))

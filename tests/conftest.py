@@ -1,0 +1,127 @@
+"""Offline fixtures: generated photos, a tiny base model, a loopback HTTP server."""
+
+import functools
+import http.server
+import tarfile
+import threading
+from pathlib import Path
+
+import luigi
+import numpy as np
+import pytest
+from PIL import Image
+
+from poets import architectures
+
+TINY = "mobilenet_0.25_128"
+BROKEN = "broken.jpg"
+# Three classes a classifier separates by colour, like flowers by petal colour.
+COLOURS = {"roses": (200, 40, 60), "sunflowers": (230, 200, 30), "bluebells": (60, 80, 210)}
+
+
+def make_photos(root, per_class=24, size=48, seed=0):
+    """Class folders of noisy JPEGs, each class its own dominant colour."""
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    for label, colour in COLOURS.items():
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = np.array(colour, np.float32) + rng.normal(0, 12, (size, size, 3))
+            # A darker blob somewhere (the flower's centre), so photos differ.
+            y, x = rng.integers(0, size // 2, 2)
+            pixels[y:y + size // 3, x:x + size // 3] *= rng.uniform(0.4, 0.8)
+            image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+            image.save(root / label / f"{label}_{i:03d}.jpg", quality=90)
+    return root
+
+
+def make_archive(photos, archive, top="flower_photos"):
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(photos, arcname=top)
+    return archive
+
+
+def make_base_model(path, architecture=TINY):
+    """A randomly initialised MobileNet saved in the keras.applications .h5 format.
+
+    With random weights and identity batch norms, activations shrink to
+    nothing after a few layers. So the batch norm statistics are calibrated
+    on photos of every colour: one training-mode pass with momentum 0 sets
+    each moving mean and variance to what that layer sees, and colour stays
+    what varies most in the pooled features, as it does between our classes.
+    """
+    import h5py
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+
+    keras.utils.set_random_seed(0)
+    arch = architectures.get(architecture)
+    model = arch.base_model(None)
+    rng = np.random.default_rng(1)
+    colours = rng.uniform(0, 255, (64, 1, 1, 3)) + rng.normal(0, 30, (64, arch.size, arch.size, 3))
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.0
+    model((np.clip(colours, 0, 255).astype(np.float32) - 128) / 128, training=True)
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+    return path
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def server():
+    """Serve a folder on a loopback port; yields (folder, base URL)."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="served-"))
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder))
+    )
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="session")
+def flowers(server, tmp_path_factory):
+    """URLs of a generated photo archive and a tiny base model, served over HTTP."""
+    folder, url = server
+    photos = make_photos(tmp_path_factory.mktemp("photos") / "flower_photos")
+    weights = architectures.get(TINY).weights_file
+    make_base_model(folder / weights)
+    # An undecodable photo: the run must skip it with a warning, not crash.
+    (photos / "roses" / BROKEN).write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    make_archive(photos, folder / "flower_photos.tgz")
+    return {
+        "photos": photos,
+        "dataset_url": f"{url}/flower_photos.tgz",
+        "base_model_url": f"{url}/{weights}",
+        "architecture": TINY,
+    }
+
+
+_ran = []
+
+
+@luigi.Task.event_handler(luigi.Event.SUCCESS)
+def _record_success(task):
+    _ran.append(task)
+
+
+def build(*tasks, succeed=True):
+    """Run tasks with the real scheduler in-process; return the tasks that ran."""
+    del _ran[:]
+    result = luigi.build(list(tasks), local_scheduler=True, workers=1, detailed_summary=True, log_level="WARNING")
+    if succeed:
+        assert result.scheduling_succeeded, result.summary_text
+    return list(_ran)
+
+
+def families(tasks):
+    return sorted(task.task_family for task in tasks)

@@ -1,0 +1,142 @@
+"""The real MobileModel DAG on generated photos served over loopback HTTP."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import BROKEN, build, families
+from workflows import MobileModel
+
+FAST_TRAINING = {"training_steps": 300, "train_batch_size": 32, "learning_rate": 0.05, "testing_percentage": 20}
+
+
+@pytest.fixture(scope="module")
+def completed(flowers, tmp_path_factory):
+    """One complete run; yields (params, the tasks that ran)."""
+    params = {
+        "data_dir": str(tmp_path_factory.mktemp("data")),
+        "dataset_url": flowers["dataset_url"],
+        "base_model_url": flowers["base_model_url"],
+        "architecture": flowers["architecture"],
+        **FAST_TRAINING,
+    }
+    ran = build(MobileModel(**params))
+    return params, ran
+
+
+def summary_of(params):
+    return json.loads(MobileModel(**params).summary.read_text())
+
+
+def test_complete_run_runs_every_stage_once(completed):
+    _, ran = completed
+    assert families(ran) == sorted(
+        ["DownloadDataset", "DownloadBaseModel", "Bottlenecks", "Retrain", "Optimize", "Quantize"]
+        + ["Compress", "Evaluate"] * 3 + ["Export", "MobileModel"]
+    )
+
+
+def test_summary_has_the_documented_shape(completed):
+    params, _ = completed
+    summary = summary_of(params)
+    assert set(summary) == {"architecture", "labels", "labels_path", "variants", "android"}
+    assert summary["architecture"] == params["architecture"]
+    assert summary["labels"] == ["bluebells", "roses", "sunflowers"]
+    assert Path(summary["labels_path"]).read_text().splitlines() == summary["labels"]
+    assert set(summary["variants"]) == {"retrained", "optimized", "weights_rounded"}
+    for name, variant in summary["variants"].items():
+        assert set(variant) == {"path", "accuracy", "cross_entropy", "size_bytes", "gzip_bytes"}
+        assert Path(variant["path"]).is_absolute() and Path(variant["path"]).stat().st_size == variant["size_bytes"]
+        assert 0 < variant["gzip_bytes"] < variant["size_bytes"]
+        # The colours are easy to tell apart: a working retrain nails them.
+        assert variant["accuracy"] >= 0.8, (name, variant)
+        assert 0 < variant["cross_entropy"] < 1.0
+    assert Path(summary["variants"]["optimized"]["path"]).name == "optimized_graph.pb"
+    assert Path(summary["variants"]["weights_rounded"]["path"]).name == "rounded_graph.pb"
+    # weights_rounded leaves 256 values per tensor: gzip finds them.
+    rounded, optimized = summary["variants"]["weights_rounded"], summary["variants"]["optimized"]
+    assert rounded["gzip_bytes"] < 0.5 * optimized["gzip_bytes"]
+    assert abs(rounded["accuracy"] - optimized["accuracy"]) <= 0.1
+    android = summary["android"]
+    assert Path(android["model"]).name == "graph.lite" and Path(android["model"]).stat().st_size > 0
+    assert Path(android["labels"]).read_text().splitlines() == summary["labels"]
+
+
+def test_retrained_graph_honours_the_codelab_contract(completed, flowers):
+    from poets import graphs
+    from poets.images import load_photo
+
+    params, _ = completed
+    summary = summary_of(params)
+    photos = [load_photo(p, 128) for p in sorted(Path(flowers["photos"], "sunflowers").glob("*.jpg"))[:4]]
+    for variant in summary["variants"].values():
+        graph_def = graphs.load(variant["path"])
+        placeholder = next(n for n in graph_def.node if n.name == "input")
+        assert placeholder.op == "Placeholder"
+        assert [d.size for d in placeholder.attr["shape"].shape.dim] == [-1, 128, 128, 3]
+        with graphs.Classifier(graph_def) as classify:
+            probabilities = classify(np.stack(photos))
+        assert probabilities.shape == (4, 3)
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+        assert (probabilities.argmax(axis=1) == summary["labels"].index("sunflowers")).all()
+
+
+def test_every_artifact_folder_records_its_parameters(completed):
+    params, _ = completed
+    folders = [p.parent for p in Path(params["data_dir"]).glob("*/*/params.json")]
+    assert len(folders) == 14
+    for folder in folders:
+        record = json.loads((folder / "params.json").read_text())
+        assert record["id"] == folder.name
+        assert "data_dir" not in record["params"]
+    retrain = json.loads(next(Path(params["data_dir"], "retrain").glob("*/params.json")).read_text())
+    assert retrain["params"]["training_steps"] == "300"
+    assert not list(Path(params["data_dir"]).glob("*/*-luigi-tmp-*"))
+
+
+def test_undecodable_photo_is_skipped_and_named(completed):
+    params, _ = completed
+    skipped = json.loads(next(Path(params["data_dir"], "bottlenecks").glob("*/skipped.json")).read_text())
+    assert [entry["photo"] for entry in skipped] == [f"roses/{BROKEN}"]
+
+
+def test_identical_run_runs_nothing(completed):
+    params, _ = completed
+    assert build(MobileModel(**params)) == []
+
+
+def test_quantization_mode_change_reruns_only_what_depends_on_it(completed):
+    params, _ = completed
+    ran = build(MobileModel(**params, quantization_mode="weights"))
+    assert families(ran) == ["Compress", "Evaluate", "MobileModel", "Quantize"]
+    assert {task.variant for task in ran if hasattr(task, "variant")} == {"weights"}
+    summary = summary_of({**params, "quantization_mode": "weights"})
+    assert Path(summary["variants"]["weights"]["path"]).name == "quantized_graph.pb"
+    # 8-bit storage: about a quarter of the float graph.
+    assert summary["variants"]["weights"]["size_bytes"] < 0.4 * summary["variants"]["optimized"]["size_bytes"]
+    assert build(MobileModel(**params)) == []
+
+
+def test_training_parameter_change_reruns_retrain_and_after_only(completed):
+    params, _ = completed
+    ran = build(MobileModel(**{**params, "learning_rate": 0.02}))
+    assert families(ran) == sorted(
+        ["Retrain", "Optimize", "Quantize"] + ["Compress", "Evaluate"] * 3 + ["Export", "MobileModel"]
+    )
+
+
+def test_complete_run_does_not_import_tensorflow(completed):
+    params, _ = completed
+    script = (
+        "import sys, luigi, workflows\n"
+        f"ok = luigi.build([workflows.MobileModel(**{params!r})], local_scheduler=True, log_level='WARNING')\n"
+        "print(ok, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parents[1], env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert out.stdout.split() == ["True", "False", "False"]
