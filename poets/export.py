@@ -1,5 +1,7 @@
 """The model for the codelab's Android app: graph.lite and labels.txt."""
 
+import logging
+
 from poets.retrain import INPUT, OUTPUT
 
 
@@ -11,7 +13,13 @@ def to_tflite(graph_path, size):
         str(graph_path), input_arrays=[INPUT], output_arrays=[OUTPUT],
         input_shapes={INPUT: [1, size, size, 3]},
     )
-    return converter.convert()
+    # The converter logs through the root logger, which makes logging install
+    # a stderr handler there and every luigi line print twice from then on.
+    handlers = list(logging.root.handlers)
+    try:
+        return converter.convert()
+    finally:
+        logging.root.handlers[:] = handlers
 
 
 def tflite_classify(model_bytes, pixels):

@@ -23,6 +23,39 @@ log = logging.getLogger("luigi-interface")
 RECORD = "params.json"
 
 
+class Choice(luigi.ChoiceParameter):
+    """A ChoiceParameter whose error names the flag and lists the choices in order.
+
+    luigi's own message shows neither the parameter nor a stable order.
+    """
+
+    flag = "parameter"
+
+    def normalize(self, x):
+        if x in self._choices:
+            return x
+        raise ValueError(f"{self.flag}: {x!r} is not valid; choose one of: {', '.join(sorted(self._choices))}")
+
+
+class Number(luigi.NumericalParameter):
+    """A NumericalParameter that names the flag in its errors, and checks its
+    range for values given in Python too (luigi checks only what it parses)."""
+
+    flag = "parameter"
+
+    def parse(self, x):
+        try:
+            value = self._var_type(x)
+        except ValueError:
+            raise ValueError(f"{self.flag}: {x!r} is not a {self._var_type.__name__}") from None
+        return self.normalize(value)
+
+    def normalize(self, x):
+        if not (self._left_op(self._min_value, x) and self._right_op(x, self._max_value)):
+            raise ValueError(f"{self.flag}: {x} is not in the range {self._permitted_range}")
+        return x
+
+
 class ArtifactTask(luigi.Task):
     data_dir = luigi.Parameter(default="data", description="root folder of every artifact")
 
@@ -33,6 +66,15 @@ class ArtifactTask(luigi.Task):
     version = 1
     #: Parameters that say where artifacts live, not what they hold.
     unhashed = ("data_dir",)
+
+    @classmethod
+    def get_params(cls):
+        params = super().get_params()
+        # Parameter objects don't know their names; tell ours, for their errors.
+        for name, param in params:
+            if isinstance(param, (Choice, Number)):
+                param.flag = "--" + name.replace("_", "-")
+        return params
 
     def artifact_params(self):
         params = self.to_str_params(only_significant=True)

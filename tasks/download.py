@@ -4,7 +4,7 @@ import luigi
 
 from poets import architectures
 from poets.download import download, extract_photos
-from tasks.artifact import ArtifactTask
+from tasks.artifact import ArtifactTask, Choice
 
 CODELAB_PHOTOS = "http://download.tensorflow.org/example_images/flower_photos.tgz"
 
@@ -34,7 +34,7 @@ class DownloadBaseModel(ArtifactTask):
     """The ImageNet weights file keras.applications would download for --architecture."""
 
     stage = "base_model"
-    architecture = luigi.ChoiceParameter(
+    architecture = Choice(
         default=architectures.DEFAULT,
         choices=list(architectures.ARCHITECTURES),
         description="mobilenet_<alpha>_<size> (MobileNet v1) or mobilenet_v2_<alpha>_<size>",

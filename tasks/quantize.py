@@ -1,10 +1,9 @@
 """Quantize: the optimized graph with its weights quantized per --quantization-mode."""
 
-import luigi
 from luigi.util import inherits
 
 from poets import graphs, quantize
-from tasks.artifact import ArtifactTask
+from tasks.artifact import ArtifactTask, Choice
 from tasks.optimize import Optimize
 
 GRAPH_FILES = {"weights_rounded": "rounded_graph.pb", "weights": "quantized_graph.pb"}
@@ -13,7 +12,7 @@ GRAPH_FILES = {"weights_rounded": "rounded_graph.pb", "weights": "quantized_grap
 @inherits(Optimize)
 class Quantize(ArtifactTask):
     stage = "quantize"
-    quantization_mode = luigi.ChoiceParameter(
+    quantization_mode = Choice(
         default="weights_rounded", choices=quantize.MODES,
         description="weights_rounded: 256 levels stored as float (gzips well); "
                     "weights: 8-bit storage with a Dequantize op",

@@ -10,7 +10,7 @@ from luigi.util import inherits
 from poets import architectures, bottlenecks, graphs
 from poets.images import split_of
 from poets.retrain import retrained_graph, train_head
-from tasks.artifact import ArtifactTask, write_json
+from tasks.artifact import ArtifactTask, Number, write_json
 from tasks.bottlenecks import Bottlenecks
 from tasks.download import DownloadBaseModel
 
@@ -18,14 +18,14 @@ log = logging.getLogger("luigi-interface")
 
 
 def positive(default, description):
-    return luigi.NumericalParameter(
+    return Number(
         default, var_type=type(default), min_value=0, max_value=2**31, left_op=operator.lt,
         description=description,
     )
 
 
 def percentage(default, description):
-    return luigi.NumericalParameter(
+    return Number(
         default, var_type=int, min_value=0, max_value=100, right_op=operator.le, description=description,
     )
 

@@ -4,11 +4,10 @@ The variant is a parameter of its own, so evaluating the optimized graph does
 not depend on --quantization-mode and is not rerun when the mode changes.
 """
 
-import luigi
 from luigi.util import inherits
 
 from poets import quantize
-from tasks.artifact import ArtifactTask
+from tasks.artifact import ArtifactTask, Choice
 from tasks.optimize import Optimize
 from tasks.quantize import Quantize
 from tasks.retrain import Retrain
@@ -18,7 +17,7 @@ VARIANTS = ("retrained", "optimized") + quantize.MODES
 
 @inherits(Optimize)
 class VariantTask(ArtifactTask):
-    variant = luigi.ChoiceParameter(choices=VARIANTS, description="the graph to work on")
+    variant = Choice(choices=VARIANTS, description="the graph to work on")
 
     def graph_task(self):
         if self.variant == "retrained":

@@ -106,7 +106,7 @@ def flowers(server, tmp_path_factory):
     }
 
 
-_ran = []
+_ran, _failed = [], []
 
 
 @luigi.Task.event_handler(luigi.Event.SUCCESS)
@@ -114,13 +114,25 @@ def _record_success(task):
     _ran.append(task)
 
 
-def build(*tasks, succeed=True):
+@luigi.Task.event_handler(luigi.Event.FAILURE)
+def _record_failure(task, exception):
+    _failed.append((task, exception))
+
+
+def build(*tasks):
     """Run tasks with the real scheduler in-process; return the tasks that ran."""
-    del _ran[:]
+    del _ran[:], _failed[:]
     result = luigi.build(list(tasks), local_scheduler=True, workers=1, detailed_summary=True, log_level="WARNING")
-    if succeed:
-        assert result.scheduling_succeeded, result.summary_text
+    assert result.scheduling_succeeded, result.summary_text
     return list(_ran)
+
+
+def build_failing(*tasks):
+    """Run tasks expected to fail; return [(task, exception)] of the failures."""
+    del _ran[:], _failed[:]
+    result = luigi.build(list(tasks), local_scheduler=True, workers=1, detailed_summary=True, log_level="CRITICAL")
+    assert not result.scheduling_succeeded
+    return list(_failed)
 
 
 def families(tasks):

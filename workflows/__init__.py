@@ -2,10 +2,9 @@
 
 import logging
 
-import luigi
 from luigi.util import inherits
 
-from tasks.artifact import ArtifactTask, write_json
+from tasks.artifact import ArtifactTask, Choice, write_json
 from tasks.compress import Compress
 from tasks.evaluate import Evaluate
 from tasks.export import Export
@@ -23,7 +22,7 @@ class MobileModel(ArtifactTask):
     says where each is and how well it does."""
 
     stage = "mobile_model"
-    android_variant = luigi.ChoiceParameter(
+    android_variant = Choice(
         default="optimized", choices=VARIANTS, description="the graph exported as graph.lite",
     )
 
