@@ -140,3 +140,19 @@ def test_complete_run_does_not_import_tensorflow(completed):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).parents[1], env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
     assert out.stdout.split() == ["True", "False", "False"]
+
+
+def test_mobilenet_v2_runs_end_to_end(flowers, server, tmp_path):
+    from tests.conftest import make_base_model
+    from poets import architectures
+
+    folder, url = server
+    name = "mobilenet_v2_0.35_96"
+    make_base_model(folder / architectures.get(name).weights_file, name)
+    params = {**FAST_TRAINING, "data_dir": str(tmp_path), "dataset_url": flowers["dataset_url"], "architecture": name,
+              "base_model_url": f"{url}/{architectures.get(name).weights_file}"}
+    build(MobileModel(**params))
+    summary = summary_of(params)
+    assert summary["architecture"] == name
+    for variant in summary["variants"].values():
+        assert variant["accuracy"] > 0.6
