@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import shutil
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -113,12 +114,12 @@ class ArtifactTask(luigi.Task):
             folder.mkdir(parents=True)
             try:
                 yield folder
-                self._write_record(folder)
+                self._write_record(folder, time.monotonic() - getattr(self, "_started", time.monotonic()))
             except BaseException:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
 
-    def _write_record(self, folder):
+    def _write_record(self, folder, seconds):
         record = {
             "task": self.task_family,
             "version": self.version,
@@ -126,6 +127,7 @@ class ArtifactTask(luigi.Task):
             "params": self.artifact_params(),
             "requires": self.upstream_ids(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "seconds": round(seconds, 3),
         }
         (folder / RECORD).write_text(json.dumps(record, indent=2) + "\n")
 
@@ -137,6 +139,12 @@ class ArtifactTask(luigi.Task):
         if percent // 10 != getattr(self, "_logged_tenth", None):
             self._logged_tenth = percent // 10
             log.info("%s: %d/%d %s (%d%%)", self.task_family, done, total, what, percent)
+
+
+@ArtifactTask.event_handler(luigi.Event.START)
+def _note_start(task):
+    # The record's "seconds" covers the whole run(), not just the writing.
+    task._started = time.monotonic()
 
 
 def write_json(path, value):
