@@ -1,10 +1,24 @@
-"""The codelab's optimize_for_inference step, checked against the original."""
+"""The codelab's optimize_for_inference step, completed for Keras 3 graphs and
+checked against the original.
+
+TensorFlow's optimize_for_inference strips unused and training-only nodes and
+folds FusedBatchNorm into the convolution before it, but Keras 3 writes batch
+normalization as Mul/AddV2/Rsqrt/Sub arithmetic, and TensorFlow's matcher for
+that pattern only knows `Add`, so it folds none of it. Here the constant part
+of that arithmetic is evaluated once (constant folding), which leaves
+conv -> Mul(scale) -> AddV2(offset); the scale is then multiplied into the
+convolution's weights and the offset becomes a BiasAdd.
+"""
 
 import numpy as np
 
 from poets.retrain import INPUT, OUTPUT
 
 TOLERANCE = 1e-5
+CONVOLUTIONS = ("Conv2D", "DepthwiseConv2dNative")
+# Ops that may only remain as the residual additions of MobileNetV2 blocks.
+BATCH_NORM_OPS = ("Rsqrt", "Sub", "Mul", "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3",
+                  "BatchNormWithGlobalNormalization")
 
 
 class OptimizationChangedOutputs(AssertionError):
@@ -12,13 +26,163 @@ class OptimizationChangedOutputs(AssertionError):
 
 
 def optimize(graph_def):
-    """Strip training-only and unreachable nodes, remove Identity, fold batch norms."""
+    """Strip, fold constants, fold batch norms; returns a new GraphDef."""
     import tensorflow as tf
     from tensorflow.python.tools import optimize_for_inference_lib
 
-    return optimize_for_inference_lib.optimize_for_inference(
+    stripped = optimize_for_inference_lib.optimize_for_inference(
         graph_def, [INPUT], [OUTPUT], tf.float32.as_datatype_enum
     )
+    return fold_batch_norms(fold_constants(stripped))
+
+
+def _name(input_name):
+    return input_name.lstrip("^").split(":")[0]
+
+
+def _const(name, value):
+    from tensorflow.core.framework import node_def_pb2
+    from tensorflow.python.framework import tensor_util
+
+    tensor = tensor_util.make_tensor_proto(value)
+    node = node_def_pb2.NodeDef(name=name, op="Const")
+    node.attr["dtype"].type = tensor.dtype
+    node.attr["value"].tensor.CopyFrom(tensor)
+    return node
+
+
+def _value(node):
+    from tensorflow.python.framework import tensor_util
+
+    return tensor_util.MakeNdarray(node.attr["value"].tensor)
+
+
+def _rebuild(graph_def, nodes):
+    """A GraphDef like `graph_def` (versions, library) with `nodes`, minus what OUTPUT doesn't need."""
+    from tensorflow.core.framework import graph_pb2
+    from tensorflow.python.framework import graph_util
+
+    result = graph_pb2.GraphDef()
+    result.versions.CopyFrom(graph_def.versions)
+    result.library.CopyFrom(graph_def.library)
+    result.node.extend(nodes)
+    return graph_util.extract_sub_graph(result, [OUTPUT])
+
+
+def fold_constants(graph_def):
+    """Replace every node that does not depend on the input by its value."""
+    import tensorflow as tf
+
+    by_name = {node.name: node for node in graph_def.node}
+    constant = {}
+
+    def is_constant(name):
+        # Iterative depth-first walk: frozen graphs are deep enough for recursion limits.
+        stack = [name]
+        while stack:
+            current = stack[-1]
+            if current in constant:
+                stack.pop()
+                continue
+            node = by_name[current]
+            if node.op == "Const":
+                constant[current] = True
+                stack.pop()
+                continue
+            if node.op in ("Placeholder", "PlaceholderWithDefault") or not node.input:
+                constant[current] = False
+                stack.pop()
+                continue
+            pending = [_name(i) for i in node.input if _name(i) not in constant]
+            if pending:
+                stack.extend(pending)
+                continue
+            constant[current] = all(constant[_name(i)] for i in node.input)
+            stack.pop()
+        return constant[name]
+
+    for node in graph_def.node:
+        is_constant(node.name)
+    # Evaluate the constant nodes that feed a non-constant one: their values are all
+    # the rest of the graph needs.
+    frontier = sorted({
+        _name(i) for node in graph_def.node if not constant[node.name]
+        for i in node.input if not i.startswith("^") and constant[_name(i)] and by_name[_name(i)].op != "Const"
+    })
+    if not frontier:
+        return graph_def
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    with tf.compat.v1.Session(graph=graph) as session:
+        values = session.run([name + ":0" for name in frontier])
+    folded = dict(zip(frontier, values))
+    nodes = [_const(node.name, folded[node.name]) if node.name in folded else node for node in graph_def.node]
+    return _rebuild(graph_def, nodes)
+
+
+def fold_batch_norms(graph_def):
+    """conv -> Mul(c1) -> Add/AddV2(c2) becomes conv(weights * c1) -> BiasAdd(c2)."""
+    by_name = {node.name: node for node in graph_def.node}
+    consumers = {}
+    for node in graph_def.node:
+        for i in node.input:
+            consumers.setdefault(_name(i), []).append(node.name)
+
+    def only_consumer(name, consumer):
+        return consumers.get(name, []) == [consumer]
+
+    def split_const(node):
+        """(the non-constant input, the constant input's node) of a binary op, or None."""
+        first, second = (by_name[_name(i)] for i in node.input[:2])
+        if second.op == "Const" and first.op != "Const":
+            return first, second
+        if first.op == "Const" and second.op != "Const":
+            return second, first
+        return None
+
+    replaced, dropped = {}, set()
+    for add in graph_def.node:
+        if add.op not in ("Add", "AddV2") or not (pair := split_const(add)):
+            continue
+        mul, offset = pair
+        if mul.op != "Mul" or not only_consumer(mul.name, add.name) or not (pair := split_const(mul)):
+            continue
+        conv, scale = pair
+        if conv.op not in CONVOLUTIONS or not only_consumer(conv.name, mul.name):
+            continue
+        weights_node = by_name[_name(conv.input[1])]
+        if weights_node.op != "Const" or not only_consumer(weights_node.name, conv.name):
+            continue
+        weights, scale, offset_value = _value(weights_node), _value(scale), _value(offset)
+        channels = weights.shape[3] if conv.op == "Conv2D" else weights.shape[2] * weights.shape[3]
+        if scale.size != channels or offset_value.size != channels:
+            continue  # not a per-channel affine: leave it
+        if conv.op == "Conv2D":
+            weights = weights * scale.reshape(1, 1, 1, -1)
+        else:  # depthwise output channel = input channel * multiplier + m
+            weights = weights * scale.reshape(1, 1, weights.shape[2], weights.shape[3])
+        replaced[weights_node.name] = _const(weights_node.name, weights.astype(np.float32))
+        bias = _const(add.name + "/bias", offset_value.reshape(-1).astype(np.float32))
+        bias_add = type(add)(name=add.name, op="BiasAdd", input=[conv.name, bias.name])
+        bias_add.attr["T"].CopyFrom(add.attr["T"])
+        bias_add.attr["data_format"].s = b"NHWC"
+        replaced[add.name] = bias_add
+        replaced[bias.name] = bias
+        dropped.add(mul.name)
+    nodes = []
+    for node in graph_def.node:
+        if node.name in dropped:
+            continue
+        nodes.append(replaced.pop(node.name, node))
+        if node.name + "/bias" in replaced:
+            nodes.append(replaced.pop(node.name + "/bias"))
+    return _rebuild(graph_def, nodes)
+
+
+def batch_norm_ops(graph_def):
+    """The batch-norm arithmetic left in a graph (empty once fully folded)."""
+    return sorted(node.name for node in graph_def.node if node.op in BATCH_NORM_OPS)
 
 
 def max_difference(graph_a, graph_b, pixels):

@@ -16,6 +16,7 @@ log = logging.getLogger("luigi-interface")
 @inherits(Retrain)
 class Optimize(ArtifactTask):
     stage = "optimize"
+    version = 2  # 2: constant folding and batch norms folded into the convolutions
     graph_file = "optimized_graph.pb"
 
     def requires(self):
@@ -30,6 +31,8 @@ class Optimize(ArtifactTask):
         optimized = optimize.optimize(retrained)
         pixels = sample_photos(self.requires()["dataset"].photos, architectures.get(self.architecture).size)
         difference = optimize.check_same_outputs(retrained, optimized, pixels)
+        if left := optimize.batch_norm_ops(optimized):
+            raise AssertionError(f"batch norm arithmetic left in the optimized graph: {', '.join(left[:5])}")
         with self.artifact_folder() as folder:
             graphs.save(optimized, folder / self.graph_file)
             write_json(folder / "optimize.json", {

@@ -12,6 +12,7 @@ GRAPH_FILES = {"weights_rounded": "rounded_graph.pb", "weights": "quantized_grap
 @inherits(Optimize)
 class Quantize(ArtifactTask):
     stage = "quantize"
+    version = 2  # 2: levels per output channel
     quantization_mode = Choice(
         default="weights_rounded", choices=quantize.MODES,
         description="weights_rounded: 256 levels stored as float (gzips well); "

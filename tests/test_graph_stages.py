@@ -20,45 +20,101 @@ def tiny_graph(tmp_path_factory):
     return graph_def, pixels
 
 
-def test_optimize_strips_nodes_and_keeps_outputs(tiny_graph):
+def test_optimize_folds_every_batch_norm_and_keeps_outputs(tiny_graph):
     graph_def, pixels = tiny_graph
+    # Keras 3 writes each BatchNormalization as Mul/AddV2/Rsqrt/Sub arithmetic.
+    assert len(optimize.batch_norm_ops(graph_def)) > 50
     optimized = optimize.optimize(graph_def)
-    assert len(optimized.node) < len(graph_def.node)
+    assert optimize.batch_norm_ops(optimized) == []
+    assert len(optimized.node) < len(graph_def.node) / 2
     assert not [n for n in optimized.node if n.op == "Identity"]
+    convolutions = [n for n in optimized.node if n.op in optimize.CONVOLUTIONS]
+    assert sum(n.op == "BiasAdd" for n in optimized.node) == len(convolutions) == 27
+    assert optimize.check_same_outputs(graph_def, optimized, pixels) <= optimize.TOLERANCE
+
+
+def test_optimize_folds_mobilenet_v2_batch_norms(tmp_path):
+    name = "mobilenet_v2_0.35_96"
+    weights = make_base_model(tmp_path / "v2.h5", name)
+    graph_def = retrain.retrained_graph(name, weights, np.ones((1280, 2), np.float32) / 100, np.zeros(2, np.float32))
+    optimized = optimize.optimize(graph_def)
+    assert optimize.batch_norm_ops(optimized) == []
+    pixels = np.random.default_rng(0).uniform(-1, 1, (4, 96, 96, 3)).astype(np.float32)
+    assert optimize.check_same_outputs(graph_def, optimized, pixels) <= optimize.TOLERANCE
+
+
+def test_optimize_folds_fused_batch_norm():
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    rng = np.random.default_rng(0)
+    kernel, depthwise = rng.normal(size=(3, 3, 3, 8)).astype(np.float32), rng.normal(size=(3, 3, 8, 1)).astype(np.float32)
+    stats = [rng.uniform(0.5, 2, 8).astype(np.float32) for _ in range(4)]
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 8, 8, 3], tf.float32, name="input")])
+    def model(x):
+        y = tf.nn.conv2d(x, kernel, 1, "SAME")
+        y, _, _ = tf.compat.v1.nn.fused_batch_norm(y, *stats[:2], mean=stats[2], variance=stats[3], is_training=False)
+        y = tf.nn.depthwise_conv2d(tf.nn.relu6(y), depthwise, [1, 1, 1, 1], "SAME")
+        y, _, _ = tf.compat.v1.nn.fused_batch_norm(y, *stats[:2], mean=stats[2], variance=stats[3], is_training=False)
+        return tf.nn.softmax(tf.reduce_mean(y, axis=[1, 2]), name="final_result")
+
+    graph_def = convert_variables_to_constants_v2(model.get_concrete_function()).graph.as_graph_def()
+    assert [n for n in graph_def.node if n.op.startswith("FusedBatchNorm")]
+    optimized = optimize.optimize(graph_def)
+    assert optimize.batch_norm_ops(optimized) == []
+    pixels = rng.uniform(-1, 1, (2, 8, 8, 3)).astype(np.float32)
     assert optimize.check_same_outputs(graph_def, optimized, pixels) <= optimize.TOLERANCE
 
 
 def test_check_same_outputs_fails_loudly_on_a_changed_graph(tiny_graph):
     graph_def, pixels = tiny_graph
-    changed = quantize.quantize(graph_def, "weights")
+    changed = quantize.quantize(graph_def, "weights_rounded")
     with pytest.raises(optimize.OptimizationChangedOutputs, match="differs"):
         optimize.check_same_outputs(graph_def, changed, pixels, tolerance=0.0)
 
 
-def test_weights_rounded_keeps_256_levels_per_tensor_and_the_outputs(tiny_graph):
+@pytest.fixture(scope="module")
+def optimized_graph(tiny_graph):
+    return optimize.optimize(tiny_graph[0])
+
+
+def test_weights_rounded_keeps_256_levels_per_channel_and_the_outputs(optimized_graph, tiny_graph):
     from tensorflow.python.framework import tensor_util
 
-    graph_def, pixels = tiny_graph
-    rounded = quantize.quantize(graph_def, "weights_rounded")
-    sizes = []
+    pixels = tiny_graph[1]
+    rounded = quantize.quantize(optimized_graph, "weights_rounded")
+    depthwise = {n.input[1] for n in rounded.node if n.op == "DepthwiseConv2dNative"}
+    rounded_elements = 0
     for node in rounded.node:
         if node.op == "Const" and node.attr["dtype"].type == 1:
             values = tensor_util.MakeNdarray(node.attr["value"].tensor)
-            if values.size >= quantize.MIN_ELEMENTS:
-                assert len(np.unique(values)) <= 256
-                sizes.append(values.size)
-    assert sum(sizes) > 100_000
-    assert 0 < optimize.max_difference(graph_def, rounded, pixels) < 0.05
+            if values.ndim >= 2 and values.size >= quantize.MIN_ELEMENTS:
+                channels = values.reshape(-1, values.shape[-1] * (values.shape[-2] if node.name in depthwise else 1))
+                assert max(len(np.unique(channel)) for channel in channels.T) <= 256
+                rounded_elements += values.size
+    assert rounded_elements > 100_000
+    assert 0 < optimize.max_difference(optimized_graph, rounded, pixels) < 0.02
 
 
-def test_weights_mode_stores_8_bit_with_dequantize(tiny_graph, tmp_path):
-    graph_def, pixels = tiny_graph
+def test_weights_rounded_levels_span_each_channel():
+    # Channel 1 is 1000x channel 0: per-tensor levels would flatten channel 0.
+    values = np.stack([np.linspace(-1, 1, 50), np.linspace(-1000, 1000, 50)], axis=-1).astype(np.float32)
+    rounded = quantize.round_weights(values, quantize.channel_shape(values))
+    assert len(np.unique(rounded[:, 0])) == 50
+    np.testing.assert_allclose(rounded, values, atol=2000 / 255)
+    np.testing.assert_allclose(rounded[:, 0], values[:, 0], atol=2 / 255)
+
+
+def test_weights_mode_stores_8_bit_levels(optimized_graph, tiny_graph, tmp_path):
+    pixels = tiny_graph[1]
+    graph_def = optimized_graph
     quantized = quantize.quantize(graph_def, "weights")
-    assert sum(n.op == "Dequantize" for n in quantized.node) > 20
+    assert sum(n.op == "Const" and n.attr["dtype"].type == 4 for n in quantized.node) >= 28  # uint8
     graphs.save(graph_def, tmp_path / "float.pb")
     graphs.save(quantized, tmp_path / "eight.pb")
     assert (tmp_path / "eight.pb").stat().st_size < 0.4 * (tmp_path / "float.pb").stat().st_size
-    assert optimize.max_difference(graph_def, quantized, pixels) < 0.05
+    assert optimize.max_difference(graph_def, quantized, pixels) < 0.02
 
 
 def test_unknown_mode_lists_the_valid_ones(tiny_graph):
