@@ -1,29 +1,38 @@
-"""evaluate.py: accuracy and cross-entropy of a graph on the test photos."""
+"""evaluate.py: accuracy and cross-entropy of a model on the test photos.
 
+    python -m poets.evaluate GRAPH --image_dir flower_photos --labels retrained_labels.txt
+
+GRAPH is a frozen graph (.pb) or a TFLite model (.tflite, .lite); the test
+photos are those the codelab's split puts in the test set.
+"""
+
+import argparse
 import logging
+import sys
+from pathlib import Path
 
 import numpy as np
 
-from poets import graphs
-from poets.images import UnusablePhoto, load_batches
+from poets.graphs import open_model
+from poets.images import UnusablePhoto, find_photos, load_batches, split_of
 from poets.retrain import cross_entropy
 
 log = logging.getLogger(__name__)
 
 
-def evaluate(graph_path, dataset_dir, photos, labels, size, progress=None):
-    """Score the frozen graph at `graph_path` on `photos`, (relative path, label) pairs.
+def evaluate(graph_path, dataset_dir, photos, labels, size=None, progress=None):
+    """Score the model at `graph_path` on `photos`, (relative path, label) pairs.
 
-    `labels` is the graph's output order. Returns accuracy, mean
+    `labels` is the model's output order. Returns accuracy, mean
     cross-entropy and the number of photos scored.
     """
     if not photos:
         raise ValueError("no test photos to evaluate on: raise --testing-percentage or add photos")
     index = {label: i for i, label in enumerate(labels)}
     probabilities, truth = [], []
-    with graphs.Classifier(graphs.load(graph_path)) as classify:
+    with open_model(graph_path) as classify:
         done = 0
-        for batch in load_batches(dataset_dir, photos, size):
+        for batch in load_batches(dataset_dir, photos, size or classify.size):
             good = [(item, pixels) for item, pixels in batch if not isinstance(pixels, UnusablePhoto)]
             if good:
                 probabilities.append(classify(np.stack([pixels for _, pixels in good])))
@@ -37,3 +46,35 @@ def evaluate(graph_path, dataset_dir, photos, labels, size, progress=None):
         "cross_entropy": cross_entropy(probabilities, truth),
         "count": int(len(truth)),
     }
+
+
+def test_photos(dataset_dir, validation_percentage=10, testing_percentage=10):
+    return [(path, label) for path, label in find_photos(dataset_dir)
+            if split_of(path, validation_percentage, testing_percentage) == "testing"]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Accuracy and cross-entropy of a model on the test split.")
+    parser.add_argument("graph", help="frozen graph (.pb) or TFLite model (.tflite, .lite)")
+    parser.add_argument("--image_dir", required=True, help="folder of class folders of photos")
+    parser.add_argument("--labels", help="one label a line in output order (default: "
+                                         "retrained_labels.txt or labels.txt beside the graph)")
+    parser.add_argument("--validation_percentage", type=int, default=10)
+    parser.add_argument("--testing_percentage", type=int, default=10)
+    parser.add_argument("--input_size", type=int, help="default: from the graph's input shape")
+    args = parser.parse_args(argv)
+    graph = Path(args.graph)
+    labels = args.labels or next((str(p) for p in (graph.with_name("retrained_labels.txt"), graph.with_name("labels.txt"))
+                                  if p.is_file()), None)
+    if not graph.is_file():
+        parser.error(f"no such file: {graph}")
+    if not labels or not Path(labels).is_file():
+        parser.error("--labels: no labels file given or found beside the graph")
+    photos = test_photos(args.image_dir, args.validation_percentage, args.testing_percentage)
+    metrics = evaluate(graph, args.image_dir, photos, Path(labels).read_text().splitlines(), args.input_size)
+    print(f"Accuracy: {metrics['accuracy']:.4f} ({metrics['count']} test photos)")
+    print(f"Cross entropy: {metrics['cross_entropy']:.4f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

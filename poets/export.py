@@ -20,20 +20,3 @@ def to_tflite(graph_path, size):
         return converter.convert()
     finally:
         logging.root.handlers[:] = handlers
-
-
-def tflite_classify(model_bytes, pixels):
-    """Run a TFLite model one photo at a time: the softmax for each of `pixels`."""
-    import numpy as np
-    import tensorflow as tf
-
-    interpreter = tf.lite.Interpreter(model_content=model_bytes)
-    interpreter.allocate_tensors()
-    inp = interpreter.get_input_details()[0]["index"]
-    out = interpreter.get_output_details()[0]["index"]
-    results = []
-    for image in pixels:
-        interpreter.set_tensor(inp, np.asarray(image, np.float32)[None])
-        interpreter.invoke()
-        results.append(interpreter.get_tensor(out)[0].copy())
-    return np.stack(results)

@@ -32,6 +32,8 @@ class Classifier:
         self.session = tf.compat.v1.Session(graph=self.graph)
         self.input = self.graph.get_tensor_by_name(input_name + ":0")
         self.output = self.graph.get_tensor_by_name(output_name + ":0")
+        shape = self.input.shape
+        self.size = int(shape[1]) if shape.rank == 4 and shape[1] is not None else None
 
     def __call__(self, pixels):
         return self.session.run(self.output, {self.input: np.asarray(pixels, np.float32)})
@@ -44,6 +46,38 @@ class Classifier:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class TFLiteClassifier(Classifier):
+    """A TFLite model with the same call: a batch of pixels in, probabilities out."""
+
+    def __init__(self, model_path=None, model_content=None, threads=None):
+        import tensorflow as tf
+
+        self.interpreter = tf.lite.Interpreter(
+            model_path=str(model_path) if model_path else None, model_content=model_content, num_threads=threads)
+        self.interpreter.allocate_tensors()
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self.size = int(self.input["shape"][1])
+
+    def __call__(self, pixels):
+        results = []
+        for image in np.asarray(pixels, np.float32):  # the model's batch is 1
+            self.interpreter.set_tensor(self.input["index"], image[None])
+            self.interpreter.invoke()
+            results.append(self.interpreter.get_tensor(self.output["index"])[0].copy())
+        return np.stack(results)
+
+    def close(self):
+        pass
+
+
+def open_model(path, input_name=INPUT, output_name=OUTPUT):
+    """A classifier for a frozen graph (.pb) or a TFLite model (.tflite, .lite)."""
+    if Path(path).suffix in (".tflite", ".lite"):
+        return TFLiteClassifier(path)
+    return Classifier(load(path), input_name, output_name)
 
 
 def node_count(graph_def):

@@ -33,7 +33,7 @@ def train_head(train_x, train_y, val_x, val_y, classes, steps, learning_rate, ba
     Every `eval_interval` steps the head is scored on validation and the best
     one so far is kept: the returned head is the best on validation, not the
     last. `on_eval(step, train_metrics, val_metrics)` sees each evaluation.
-    Returns (weights [D, classes], biases [classes]).
+    Returns (weights [D, classes], biases [classes], the step they are from).
     """
     rng = np.random.default_rng(seed)
     dims = train_x.shape[1]
@@ -41,7 +41,7 @@ def train_head(train_x, train_y, val_x, val_y, classes, steps, learning_rate, ba
     weights = np.clip(rng.normal(0, 0.001, (dims, classes)), -0.002, 0.002).astype(np.float32)
     biases = np.zeros(classes, np.float32)
     onehot = np.eye(classes, dtype=np.float32)
-    best = (-1.0, np.inf, weights.copy(), biases.copy())
+    best = (-1.0, np.inf, weights.copy(), biases.copy(), 0)
 
     def metrics(x, y):
         probabilities = softmax(x @ weights + biases)
@@ -60,8 +60,8 @@ def train_head(train_x, train_y, val_x, val_y, classes, steps, learning_rate, ba
                 on_eval(step, train_metrics, val_metrics)
             # Higher accuracy wins; on a tie the lower cross-entropy does.
             if (val_metrics[0], -val_metrics[1]) > (best[0], -best[1]):
-                best = (*val_metrics, weights.copy(), biases.copy())
-    return best[2], best[3]
+                best = (*val_metrics, weights.copy(), biases.copy(), step)
+    return best[2:]
 
 
 def retrained_graph(architecture, weights_path, head_weights, head_biases):
@@ -69,6 +69,12 @@ def retrained_graph(architecture, weights_path, head_weights, head_biases):
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+    import keras
+
+    # Keras numbers unnamed layers per process (global_average_pooling2d_3),
+    # and those names end up in the graph: start from a clean count so the
+    # same parameters always give the same bytes.
+    keras.backend.clear_session()
     arch = architectures.get(architecture)
     model = arch.base_model(weights_path)
     spec = tf.TensorSpec([None, arch.size, arch.size, 3], tf.float32, name=INPUT)

@@ -5,7 +5,7 @@ import logging
 import numpy as np
 
 from poets import architectures, graphs
-from poets.export import tflite_classify, to_tflite
+from poets.export import to_tflite
 from poets.images import sample_photos
 from tasks.artifact import write_json
 from tasks.download import DownloadDataset
@@ -40,7 +40,7 @@ class Export(VariantTask):
         pixels = sample_photos(needs["dataset"].photos, size)
         with graphs.Classifier(graphs.load(needs["graph"].graph)) as classify:
             expected = classify(pixels)
-        difference = float(np.abs(tflite_classify(model, pixels) - expected).max())
+        difference = float(np.abs(graphs.TFLiteClassifier(model_content=model)(pixels) - expected).max())
         if not difference <= TOLERANCE:
             raise AssertionError(f"graph.lite differs from {needs['graph'].graph} by {difference:.3g}")
         with self.artifact_folder() as folder:

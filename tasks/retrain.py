@@ -97,7 +97,7 @@ class Retrain(ArtifactTask):
                         tf.summary.scalar("cross_entropy", loss)
                 self.report(step, self.training_steps, "steps")
 
-            weights, biases = train_head(
+            weights, biases, best_step = train_head(
                 features[train], truth[train], features[validation], truth[validation], len(classes),
                 self.training_steps, self.learning_rate, self.train_batch_size, self.random_seed,
                 on_eval=on_eval,
@@ -108,6 +108,7 @@ class Retrain(ArtifactTask):
             graphs.save(graph_def, folder / self.graph_file)
             (folder / self.labels.name).write_text("".join(label + "\n" for label in classes))
             counts = {name: int((sets == name).sum()) for name in ("training", "validation", "testing")}
-            write_json(folder / "training.json", {"photos": counts, "history": history})
-            log.info("Retrain: %s photos; best validation accuracy %.3f", counts,
-                     max(h["validation_accuracy"] for h in history))
+            write_json(folder / "training.json", {"photos": counts, "best_step": best_step, "history": history})
+            best = next(h for h in history if h["step"] == best_step)
+            log.info("Retrain: %s photos; kept step %d, validation accuracy %.3f", counts, best_step,
+                     best["validation_accuracy"])

@@ -137,3 +137,30 @@ def build_failing(*tasks):
 
 def families(tasks):
     return sorted(task.task_family for task in tasks)
+
+
+FAST_TRAINING = {"training_steps": 300, "train_batch_size": 32, "learning_rate": 0.05, "testing_percentage": 20}
+
+
+@pytest.fixture(scope="session")
+def completed(flowers, tmp_path_factory):
+    """One complete MobileModel run on the generated photos; yields (params, the tasks that ran)."""
+    from workflows import MobileModel
+
+    params = {
+        "data_dir": str(tmp_path_factory.mktemp("data")),
+        "dataset_url": flowers["dataset_url"],
+        "base_model_url": flowers["base_model_url"],
+        "architecture": flowers["architecture"],
+        **FAST_TRAINING,
+    }
+    ran = build(MobileModel(**params))
+    return params, ran
+
+
+def summary_of(params):
+    import json
+
+    from workflows import MobileModel
+
+    return json.loads(MobileModel(**params).summary.read_text())

@@ -9,29 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import BROKEN, build, families
+from tests.conftest import BROKEN, FAST_TRAINING, build, families, summary_of
 from workflows import MobileModel
-
-FAST_TRAINING = {"training_steps": 300, "train_batch_size": 32, "learning_rate": 0.05, "testing_percentage": 20}
-
-
-@pytest.fixture(scope="module")
-def completed(flowers, tmp_path_factory):
-    """One complete run; yields (params, the tasks that ran)."""
-    params = {
-        "data_dir": str(tmp_path_factory.mktemp("data")),
-        "dataset_url": flowers["dataset_url"],
-        "base_model_url": flowers["base_model_url"],
-        "architecture": flowers["architecture"],
-        **FAST_TRAINING,
-    }
-    ran = build(MobileModel(**params))
-    return params, ran
-
-
-def summary_of(params):
-    return json.loads(MobileModel(**params).summary.read_text())
-
 
 def test_complete_run_runs_every_stage_once(completed):
     _, ran = completed
