@@ -117,3 +117,30 @@ def sample_photos(root, size, count=16):
         if len(batch) == count:
             break
     return np.stack(batch)
+
+
+def distort_photo(path, size, rng, flip_left_right=False, random_crop=0, random_scale=0, random_brightness=0):
+    """A randomly distorted copy of the photo, as retrain.py's input distortions make it.
+
+    The photo is resized to size * (1 + random_crop%) * U(1, 1 + random_scale%)
+    and a size x size window cropped at random, mirrored with probability 1/2
+    when flip_left_right, and its pixel values multiplied by
+    U(1 - random_brightness%, 1 + random_brightness%).
+    """
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as image:
+            image = ImageOps.exif_transpose(image).convert("RGB")
+            scale = (1 + random_crop / 100) * rng.uniform(1, 1 + random_scale / 100)
+            side = max(size, int(round(size * scale)))
+            image = image.resize((side, side), Image.BILINEAR)
+            pixels = np.asarray(image, dtype=np.float32)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        raise UnusablePhoto(f"{path}: {error}") from error
+    top, left = rng.integers(0, side - size + 1, 2)
+    pixels = pixels[top:top + size, left:left + size]
+    if flip_left_right and rng.random() < 0.5:
+        pixels = pixels[:, ::-1]
+    pixels = pixels * rng.uniform(1 - random_brightness / 100, 1 + random_brightness / 100)
+    return (pixels - 128.0) / 128.0

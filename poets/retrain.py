@@ -26,10 +26,13 @@ def cross_entropy(probabilities, truth):
 
 
 def train_head(train_x, train_y, val_x, val_y, classes, steps, learning_rate, batch_size,
-               seed=0, eval_interval=100, on_eval=None):
+               seed=0, eval_interval=100, on_eval=None, distorted=None):
     """Minibatch gradient descent on softmax cross-entropy, as retrain.py does.
 
     Batches are drawn at random with replacement (retrain.py's sampling).
+    With `distorted(rows, rng)`, each batch's features come from it (photos
+    distorted afresh at every step) instead of from the cached `train_x`,
+    which then only serves for the training metrics.
     Every `eval_interval` steps the head is scored on validation and the best
     one so far is kept: the returned head is the best on validation, not the
     last. `on_eval(step, train_metrics, val_metrics)` sees each evaluation.
@@ -49,7 +52,7 @@ def train_head(train_x, train_y, val_x, val_y, classes, steps, learning_rate, ba
 
     for step in range(1, steps + 1):
         batch = rng.integers(0, len(train_x), batch_size)
-        x, y = train_x[batch], train_y[batch]
+        x, y = (distorted(batch, rng) if distorted else train_x[batch]), train_y[batch]
         gradient = (softmax(x @ weights + biases) - onehot[y]) / batch_size
         weights -= learning_rate * (x.T @ gradient)
         biases -= learning_rate * gradient.sum(axis=0)

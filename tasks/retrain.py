@@ -8,7 +8,7 @@ import numpy as np
 from luigi.util import inherits
 
 from poets import architectures, bottlenecks, graphs
-from poets.images import split_of
+from poets.images import distort_photo, split_of
 from poets.retrain import retrained_graph, train_head
 from tasks.artifact import ArtifactTask, Number, write_json
 from tasks.bottlenecks import Bottlenecks
@@ -42,6 +42,13 @@ class Retrain(ArtifactTask):
     validation_percentage = percentage(10, "share of photos held out for validation")
     testing_percentage = percentage(10, "share of photos held out for the test split")
     random_seed = luigi.IntParameter(default=0, description="seed of the head's training")
+    # retrain.py's input distortions. Any of them makes every training step
+    # run the base model on freshly distorted photos: much slower than
+    # training on the cached bottlenecks.
+    flip_left_right = luigi.BoolParameter(description="mirror half of the training photos at random")
+    random_crop = percentage(0, "margin, in percent, cropped off the training photos at random")
+    random_scale = percentage(0, "how much, in percent, to enlarge the training photos at random")
+    random_brightness = percentage(0, "how much, in percent, to brighten or darken the training photos at random")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -69,6 +76,35 @@ class Retrain(ArtifactTask):
 
     def split(self, paths):
         return np.array([split_of(p, self.validation_percentage, self.testing_percentage) for p in paths])
+
+    @property
+    def distortions(self):
+        return {"flip_left_right": self.flip_left_right, "random_crop": self.random_crop,
+                "random_scale": self.random_scale, "random_brightness": self.random_brightness}
+
+    def distorted_features(self, train_paths):
+        """None without distortions; else a function giving features of distorted training photos."""
+        if not any(self.distortions.values()):
+            return None
+        from concurrent.futures import ThreadPoolExecutor
+
+        import tensorflow as tf
+
+        arch = architectures.get(self.architecture)
+        model = arch.base_model(self.requires()["base_model"].weights)
+        features_of = tf.function(lambda x: model(x, training=False), input_signature=[
+            tf.TensorSpec([None, arch.size, arch.size, 3], tf.float32)])
+        photos = self.requires()["bottlenecks"].requires()["dataset"].photos
+        pool = ThreadPoolExecutor(2)
+
+        def distorted(rows, rng):
+            # One seed per photo, drawn in order, keeps threaded decoding reproducible.
+            seeds = rng.integers(0, 2**32, len(rows))
+            pixels = pool.map(lambda row, seed: distort_photo(
+                photos / train_paths[row], arch.size, np.random.default_rng(seed), **self.distortions), rows, seeds)
+            return features_of(np.stack(list(pixels))).numpy()
+
+        return distorted
 
     def run(self):
         import tensorflow as tf
@@ -100,7 +136,7 @@ class Retrain(ArtifactTask):
             weights, biases, best_step = train_head(
                 features[train], truth[train], features[validation], truth[validation], len(classes),
                 self.training_steps, self.learning_rate, self.train_batch_size, self.random_seed,
-                on_eval=on_eval,
+                on_eval=on_eval, distorted=self.distorted_features([p for p, t in zip(paths, train) if t]),
             )
             for writer in writers.values():
                 writer.close()

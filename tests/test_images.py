@@ -54,3 +54,20 @@ def test_undecodable_photo_raises_naming_the_file(tmp_path):
     path.write_bytes(b"\xff\xd8\xff garbage")
     with pytest.raises(UnusablePhoto, match="broken.jpg"):
         load_photo(path, 64)
+
+
+def test_distort_photo_crops_flips_and_brightens_within_bounds(tmp_path):
+    from poets.images import distort_photo
+
+    pixels = np.zeros((40, 40, 3), np.uint8)
+    pixels[:, :20] = 200  # bright left half
+    Image.fromarray(pixels).save(tmp_path / "half.png")
+    rng = np.random.default_rng(0)
+    plain = distort_photo(tmp_path / "half.png", 32, rng)
+    np.testing.assert_allclose(plain, load_photo(tmp_path / "half.png", 32), atol=1e-6)
+    flips = [distort_photo(tmp_path / "half.png", 32, rng, flip_left_right=True) for _ in range(20)]
+    assert {bool(f[:, 0].mean() > f[:, -1].mean()) for f in flips} == {True, False}
+    for _ in range(20):
+        out = distort_photo(tmp_path / "half.png", 32, rng, random_crop=20, random_scale=30, random_brightness=10)
+        assert out.shape == (32, 32, 3)
+        assert out.max() <= (200 * 1.1 - 128) / 128 + 1e-5

@@ -110,3 +110,24 @@ def test_training_is_reproducible_to_the_byte(flowers, tmp_path):
     other = Retrain(data_dir=str(tmp_path / "a"), **{**params, "random_seed": 1})
     build(other)
     assert other.graph.read_bytes() != graphs[0]
+
+
+def test_distortions_train_on_fresh_features_reproducibly(completed, tmp_path):
+    params, _ = completed
+    distorted = {**{k: v for k, v in params.items() if k in Retrain.get_param_names()},
+                 "training_steps": 40, "flip_left_right": True, "random_crop": 10, "random_scale": 10,
+                 "random_brightness": 10}
+    first = Retrain(**distorted)
+    ran = build(first)
+    assert [task.task_family for task in ran] == ["Retrain"]  # the cached bottlenecks are reused
+    training = json.loads(first.path("training.json").read_text())
+    assert training["history"][-1]["train_accuracy"] > 0.5
+    graph = first.graph.read_bytes()
+    undistorted = Retrain(**{**distorted, "flip_left_right": False, "random_crop": 0, "random_scale": 0,
+                             "random_brightness": 0})
+    build(undistorted)
+    assert undistorted.graph.read_bytes() != graph
+    # The same distortions again, elsewhere: the same bytes.
+    again = Retrain(**{**distorted, "data_dir": str(tmp_path)})
+    build(again)
+    assert again.graph.read_bytes() == graph

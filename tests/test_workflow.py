@@ -66,14 +66,16 @@ def test_retrained_graph_honours_the_codelab_contract(completed, flowers):
 
 
 def test_every_artifact_folder_records_its_parameters(completed):
-    params, _ = completed
-    folders = [p.parent for p in Path(params["data_dir"]).glob("*/*/params.json")]
-    assert len(folders) == 14
-    for folder in folders:
+    params, ran = completed
+    folders = [Path(task.output().path) for task in ran]
+    assert len(set(folders)) == len(ran) == 14
+    for task, folder in zip(ran, folders):
         record = json.loads((folder / "params.json").read_text())
-        assert record["id"] == folder.name
+        assert record["id"] == folder.name and record["task"] == task.task_family
         assert "data_dir" not in record["params"]
-    retrain = json.loads(next(Path(params["data_dir"], "retrain").glob("*/params.json")).read_text())
+        assert record["params"] == {k: str(v) for k, v in record["params"].items()}
+        assert record["seconds"] >= 0
+    retrain = json.loads(next(f for f in folders if f.parent.name == "retrain").joinpath("params.json").read_text())
     assert retrain["params"]["training_steps"] == "300"
     assert not list(Path(params["data_dir"]).glob("*/*-luigi-tmp-*"))
 
