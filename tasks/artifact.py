@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import shutil
+import sys
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -132,10 +133,15 @@ class ArtifactTask(luigi.Task):
         (folder / RECORD).write_text(json.dumps(record, indent=2) + "\n")
 
     def report(self, done, total, what="photos"):
-        """Progress to the scheduler (the visualiser shows it) and the log."""
+        """Progress to the scheduler (the visualiser shows it), the terminal and the log."""
         percent = int(100 * done / total) if total else 100
         self.set_progress_percentage(percent)
         self.set_status_message(f"{done}/{total} {what}")
+        if sys.stderr.isatty():
+            bar = "#" * (percent * 30 // 100)
+            sys.stderr.write(f"\r{self.task_family} [{bar:<30}] {percent:3d}% {done}/{total} {what}"
+                             + ("\n" if done >= total else ""))
+            sys.stderr.flush()
         if percent // 10 != getattr(self, "_logged_tenth", None):
             self._logged_tenth = percent // 10
             log.info("%s: %d/%d %s (%d%%)", self.task_family, done, total, what, percent)

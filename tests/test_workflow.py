@@ -137,3 +137,32 @@ def test_mobilenet_v2_runs_end_to_end(flowers, server, tmp_path):
     assert summary["architecture"] == name
     for variant in summary["variants"].values():
         assert variant["accuracy"] > 0.6
+
+
+def test_bottlenecks_equal_the_keras_models_features(completed):
+    from poets import architectures, bottlenecks
+    from poets.images import load_photo
+    from tasks.bottlenecks import Bottlenecks
+
+    params, _ = completed
+    task = Bottlenecks(**{k: v for k, v in params.items() if k in Bottlenecks.get_param_names()})
+    features, paths, labels = bottlenecks.load(task.features)
+    assert len(paths) == len(features) == 72 and set(labels) == {"bluebells", "roses", "sunflowers"}
+    arch = architectures.get(params["architecture"])
+    model = arch.base_model(task.requires()["base_model"].weights)
+    photos = task.requires()["dataset"].photos
+    picked = list(range(0, 72, 9))
+    expected = model.predict(np.stack([load_photo(photos / paths[i], arch.size) for i in picked]), verbose=0)
+    np.testing.assert_allclose(features[picked], expected, atol=1e-5)
+
+
+def test_progress_reaches_the_scheduler(completed, monkeypatch):
+    from tasks.retrain import Retrain
+
+    params, _ = completed
+    task = Retrain(**{k: v for k, v in params.items() if k in Retrain.get_param_names()})
+    seen = []
+    monkeypatch.setattr(task, "set_progress_percentage", seen.append)
+    monkeypatch.setattr(task, "set_status_message", seen.append)
+    task.report(50, 200, "steps")
+    assert seen == [25, "50/200 steps"]
