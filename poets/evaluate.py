@@ -24,7 +24,8 @@ def evaluate(graph_path, dataset_dir, photos, labels, size=None, progress=None):
     """Score the model at `graph_path` on `photos`, (relative path, label) pairs.
 
     `labels` is the model's output order. Returns accuracy, mean
-    cross-entropy and the number of photos scored.
+    cross-entropy, the number of photos scored, and the probabilities
+    [count, classes] ("probabilities", in photo order).
     """
     if not photos:
         raise ValueError("no test photos to evaluate on: raise --testing-percentage or add photos")
@@ -45,7 +46,23 @@ def evaluate(graph_path, dataset_dir, photos, labels, size=None, progress=None):
         "accuracy": float((probabilities.argmax(axis=1) == truth).mean()),
         "cross_entropy": cross_entropy(probabilities, truth),
         "count": int(len(truth)),
+        "probabilities": probabilities,
     }
+
+
+def latency(graph_path, pixels, runs=20):
+    """Median seconds the model takes for one photo (batch 1), after a warm-up run."""
+    import time
+
+    with open_model(graph_path) as classify:
+        classify(pixels[:1])
+        times = []
+        for i in range(runs):
+            image = pixels[i % len(pixels)][None]
+            started = time.perf_counter()
+            classify(image)
+            times.append(time.perf_counter() - started)
+    return float(np.median(times))
 
 
 def test_photos(dataset_dir, validation_percentage=10, testing_percentage=10):

@@ -1,5 +1,6 @@
-"""quantize_graph.py's weight modes on a frozen GraphDef.
+"""Quantization modes: quantize_graph.py's on a frozen GraphDef, and TFLite's.
 
+Graph modes, written as .pb:
 - weights_rounded: every weight tensor rounded to 256 levels, still stored
   as float32: the graph runs anywhere unchanged, and gzip finds the repeated
   values.
@@ -20,11 +21,21 @@ channel's largest |weight|, rounded to 255 levels shared by the whole tensor
 (so gzip still sees a tensor of 255 distinct floats), and `scale` one float
 per channel; the Mul of two constants is folded away when the graph loads.
 Bias vectors (1-D, under 1% of the weights) are left in float.
+
+TFLite modes, written as .tflite by the TFLite converter, all with float32
+input and output so the Android app loads them unchanged:
+- float16: weights stored as float16;
+- dynamic_range: weights stored as int8, activations quantized on the fly;
+- int8: weights and activations int8, calibrated on training photos.
 """
 
 import numpy as np
 
-MODES = ("weights_rounded", "weights")
+GRAPH_MODES = ("weights_rounded", "weights")
+TFLITE_MODES = ("float16", "dynamic_range", "int8")
+MODES = GRAPH_MODES + TFLITE_MODES
+FILE_NAMES = {"weights_rounded": "rounded_graph.pb", "weights": "quantized_graph.pb",
+              "float16": "float16.tflite", "dynamic_range": "dynamic_range.tflite", "int8": "int8.tflite"}
 LEVELS = 256
 # quantize_graph.py leaves tensors this small alone: rounding them saves nothing.
 MIN_ELEMENTS = 15
@@ -78,9 +89,37 @@ def weight_tensors(graph_def):
                 yield node, values, channel_shape(values, node.name in depthwise)
 
 
+def quantize_tflite(graph_path, size, mode, calibration=None):
+    """TFLite bytes of the frozen graph at `graph_path` in a TFLite mode.
+
+    `calibration` (int8 only): an iterable of float32 [size, size, 3] photos,
+    as the graph's input expects them, to measure activation ranges on.
+    """
+    import tensorflow as tf
+
+    from poets.export import convert, converter_for
+
+    if mode not in TFLITE_MODES:
+        raise ValueError(f"unknown TFLite quantization mode {mode!r}; valid: {', '.join(TFLITE_MODES)}")
+    converter = converter_for(graph_path, size)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif mode == "int8":
+        if calibration is None:
+            raise ValueError("int8 quantization needs calibration photos")
+        photos = list(calibration)
+        converter.representative_dataset = lambda: ([photo[None]] for photo in photos)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.float32
+        converter.inference_output_type = tf.float32
+    return convert(converter)
+
+
 def quantize(graph_def, mode):
-    if mode not in MODES:
-        raise ValueError(f"unknown quantization mode {mode!r}; valid: {', '.join(MODES)}")
+    """A GraphDef with its weights quantized in a graph mode."""
+    if mode not in GRAPH_MODES:
+        raise ValueError(f"unknown quantization mode {mode!r}; valid: {', '.join(GRAPH_MODES)}")
     from tensorflow.core.framework import graph_pb2, types_pb2
 
     from poets.optimize import _const

@@ -2,8 +2,11 @@
 
 import logging
 
+import numpy as np
+
 from poets import architectures, bottlenecks
-from poets.evaluate import evaluate
+from poets.evaluate import evaluate, latency
+from poets.images import sample_photos
 from tasks.artifact import read_json, write_json
 from tasks.bottlenecks import Bottlenecks
 from tasks.download import DownloadDataset
@@ -15,6 +18,7 @@ log = logging.getLogger("luigi-interface")
 
 class Evaluate(VariantTask):
     stage = "evaluate"
+    version = 2  # 2: latency and probabilities
 
     def requires(self):
         return {
@@ -27,6 +31,9 @@ class Evaluate(VariantTask):
     def metrics(self):
         return read_json(self.path("metrics.json"))
 
+    def probabilities(self):
+        return np.load(self.path("probabilities.npy"))
+
     def run(self):
         needs = self.requires()
         retrain = needs["retrain"]
@@ -34,11 +41,15 @@ class Evaluate(VariantTask):
         _, paths, labels = bottlenecks.load(needs["bottlenecks"].features)
         sets = retrain.split(paths)
         test = [(path, label) for path, label, name in zip(paths, labels, sets) if name == "testing"]
-        metrics = evaluate(
-            needs["graph"].graph, needs["dataset"].photos, test, retrain.read_labels(),
-            architectures.get(self.architecture).size, progress=self.report,
-        )
+        size = architectures.get(self.architecture).size
+        metrics = evaluate(needs["graph"].graph, needs["dataset"].photos, test, retrain.read_labels(), size,
+                           progress=self.report)
+        probabilities = metrics.pop("probabilities")
+        metrics["latency_s"] = latency(needs["graph"].graph, sample_photos(needs["dataset"].photos, size))
         with self.artifact_folder() as folder:
             write_json(folder / "metrics.json", metrics)
-        log.info("Evaluate %s: accuracy %.3f, cross-entropy %.3f on %d test photos",
-                 self.variant, metrics["accuracy"], metrics["cross_entropy"], metrics["count"])
+            # For the top-1 agreement between variants, photo by photo.
+            np.save(folder / "probabilities.npy", probabilities)
+        log.info("Evaluate %s: accuracy %.3f, cross-entropy %.3f on %d test photos, %.1f ms a photo",
+                 self.variant, metrics["accuracy"], metrics["cross_entropy"], metrics["count"],
+                 1000 * metrics["latency_s"])

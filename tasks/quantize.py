@@ -2,11 +2,14 @@
 
 from luigi.util import inherits
 
-from poets import graphs, quantize
+from poets import architectures, bottlenecks, graphs, quantize
+from poets.images import load_photo
 from tasks.artifact import ArtifactTask, Choice
+from tasks.bottlenecks import Bottlenecks
 from tasks.optimize import Optimize
+from tasks.retrain import Retrain
 
-GRAPH_FILES = {"weights_rounded": "rounded_graph.pb", "weights": "quantized_graph.pb"}
+CALIBRATION_PHOTOS = 100
 
 
 @inherits(Optimize)
@@ -15,22 +18,37 @@ class Quantize(ArtifactTask):
     version = 2  # 2: levels per output channel
     quantization_mode = Choice(
         default="weights_rounded", choices=quantize.MODES,
-        description="weights_rounded: 256 levels stored as float (gzips well); "
-                    "weights: 8-bit storage with a Dequantize op",
+        description="weights_rounded: 256 levels stored as float (gzips well); weights: 8-bit weights in "
+                    "the graph; float16, dynamic_range, int8: TFLite models (int8 calibrated on training photos)",
     )
 
     def requires(self):
-        return self.clone(Optimize)
+        return {"optimize": self.clone(Optimize), "retrain": self.clone(Retrain), "bottlenecks": self.clone(Bottlenecks)}
 
     @property
     def graph_file(self):
-        return GRAPH_FILES[self.quantization_mode]
+        return quantize.FILE_NAMES[self.quantization_mode]
 
     @property
     def graph(self):
         return self.path(self.graph_file)
 
+    def calibration_photos(self, size):
+        """Up to CALIBRATION_PHOTOS training photos (never validation or test), spread evenly."""
+        needs = self.requires()
+        _, paths, _ = bottlenecks.load(needs["bottlenecks"].features)
+        training = [p for p, s in zip(paths, needs["retrain"].split(paths)) if s == "training"]
+        photos = needs["bottlenecks"].requires()["dataset"].photos
+        picked = training[:: max(1, len(training) // CALIBRATION_PHOTOS)][:CALIBRATION_PHOTOS]
+        return (load_photo(photos / path, size) for path in picked)
+
     def run(self):
-        quantized = quantize.quantize(graphs.load(self.requires().graph), self.quantization_mode)
+        optimized = self.requires()["optimize"].graph
         with self.artifact_folder() as folder:
-            graphs.save(quantized, folder / self.graph_file)
+            if self.quantization_mode in quantize.GRAPH_MODES:
+                graphs.save(quantize.quantize(graphs.load(optimized), self.quantization_mode), folder / self.graph_file)
+            else:
+                size = architectures.get(self.architecture).size
+                calibration = self.calibration_photos(size) if self.quantization_mode == "int8" else None
+                model = quantize.quantize_tflite(optimized, size, self.quantization_mode, calibration)
+                (folder / self.graph_file).write_bytes(model)

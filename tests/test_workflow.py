@@ -24,12 +24,15 @@ def test_summary_has_the_documented_shape(completed):
     params, _ = completed
     summary = summary_of(params)
     assert set(summary) == {"architecture", "labels", "labels_path", "variants", "android"}
+    assert set(summary["android"]) == {"variant", "model", "labels"}
     assert summary["architecture"] == params["architecture"]
     assert summary["labels"] == ["bluebells", "roses", "sunflowers"]
     assert Path(summary["labels_path"]).read_text().splitlines() == summary["labels"]
     assert set(summary["variants"]) == {"retrained", "optimized", "weights_rounded"}
     for name, variant in summary["variants"].items():
-        assert set(variant) == {"path", "accuracy", "cross_entropy", "size_bytes", "gzip_bytes"}
+        assert set(variant) == {"path", "accuracy", "cross_entropy", "size_bytes", "gzip_bytes", "latency_s",
+                                "agreement"}
+        assert 0 < variant["latency_s"] < 1 and 0.8 <= variant["agreement"] <= 1
         assert Path(variant["path"]).is_absolute() and Path(variant["path"]).stat().st_size == variant["size_bytes"]
         assert 0 < variant["gzip_bytes"] < variant["size_bytes"]
         # The colours are easy to tell apart: a working retrain nails them.
@@ -41,8 +44,12 @@ def test_summary_has_the_documented_shape(completed):
     rounded, optimized = summary["variants"]["weights_rounded"], summary["variants"]["optimized"]
     assert rounded["gzip_bytes"] < 0.5 * optimized["gzip_bytes"]
     assert abs(rounded["accuracy"] - optimized["accuracy"]) <= 0.1
+    assert summary["variants"]["optimized"]["agreement"] == 1.0
     android = summary["android"]
+    # The quantized .pb variants ship as float TFLite, no smaller: the optimized graph wins the tie.
+    assert android["variant"] == "optimized"
     assert Path(android["model"]).name == "graph.lite" and Path(android["model"]).stat().st_size > 0
+    assert Path(android["model"]).parent.name == "assets"
     assert Path(android["labels"]).read_text().splitlines() == summary["labels"]
 
 
@@ -166,3 +173,38 @@ def test_progress_reaches_the_scheduler(completed, monkeypatch):
     monkeypatch.setattr(task, "set_status_message", seen.append)
     task.report(50, 200, "steps")
     assert seen == [25, "50/200 steps"]
+
+
+@pytest.mark.parametrize("mode, max_share", [("float16", 0.55), ("dynamic_range", 0.35), ("int8", 0.4)])
+def test_tflite_quantization_modes_are_evaluated_like_any_variant(completed, mode, max_share):
+    params, _ = completed
+    ran = build(MobileModel(**params, quantization_mode=mode))
+    assert set(families(ran)) <= {"Quantize", "Compress", "Evaluate", "Export", "MobileModel"}
+    summary = summary_of({**params, "quantization_mode": mode})
+    variant, optimized = summary["variants"][mode], summary["variants"]["optimized"]
+    assert variant["path"].endswith(f"{mode}.tflite")
+    assert variant["size_bytes"] < max_share * optimized["size_bytes"]
+    assert variant["agreement"] >= 0.9 and abs(variant["accuracy"] - optimized["accuracy"]) <= 0.1
+    if summary["android"]["variant"] == mode:  # small and accurate enough: shipped as it is
+        assert Path(summary["android"]["model"]).read_bytes() == Path(variant["path"]).read_bytes()
+
+
+def test_report_has_a_table_and_a_figure(completed):
+    params, _ = completed
+    folder = Path(MobileModel(**params).output().path)
+    report = (folder / "report.md").read_text()
+    assert "| optimized |" in report and "| weights_rounded |" in report and "accuracy_vs_size.png" in report
+    assert (folder / "accuracy_vs_size.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_android_variant_is_the_smallest_within_a_point():
+    from poets.report import choose_android_variant
+
+    def v(path, accuracy, size):
+        return {"path": path, "accuracy": accuracy, "size_bytes": size}
+
+    variants = {"retrained": v("r.pb", 0.90, 100), "optimized": v("o.pb", 0.90, 98), "weights": v("w.pb", 0.91, 25),
+                "int8": v("i.tflite", 0.895, 27)}
+    assert choose_android_variant(variants) == "int8"
+    assert choose_android_variant({**variants, "int8": v("i.tflite", 0.88, 27)}) == "optimized"
+    assert choose_android_variant({k: variants[k] for k in ("retrained", "optimized", "weights")}) == "optimized"

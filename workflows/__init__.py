@@ -4,6 +4,7 @@ import logging
 
 from luigi.util import inherits
 
+from poets.report import choose_android_variant, write_report
 from tasks.artifact import ArtifactTask, Choice, write_json
 from tasks.compress import Compress
 from tasks.evaluate import Evaluate
@@ -19,23 +20,28 @@ log = logging.getLogger("luigi-interface")
 class MobileModel(ArtifactTask):
     """The codelab end to end: retrained, optimized and quantized graphs, each
     evaluated and gzipped, plus the model for the Android app; summary.json
-    says where each is and how well it does."""
+    says where each is and how well it does, report.md shows it."""
 
     stage = "mobile_model"
+    version = 2  # 2: latency, agreement, the chosen Android variant, the report
     android_variant = Choice(
-        default="optimized", choices=VARIANTS, description="the graph exported as graph.lite",
+        default="auto", choices=("auto",) + VARIANTS,
+        description="the variant exported as graph.lite; auto: the smallest within 1 point of the "
+                    "optimized graph's accuracy",
     )
 
     def variants(self):
         return ("retrained", "optimized", self.quantization_mode)
 
     def requires(self):
-        return {
+        needs = {
             "retrain": self.clone(Retrain),
             "evaluate": {v: self.clone(Evaluate, variant=v) for v in self.variants()},
             "compress": {v: self.clone(Compress, variant=v) for v in self.variants()},
-            "export": self.clone(Export, variant=self.android_variant),
         }
+        if self.android_variant != "auto":
+            needs["export"] = self.clone(Export, variant=self.android_variant)
+        return needs
 
     @property
     def summary(self):
@@ -43,24 +49,36 @@ class MobileModel(ArtifactTask):
 
     def run(self):
         needs = self.requires()
-        retrain, export = needs["retrain"], needs["export"]
+        retrain = needs["retrain"]
+        optimized = needs["evaluate"]["optimized"].probabilities().argmax(axis=1)
         variants = {}
         for name in self.variants():
-            metrics, sizes = needs["evaluate"][name].metrics(), needs["compress"][name].sizes()
+            evaluate, sizes = needs["evaluate"][name], needs["compress"][name].sizes()
+            metrics = evaluate.metrics()
             variants[name] = {
-                "path": str(needs["evaluate"][name].graph_task().graph.resolve()),
+                "path": str(evaluate.graph_task().graph.resolve()),
                 "accuracy": metrics["accuracy"],
                 "cross_entropy": metrics["cross_entropy"],
                 "size_bytes": sizes["uncompressed"],
                 "gzip_bytes": sizes["compressed"],
+                "latency_s": metrics["latency_s"],
+                "agreement": float((evaluate.probabilities().argmax(axis=1) == optimized).mean()),
             }
+        chosen = self.android_variant
+        if chosen == "auto":
+            chosen = choose_android_variant(variants)
+        # Which variant ships is known only now, so its export is a dynamic
+        # dependency: luigi runs it and calls run() again.
+        export = self.clone(Export, variant=chosen)
+        yield export
         summary = {
             "architecture": self.architecture,
             "labels": retrain.read_labels(),
             "labels_path": str(retrain.labels.resolve()),
             "variants": variants,
-            "android": {"model": str(export.model.resolve()), "labels": str(export.labels.resolve())},
+            "android": {"variant": chosen, "model": str(export.model.resolve()), "labels": str(export.labels.resolve())},
         }
         with self.artifact_folder() as folder:
             write_json(folder / self.summary.name, summary)
+            write_report(summary, folder)
         log.info("MobileModel: summary in %s", self.summary.resolve())
