@@ -2,9 +2,13 @@
 
     .venv/bin/python benchmarks/pipeline.py [--data ../shared/data] [--architecture mobilenet_0.75_224]
 
-Runs `luigi --module workflows MobileModel` in a fresh data dir with file://
-URLs (cold), then the identical command again (which must run nothing),
-prints a table and writes it as JSON to benchmarks/results/pipeline.json.
+In a fresh data dir, with file:// URLs: a cold run of
+`luigi --module workflows MobileModel` (weights_rounded), the identical
+command again (which must run nothing), then one run per other quantization
+mode (which must not rerun the downloads, bottlenecks, retraining or
+optimization). Then label_image on one photo, and, as the yardstick for the
+cold run, decoding every photo once and running the base model once on it.
+Prints a table and writes it as JSON to benchmarks/results/pipeline.json.
 """
 
 import argparse
@@ -17,13 +21,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 WEIGHTS = {"mobilenet_0.75_224": "mobilenet_7_5_224_tf_no_top.h5"}
 # The codelab's published figures (TensorFlow for Poets 2).
-CODELAB = {"optimized_accuracy": 0.909, "optimized_cross_entropy": 0.270,
-           "gzip_saving_float": 0.08, "gzip_saving_weights_rounded": 0.70}
+CODELAB = {"optimized_accuracy": 0.909, "optimized_cross_entropy": 0.270, "gzip_saving_float": 0.08,
+           "gzip_saving_weights_rounded": 0.701, "label_image_s": 0.140}
+UPSTREAM = ("dataset", "base_model", "bottlenecks", "retrain", "optimize")
+MODES = ("weights_rounded", "weights", "float16", "dynamic_range", "int8")
 
 
-def run(command):
+def luigi(command):
     started = time.monotonic()
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if result.returncode != 0:
@@ -31,8 +38,30 @@ def run(command):
     return time.monotonic() - started, result.stderr
 
 
-def records(data_dir, stage):
-    return [json.loads(p.read_text()) for p in Path(data_dir, stage).glob("*/params.json")]
+def folders(data_dir):
+    return {p.parent for p in Path(data_dir).glob("*/*/params.json")}
+
+
+def record(folder):
+    return json.loads(Path(folder, "params.json").read_text())
+
+
+def yardstick(photos, architecture, weights):
+    """Seconds to decode every photo once and run the base model once on it, batched."""
+    import numpy as np
+    import tensorflow as tf
+
+    from poets import architectures
+    from poets.images import find_photos, load_batches
+
+    arch = architectures.get(architecture)
+    model = arch.base_model(weights)
+    run = tf.function(lambda x: model(x, training=False))
+    items = find_photos(photos)
+    started = time.monotonic()
+    for batch in load_batches(photos, items, arch.size):
+        run(np.stack([pixels for _, pixels in batch]))
+    return time.monotonic() - started, len(items)
 
 
 def main():
@@ -50,43 +79,81 @@ def main():
         "--dataset-url", (data / "flower_photos.tgz").as_uri(),
         "--base-model-url", (data / "models" / WEIGHTS[args.architecture]).as_uri(),
     ]
-    cold, _ = run(command)
-    rerun, log = run(command)
-    assert "already done" in log or "complete ones were encountered" in log, log[-2000:]
+    cold, _ = luigi(command)
+    before = folders(data_dir)
+    rerun, _ = luigi(command)
+    assert folders(data_dir) == before, "the identical rerun ran something"
 
-    summary = json.loads(next(data_dir.glob("mobile_model/*/summary.json")).read_text())
-    [bottlenecks] = records(data_dir, "bottlenecks")
-    photos = len(json.loads(next(data_dir.glob("bottlenecks/*/skipped.json")).read_text()))
-    import numpy as np
+    summaries, mode_runs = {}, {}
+    summaries["weights_rounded"] = json.loads(next(data_dir.glob("mobile_model/*/summary.json")).read_text())
+    for mode in MODES[1:]:
+        before = folders(data_dir)
+        seconds, _ = luigi(command + ["--quantization-mode", mode])
+        new = folders(data_dir) - before
+        rerun_upstream = sorted(f.parent.name for f in new if f.parent.name in UPSTREAM)
+        mode_runs[mode] = {"seconds": seconds, "new_artifacts": sorted(f.parent.name for f in new),
+                           "reran_upstream": rerun_upstream}
+        [summary_folder] = [f for f in new if f.parent.name == "mobile_model"]
+        summaries[mode] = json.loads((summary_folder / "summary.json").read_text())
 
-    with np.load(next(data_dir.glob("bottlenecks/*/bottlenecks.npz"))) as npz:
-        photos += len(npz["paths"])
-    stage_seconds = {stage: round(sum(r["seconds"] for r in records(data_dir, stage)), 2)
-                     for stage in ("dataset", "base_model", "bottlenecks", "retrain", "optimize", "quantize",
-                                   "compress", "evaluate", "export", "mobile_model")}
+    variants = dict(summaries["weights_rounded"]["variants"])
+    for mode in MODES[1:]:
+        variants[mode] = summaries[mode]["variants"][mode]
+    [bottlenecks] = [record(f) for f in folders(data_dir) if f.parent.name == "bottlenecks"]
+    [optimize] = [f for f in folders(data_dir) if f.parent.name == "optimize"]
+    optimize_record = json.loads((optimize / "optimize.json").read_text())
+    float_lite = Path(summaries["weights_rounded"]["android"]["model"])
+
+    from poets.label_image import label_image
+
+    photos = next(data_dir.glob("dataset/*/photos"))
+    daisy = sorted((photos / "daisy").glob("*.jpg"))[0]
+    labels = summaries["weights_rounded"]["labels_path"]
+    label_times = {name: label_image(variants[name]["path"], labels, daisy)[0] for name in ("optimized", "int8")}
+    yard_seconds, photo_count = yardstick(photos, args.architecture,
+                                          next(data_dir.glob("base_model/*/*.h5")))
+
     result = {
         "architecture": args.architecture,
-        "variants": summary["variants"],
-        "gzip_saving": {name: 1 - v["gzip_bytes"] / v["size_bytes"] for name, v in summary["variants"].items()},
-        "bottleneck_photos": photos,
-        "bottleneck_images_per_s": photos / bottlenecks["seconds"],
-        "stage_seconds": stage_seconds,
+        "photos": photo_count,
+        "variants": variants,
+        "gzip_saving": {name: 1 - v["gzip_bytes"] / v["size_bytes"] for name, v in variants.items()},
+        "float_tflite_bytes": float_lite.stat().st_size,
+        "int8_share_of_float_tflite": variants["int8"]["size_bytes"] / float_lite.stat().st_size,
+        "android_variant": {mode: summaries[mode]["android"]["variant"] for mode in MODES},
+        "optimize": optimize_record,
+        "bottleneck_images_per_s": photo_count / bottlenecks["seconds"],
+        "label_image_s": label_times,
         "cold_seconds": cold,
         "rerun_seconds": rerun,
+        "yardstick_seconds": yard_seconds,
+        "mode_runs": mode_runs,
         "codelab": CODELAB,
     }
 
-    print(f"\nMobileModel on {photos} flower photos, {args.architecture}\n")
-    print(f"{'variant':<17}{'accuracy':>9}{'x-entropy':>10}{'size':>11}{'gzip':>11}{'saved':>7}")
-    for name, v in summary["variants"].items():
+    print(f"\nMobileModel on {photo_count} flower photos, {args.architecture}, test split "
+          f"{variants['optimized'].get('count', '')}\n")
+    print(f"{'variant':<17}{'accuracy':>9}{'x-entropy':>10}{'size':>11}{'gzip':>11}{'saved':>7}{'ms/photo':>9}"
+          f"{'agrees':>8}")
+    for name, v in variants.items():
         print(f"{name:<17}{v['accuracy']:>9.3f}{v['cross_entropy']:>10.3f}{v['size_bytes']:>11}"
-              f"{v['gzip_bytes']:>11}{result['gzip_saving'][name]:>7.1%}")
+              f"{v['gzip_bytes']:>11}{result['gzip_saving'][name]:>7.1%}{1000 * v['latency_s']:>9.1f}"
+              f"{v['agreement']:>8.1%}")
     print(f"{'codelab optimized':<17}{CODELAB['optimized_accuracy']:>9.3f}{CODELAB['optimized_cross_entropy']:>10.3f}"
-          f"{'':>22}{CODELAB['gzip_saving_float']:>7.0%}")
-    print(f"{'codelab rounded':<17}{'':>41}{CODELAB['gzip_saving_weights_rounded']:>7.0%}")
-    print(f"\nbottlenecks: {result['bottleneck_images_per_s']:.0f} images/s")
-    print("stage seconds: " + ", ".join(f"{k} {v}" for k, v in stage_seconds.items()))
-    print(f"cold run {cold:.1f} s; identical rerun {rerun:.1f} s ({rerun / cold:.1%} of cold)")
+          f"{'':>22}{CODELAB['gzip_saving_float']:>7.1%}")
+    print(f"{'codelab rounded':<17}{'':>41}{CODELAB['gzip_saving_weights_rounded']:>7.1%}")
+    print(f"\noptimize: {optimize_record['nodes_before']} -> {optimize_record['nodes_after']} nodes, "
+          f"max |difference| {optimize_record['max_difference']:.2g}")
+    print(f"float graph.lite {result['float_tflite_bytes']} bytes; int8 is {result['int8_share_of_float_tflite']:.1%} of it")
+    print(f"label_image (1 photo): optimized .pb {label_times['optimized']:.4f}s, int8 .tflite "
+          f"{label_times['int8']:.4f}s (codelab {CODELAB['label_image_s']}s)")
+    print(f"bottlenecks: {result['bottleneck_images_per_s']:.0f} images/s")
+    print(f"cold run {cold:.1f}s = {cold / yard_seconds:.2f}x the yardstick (decode every photo + base model "
+          f"once: {yard_seconds:.1f}s); identical rerun {rerun:.2f}s")
+    for mode, run in mode_runs.items():
+        print(f"--quantization-mode {mode}: {run['seconds']:.1f}s, new artifacts {', '.join(run['new_artifacts'])}; "
+              f"reran upstream: {run['reran_upstream'] or 'nothing'}")
+    print(f"Android variant chosen: {result['android_variant']}")
 
     out = ROOT / "benchmarks" / "results" / "pipeline.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
