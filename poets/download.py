@@ -4,59 +4,130 @@ urllib handles http://, https:// and file:// alike, so offline users point
 the workflow at a local copy with a file:// URL and the same code runs.
 """
 
+import hashlib
+import http.client
+import logging
 import shutil
+import socket
 import tarfile
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
+log = logging.getLogger(__name__)
+
 CHUNK = 1 << 20
+SCHEMES = ("http", "https", "file")
+# Server errors and rate limiting may pass; a 404 will not.
+TRANSIENT_HTTP = {408, 425, 429, 500, 502, 503, 504}
+# Refuse archives that would expand past this (a gzip bomb, or the wrong URL).
+MAX_EXTRACTED_BYTES = 50 * 2**30
 
 
 class DownloadError(RuntimeError):
     pass
 
 
-def download(url, dest, progress=None, timeout=60):
+class TransientError(DownloadError):
+    """Worth another try: the server or the network may recover."""
+
+
+def check_url(url, flag="URL"):
+    scheme = urllib.parse.urlparse(url).scheme
+    if scheme not in SCHEMES:
+        raise ValueError(f"{flag}: {url!r} is not an http://, https:// or file:// URL")
+    return url
+
+
+def download(url, dest, progress=None, timeout=60, retries=3, backoff=1.0, sha256=None):
     """Stream `url` into the file `dest`; `progress(done_bytes, total_bytes)`.
 
-    Raises DownloadError naming the URL on any failure, including a body
-    shorter than the Content-Length the server announced.
+    Transient failures (5xx, 429, timeouts, refused or dropped connections, a
+    body shorter than its Content-Length) are retried `retries` times, waiting
+    backoff, 2 * backoff, 4 * backoff... seconds. Raises DownloadError naming
+    the URL when it gives up, or at once for a permanent failure (404) or a
+    sha256 that does not match. `dest` is left partial on failure: write it
+    in a temporary place.
     """
+    for attempt in range(retries + 1):
+        try:
+            digest = _fetch(url, dest, progress, timeout)
+            break
+        except TransientError as error:
+            if attempt == retries:
+                raise DownloadError(f"{error} (gave up after {retries + 1} tries)") from error
+            wait = backoff * 2**attempt
+            log.warning("%s; retrying in %.1fs", error, wait)
+            time.sleep(wait)
+    if sha256 and digest != sha256.lower():
+        raise DownloadError(f"cannot download {url}: sha256 is {digest}, expected {sha256.lower()}")
+    return digest
+
+
+def _fetch(url, dest, progress, timeout):
+    digest = hashlib.sha256()
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(dest, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0)
             done = 0
             while chunk := response.read(CHUNK):
                 out.write(chunk)
+                digest.update(chunk)
                 done += len(chunk)
                 if progress:
                     progress(done, total)
     except urllib.error.HTTPError as error:
-        raise DownloadError(f"cannot download {url}: HTTP {error.code} {error.reason}") from error
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        reason = getattr(error, "reason", error)
-        raise DownloadError(f"cannot download {url}: {reason}") from error
+        kind = TransientError if error.code in TRANSIENT_HTTP else DownloadError
+        raise kind(f"cannot download {url}: HTTP {error.code} {error.reason}") from error
+    except (http.client.IncompleteRead, ConnectionError, socket.timeout, TimeoutError) as error:
+        raise TransientError(f"cannot download {url}: {error!r}") from error
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, (ConnectionError, socket.timeout, TimeoutError, OSError)) and \
+                urllib.parse.urlparse(url).scheme != "file":
+            raise TransientError(f"cannot download {url}: {error.reason}") from error
+        raise DownloadError(f"cannot download {url}: {error.reason}") from error
+    except (OSError, ValueError) as error:
+        raise DownloadError(f"cannot download {url}: {error}") from error
     if total and done != total:
-        raise DownloadError(f"cannot download {url}: got {done} of {total} bytes")
-    return done
+        raise TransientError(f"cannot download {url}: the response ended after {done} of {total} bytes")
+    return digest.hexdigest()
 
 
-def extract_photos(archive, dest):
+def extract_photos(archive, dest, max_bytes=MAX_EXTRACTED_BYTES):
     """Extract a photo archive into the folder `dest`, one sub-folder a class.
 
-    tarfile's "data" filter refuses absolute paths, `..`, links that leave the
-    folder and device files. An archive holding one top folder (the codelab's
+    tarfile's "data" filter refuses `..`, links that leave the folder and
+    device files; on top of it, absolute paths are refused and the archive may
+    not expand past `max_bytes`. An archive holding one top folder (the codelab's
     flower_photos.tgz holds flower_photos/) has that folder's content moved up.
+    Nothing is left behind on failure.
     """
     staging = Path(str(dest) + ".extract")
+    total = 0
+
+    def data_within_limit(member, path):
+        nonlocal total
+        # The data filter would strip the leading / and extract inside; an archive
+        # of photos has no business naming absolute paths, so refuse it.
+        if member.name.startswith(("/", "\\")):
+            raise tarfile.AbsolutePathError(member)
+        member = tarfile.data_filter(member, path)
+        total += member.size
+        if total > max_bytes:
+            raise tarfile.FilterError(f"the archive expands past {max_bytes} bytes")
+        return member
+
     try:
         with tarfile.open(archive) as tar:
-            tar.extractall(staging, filter="data")
-    except (tarfile.TarError, OSError) as error:
+            tar.extractall(staging, filter=data_within_limit)
+    except (tarfile.TarError, OSError, EOFError) as error:
         shutil.rmtree(staging, ignore_errors=True)
         raise DownloadError(f"cannot extract {archive}: {error}") from error
     entries = [p for p in staging.iterdir() if not p.name.startswith(".")]
-    root = entries[0] if len(entries) == 1 and entries[0].is_dir() else staging
+    # A lone top folder of folders wraps the classes; a lone folder of photos is a class.
+    wrapped = len(entries) == 1 and entries[0].is_dir() and any(p.is_dir() for p in entries[0].iterdir())
+    root = entries[0] if wrapped else staging
     root.rename(dest)
     shutil.rmtree(staging, ignore_errors=True)

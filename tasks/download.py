@@ -3,10 +3,29 @@
 import luigi
 
 from poets import architectures
-from poets.download import download, extract_photos
+from poets.download import check_url, download, extract_photos
 from tasks.artifact import ArtifactTask, Choice
 
 CODELAB_PHOTOS = "http://download.tensorflow.org/example_images/flower_photos.tgz"
+
+
+class downloads(luigi.Config):
+    """How downloads cope with a slow or flaky network: `[downloads]` in luigi.cfg."""
+
+    timeout = luigi.FloatParameter(default=60.0, description="seconds without data before a try fails")
+    retries = luigi.IntParameter(default=3, description="further tries after a transient failure")
+    backoff = luigi.FloatParameter(default=2.0, description="seconds before the first retry, doubling after")
+
+
+def fetch(task, url, dest, sha256):
+    settings = downloads()
+    return download(url, dest, lambda done, total: task.report(done, total, "bytes"),
+                    timeout=settings.timeout, retries=settings.retries, backoff=settings.backoff,
+                    sha256=sha256 or None)
+
+
+def sha256_parameter(what):
+    return luigi.Parameter(default="", description=f"expected sha256 of the {what}; empty: not checked")
 
 
 class DownloadDataset(ArtifactTask):
@@ -17,6 +36,11 @@ class DownloadDataset(ArtifactTask):
         default=CODELAB_PHOTOS,
         description="a .tgz of class folders of photos (http://, https:// or file://)",
     )
+    dataset_sha256 = sha256_parameter("archive")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        check_url(self.dataset_url, "--dataset-url")
 
     @property
     def photos(self):
@@ -25,7 +49,7 @@ class DownloadDataset(ArtifactTask):
     def run(self):
         with self.artifact_folder() as folder:
             archive = folder / "archive.tgz"
-            download(self.dataset_url, archive, lambda done, total: self.report(done, total, "bytes"))
+            fetch(self, self.dataset_url, archive, self.dataset_sha256)
             extract_photos(archive, folder / "photos")
             archive.unlink()
 
@@ -43,6 +67,12 @@ class DownloadBaseModel(ArtifactTask):
         default="",
         description="where to get the weights; empty: the Keras URL for --architecture",
     )
+    base_model_sha256 = sha256_parameter("weights file")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.base_model_url:
+            check_url(self.base_model_url, "--base-model-url")
 
     @property
     def weights(self):
@@ -51,4 +81,4 @@ class DownloadBaseModel(ArtifactTask):
     def run(self):
         url = self.base_model_url or architectures.get(self.architecture).weights_url
         with self.artifact_folder() as folder:
-            download(url, folder / self.weights.name, lambda done, total: self.report(done, total, "bytes"))
+            fetch(self, url, folder / self.weights.name, self.base_model_sha256)

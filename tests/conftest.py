@@ -68,6 +68,15 @@ def make_base_model(path, architecture=TINY):
     return path
 
 
+@pytest.fixture(autouse=True, scope="session")
+def quick_retries():
+    """Downloads in tests retry without the real backoff's waits."""
+    config = luigi.configuration.get_config()
+    config.set("downloads", "backoff", "0.01")
+    config.set("downloads", "timeout", "5")
+    yield
+
+
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass

@@ -62,3 +62,16 @@ def test_unreachable_host_fails_naming_the_url(tmp_path):
     [(_, error)] = build_failing(DownloadDataset(data_dir=str(tmp_path), dataset_url=url))
     assert url in str(error) and "refused" in str(error).lower()
     assert not list(tmp_path.rglob("*.tgz")) and not list(tmp_path.rglob("*-luigi-tmp-*"))
+
+
+def test_dataset_checksum_mismatch_fails_and_leaves_nothing(flowers, tmp_path):
+    [(_, error)] = build_failing(DownloadDataset(data_dir=str(tmp_path), dataset_url=flowers["dataset_url"],
+                                                 dataset_sha256="0" * 64))
+    assert flowers["dataset_url"] in str(error) and "sha256" in str(error)
+    assert list(tmp_path.rglob("*")) == [tmp_path / "dataset"]
+
+
+def test_unsupported_url_scheme_fails_before_any_work(tmp_path):
+    result = luigi_cli("--data-dir", str(tmp_path / "data"), "--dataset-url", "ftp://example.com/photos.tgz")
+    assert result.returncode != 0 and "--dataset-url: 'ftp://example.com/photos.tgz'" in result.stderr
+    assert not (tmp_path / "data").exists()

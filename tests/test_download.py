@@ -1,16 +1,21 @@
+import hashlib
+import http.server
 import io
 import tarfile
+import threading
+import time
 
 import pytest
 
-from poets.download import DownloadError, download, extract_photos
+from poets.download import DownloadError, check_url, download, extract_photos
 
 
 def test_file_url_downloads(tmp_path):
     source = tmp_path / "source.bin"
     source.write_bytes(b"weights" * 1000)
     seen = []
-    assert download(source.as_uri(), tmp_path / "copy.bin", lambda d, t: seen.append(d)) == 7000
+    digest = download(source.as_uri(), tmp_path / "copy.bin", lambda d, t: seen.append(d))
+    assert digest == hashlib.sha256(source.read_bytes()).hexdigest()
     assert (tmp_path / "copy.bin").read_bytes() == source.read_bytes()
     assert seen[-1] == 7000
 
@@ -50,3 +55,130 @@ def test_extract_refuses_paths_leaving_the_folder(tmp_path):
         extract_photos(archive, tmp_path / "out" / "photos")
     assert not (tmp_path / "out" / "escaped.txt").exists() and not (tmp_path / "escaped.txt").exists()
     assert not (tmp_path / "out" / "photos").exists()
+
+
+BODY = b"photos" * 10000
+
+
+class Unreliable(http.server.BaseHTTPRequestHandler):
+    """A server that fails on purpose, by path: /status/500, /flaky/<n>/x (503 n times, then
+    the body), /hang (answers after 3 s), /short (announces more bytes than it sends)."""
+
+    hits = {}
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        parts = self.path.strip("/").split("/")
+        if parts[0] == "status":
+            self.send_error(int(parts[1]))
+            return
+        if parts[0] == "flaky":
+            Unreliable.hits[self.path] = Unreliable.hits.get(self.path, 0) + 1
+            if Unreliable.hits[self.path] <= int(parts[1]):
+                self.send_error(503)
+                return
+        if parts[0] == "hang":
+            time.sleep(3)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(BODY) * (2 if parts[0] == "short" else 1)))
+        self.end_headers()
+        self.wfile.write(BODY)
+
+
+@pytest.fixture(scope="module")
+def unreliable():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Unreliable)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+FAST = {"timeout": 0.5, "retries": 2, "backoff": 0.01}
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("status/404", "HTTP 404"),
+    ("status/500", "HTTP 500"),
+    ("hang", "timed out"),
+    ("short", "ended after 60000 of 120000 bytes"),
+])
+def test_failed_downloads_name_the_url_and_why(unreliable, tmp_path, path, expected):
+    with pytest.raises(DownloadError) as error:
+        download(f"{unreliable}/{path}", tmp_path / "out", **FAST)
+    assert f"{unreliable}/{path}" in str(error.value) and expected in str(error.value)
+
+
+def test_404_is_not_retried_but_500_is(unreliable, tmp_path):
+    with pytest.raises(DownloadError, match="HTTP 404") as error:
+        download(f"{unreliable}/status/404", tmp_path / "out", **FAST)
+    assert "gave up" not in str(error.value)
+    with pytest.raises(DownloadError, match="gave up after 3 tries"):
+        download(f"{unreliable}/status/500", tmp_path / "out", **FAST)
+
+
+def test_transient_failures_are_retried_with_backoff(unreliable, tmp_path):
+    started = time.monotonic()
+    download(f"{unreliable}/flaky/2/a", tmp_path / "out", timeout=2, retries=3, backoff=0.2)
+    assert (tmp_path / "out").read_bytes() == BODY
+    assert time.monotonic() - started >= 0.2 + 0.4  # two waits, the second twice the first
+    with pytest.raises(DownloadError, match="gave up after 2 tries"):
+        download(f"{unreliable}/flaky/5/b", tmp_path / "out", timeout=2, retries=1, backoff=0.01)
+
+
+def test_checksum_mismatch_is_refused(unreliable, tmp_path):
+    good = hashlib.sha256(BODY).hexdigest()
+    assert download(f"{unreliable}/ok", tmp_path / "out", sha256=good.upper(), **FAST) == good
+    with pytest.raises(DownloadError, match=f"sha256 is {good}, expected 00ff"):
+        download(f"{unreliable}/ok", tmp_path / "out", sha256="00ff", **FAST)
+
+
+def test_only_http_https_and_file_urls_are_accepted():
+    assert check_url("file:///x.tgz") == "file:///x.tgz"
+    with pytest.raises(ValueError, match="--dataset-url: 'ftp://host/x.tgz' is not an http"):
+        check_url("ftp://host/x.tgz", "--dataset-url")
+    with pytest.raises(ValueError, match="not an http"):
+        check_url("/home/me/flower_photos.tgz")
+
+
+def hostile(tmp_path, kind):
+    """An archive with one good photo and one hostile member of `kind`."""
+    path = tmp_path / f"{kind}.tgz"
+    with tarfile.open(path, "w:gz") as tar:
+        good = tarfile.TarInfo("daisy/1.jpg")
+        good.size = 1
+        tar.addfile(good, io.BytesIO(b"1"))
+        member = tarfile.TarInfo({"parent": "../escaped.txt", "absolute": "/tmp/escaped.txt"}.get(kind, "daisy/evil"))
+        if kind == "symlink":
+            member.type, member.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        elif kind == "relative_symlink":
+            member.type, member.linkname = tarfile.SYMTYPE, "../../../../outside"
+        elif kind == "hardlink":
+            member.type, member.linkname = tarfile.LNKTYPE, "/etc/passwd"
+        elif kind == "device":
+            member.type, member.devmajor, member.devminor = tarfile.CHRTYPE, 1, 3
+        member.size = 1 if kind in ("parent", "absolute") else 0
+        tar.addfile(member, io.BytesIO(b"x") if member.size else None)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["parent", "absolute", "symlink", "relative_symlink", "hardlink", "device"])
+def test_hostile_archives_are_refused_and_write_nothing(tmp_path, kind):
+    archive = hostile(tmp_path, kind)
+    dest = tmp_path / "data" / "photos"
+    dest.parent.mkdir()
+    with pytest.raises(DownloadError, match=f"cannot extract .*{kind}.tgz"):
+        extract_photos(archive, dest)
+    assert list((tmp_path / "data").iterdir()) == []
+    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "outside").exists()
+
+
+def test_archive_expanding_past_the_limit_is_refused(tmp_path):
+    archive = make_tar(tmp_path / "big.tgz", {f"daisy/{i}.jpg": b"\0" * 1000 for i in range(5)})
+    with pytest.raises(DownloadError, match="expands past 3000 bytes"):
+        extract_photos(archive, tmp_path / "photos", max_bytes=3000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.tgz"]
+    extract_photos(archive, tmp_path / "photos", max_bytes=5000)
+    assert len(list((tmp_path / "photos" / "daisy").iterdir())) == 5
