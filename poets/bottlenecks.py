@@ -9,7 +9,7 @@ import logging
 import numpy as np
 
 from poets import architectures
-from poets.images import UnusablePhoto, find_photos, load_batches
+from poets.images import UnusablePhoto, check_classes, find_photos, load_batches
 
 log = logging.getLogger(__name__)
 
@@ -19,23 +19,25 @@ BATCH = 32
 def compute(dataset_dir, architecture, weights_path, out_path, progress=None):
     """Write features, paths and labels of every usable photo to `out_path`.
 
-    Returns the list of (relative path, reason) of photos that were skipped
-    because they could not be decoded. `progress(done, total)` is called
+    Returns the list of (relative path, reason) of the files that were
+    skipped: photos that cannot be decoded, files that are not photos.
+    Fails before any work when the photos cannot train a classifier. `progress(done, total)` is called
     after every batch.
     """
     import tensorflow as tf
 
     arch = architectures.get(architecture)
-    photos = find_photos(dataset_dir)
-    if not photos:
-        raise ValueError(f"no photos found in class folders under {dataset_dir}")
+    others = []
+    photos = find_photos(dataset_dir, others)
+    check_classes(photos, dataset_dir)
+    skipped = [(path, "not a photo: no image file extension") for path in others]
     model = arch.base_model(weights_path)
     features_of = tf.function(
         lambda x: model(x, training=False),
         input_signature=[tf.TensorSpec([None, arch.size, arch.size, 3], tf.float32)],
     )
 
-    features, kept, skipped = [], [], []
+    features, kept = [], []
     done = 0
     for batch in load_batches(dataset_dir, photos, arch.size, BATCH):
         good = []
@@ -51,8 +53,7 @@ def compute(dataset_dir, architecture, weights_path, out_path, progress=None):
         done += len(batch)
         if progress:
             progress(done, len(photos))
-    if not kept:
-        raise ValueError(f"none of the {len(photos)} photos under {dataset_dir} could be decoded")
+    check_classes(kept, f"{dataset_dir} once the photos that cannot be decoded are left out")
     np.savez(
         out_path,
         features=np.concatenate(features).astype(np.float32),
@@ -65,4 +66,4 @@ def compute(dataset_dir, architecture, weights_path, out_path, progress=None):
 def load(path):
     """(features [N, D] float32, relative paths [N], labels [N]) from `compute`."""
     with np.load(path) as data:
-        return data["features"], list(data["paths"]), list(data["labels"])
+        return data["features"], [str(p) for p in data["paths"]], [str(label) for label in data["labels"]]

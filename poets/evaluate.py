@@ -88,7 +88,7 @@ def main(argv=None):
     if not labels or not Path(labels).is_file():
         parser.error("--labels: no labels file given or found beside the graph")
     photos = test_photos(args.image_dir, args.validation_percentage, args.testing_percentage)
-    metrics = evaluate(graph, args.image_dir, photos, Path(labels).read_text().splitlines(), args.input_size)
+    metrics = evaluate(graph, args.image_dir, photos, Path(labels).read_text(encoding="utf-8").splitlines(), args.input_size)
     print(f"Accuracy: {metrics['accuracy']:.4f} ({metrics['count']} test photos)")
     print(f"Cross entropy: {metrics['cross_entropy']:.4f}")
 

@@ -20,12 +20,13 @@ class UnusablePhoto(ValueError):
     pass
 
 
-def find_photos(root):
+def find_photos(root, others=None):
     """(relative path, label) for every photo under `root`, sorted.
 
     Each non-hidden sub-folder of `root` is a class named after the folder;
     photos may sit in nested folders below it. Hidden files and folders
-    (.DS_Store, .git) and files without an image extension are not photos.
+    (.DS_Store, .git) are skipped silently; other files without an image
+    extension (Thumbs.db, notes.txt) are appended to `others` when given.
     """
     root = Path(root)
     photos = []
@@ -33,10 +34,26 @@ def find_photos(root):
         for dirpath, dirnames, filenames in os.walk(class_dir):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(filenames):
-                if not name.startswith(".") and Path(name).suffix.lower() in EXTENSIONS:
-                    path = Path(dirpath, name)
-                    photos.append((path.relative_to(root).as_posix(), class_dir.name))
+                if name.startswith("."):
+                    continue
+                relative = Path(dirpath, name).relative_to(root).as_posix()
+                if Path(name).suffix.lower() in EXTENSIONS:
+                    photos.append((relative, class_dir.name))
+                elif others is not None:
+                    others.append(relative)
     return photos
+
+
+def check_classes(photos, where):
+    """Fail, saying why, when (path, label) photos cannot train a classifier."""
+    labels = sorted({label for _, label in photos})
+    if not photos:
+        raise ValueError(f"no photos found in class folders under {where}: "
+                         f"it needs one sub-folder of photos per class")
+    if len(labels) < 2:
+        raise ValueError(f"photos of only one class ({labels[0]!r}) under {where}: "
+                         f"a classifier needs at least two class folders")
+    return labels
 
 
 def load_photo(path, size):
@@ -53,12 +70,28 @@ def load_photo(path, size):
     try:
         with Image.open(path) as image:
             image.draft("RGB", (size, size))
-            image = ImageOps.exif_transpose(image).convert("RGB")
+            image = to_rgb(ImageOps.exif_transpose(image))
             image = image.resize((size, size), Image.BILINEAR)
             pixels = np.asarray(image, dtype=np.float32)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise UnusablePhoto(f"{path}: {error}") from error
     return (pixels - 128.0) / 128.0
+
+
+def to_rgb(image):
+    """8-bit RGB of any mode: 16-bit and 32-bit greyscale scaled down (Pillow's
+    convert() would clip them), transparency laid on white."""
+    from PIL import Image
+
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        image = Image.fromarray(np.clip(values / top * 255, 0, 255).astype(np.uint8), "L")
+    if image.mode == "P" and "transparency" in image.info or image.mode in ("RGBA", "LA", "PA"):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, rgba)
+    return image.convert("RGB")
 
 
 def split_of(relative_path, validation_percentage, testing_percentage):
@@ -131,7 +164,7 @@ def distort_photo(path, size, rng, flip_left_right=False, random_crop=0, random_
 
     try:
         with Image.open(path) as image:
-            image = ImageOps.exif_transpose(image).convert("RGB")
+            image = to_rgb(ImageOps.exif_transpose(image))
             scale = (1 + random_crop / 100) * rng.uniform(1, 1 + random_scale / 100)
             side = max(size, int(round(size * scale)))
             image = image.resize((side, side), Image.BILINEAR)

@@ -29,7 +29,7 @@ def label_image(graph, labels, image, input_size=None, input_layer=INPUT, output
         started = time.perf_counter()
         probabilities = model(pixels)[0]
         seconds = time.perf_counter() - started
-    names = Path(labels).read_text().splitlines()
+    names = Path(labels).read_text(encoding="utf-8").splitlines()
     order = np.argsort(probabilities)[::-1]
     return seconds, [(names[i], float(probabilities[i])) for i in order]
 

@@ -54,7 +54,7 @@ def write_report(summary, folder):
     figure.savefig(folder / "accuracy_vs_size.png")
     plt.close(figure)
     android = summary["android"]
-    (folder / "report.md").write_text(
+    (folder / "report.md").write_text(encoding="utf-8", data=
         f"# {summary['architecture']} on {len(summary['labels'])} classes\n\n"
         f"{table(summary)}\n\n"
         f"Accuracy and cross-entropy on the test split; size of the model file; time for one photo, "

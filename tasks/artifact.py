@@ -130,7 +130,7 @@ class ArtifactTask(luigi.Task):
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "seconds": round(seconds, 3),
         }
-        (folder / RECORD).write_text(json.dumps(record, indent=2) + "\n")
+        (folder / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
     def report(self, done, total, what="photos"):
         """Progress to the scheduler (the visualiser shows it), the terminal and the log."""
@@ -154,8 +154,8 @@ def _note_start(task):
 
 
 def write_json(path, value):
-    Path(path).write_text(json.dumps(value, indent=2) + "\n")
+    Path(path).write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def read_json(path):
-    return json.loads(Path(path).read_text())
+    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -8,7 +8,7 @@ import numpy as np
 from luigi.util import inherits
 
 from poets import architectures, bottlenecks, graphs
-from poets.images import distort_photo, split_of
+from poets.images import check_classes, distort_photo, split_of
 from poets.retrain import retrained_graph, train_head
 from tasks.artifact import ArtifactTask, Number, write_json
 from tasks.bottlenecks import Bottlenecks
@@ -72,7 +72,7 @@ class Retrain(ArtifactTask):
         return self.path("retrained_labels.txt")
 
     def read_labels(self):
-        return self.labels.read_text().splitlines()
+        return self.labels.read_text(encoding="utf-8").splitlines()
 
     def split(self, paths):
         return np.array([split_of(p, self.validation_percentage, self.testing_percentage) for p in paths])
@@ -110,14 +110,19 @@ class Retrain(ArtifactTask):
         import tensorflow as tf
 
         features, paths, labels = bottlenecks.load(self.requires()["bottlenecks"].features)
-        classes = sorted(set(labels))
-        if len(classes) < 2:
-            raise ValueError(f"need photos of at least two classes to train on, found {classes}")
+        classes = check_classes(list(zip(paths, labels)), self.requires()["bottlenecks"].features)
         truth = np.array([classes.index(label) for label in labels])
         sets = self.split(paths)
         train, validation = sets == "training", sets == "validation"
-        if not train.any():
-            raise ValueError("no photos fall in the training split")
+        for index, label in enumerate(classes):
+            count = int((truth[train] == index).sum())
+            if count == 0:
+                raise ValueError(
+                    f"class {label!r} has no photos in the training split ({int((truth == index).sum())} photos "
+                    f"in all): add photos, or lower --validation-percentage / --testing-percentage")
+            if (truth == index).sum() < 20:
+                log.warning("class %r has only %d photos: retrain.py asks for at least 20 a class",
+                            label, int((truth == index).sum()))
 
         with self.artifact_folder() as folder:
             writers = {name: tf.summary.create_file_writer(str(folder / "summaries" / name))
@@ -142,7 +147,7 @@ class Retrain(ArtifactTask):
                 writer.close()
             graph_def = retrained_graph(self.architecture, self.requires()["base_model"].weights, weights, biases)
             graphs.save(graph_def, folder / self.graph_file)
-            (folder / self.labels.name).write_text("".join(label + "\n" for label in classes))
+            (folder / self.labels.name).write_text("".join(label + "\n" for label in classes), encoding="utf-8")
             counts = {name: int((sets == name).sum()) for name in ("training", "validation", "testing")}
             write_json(folder / "training.json", {"photos": counts, "best_step": best_step, "history": history})
             best = next(h for h in history if h["step"] == best_step)

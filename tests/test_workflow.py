@@ -23,7 +23,7 @@ def test_complete_run_runs_every_stage_once(completed):
 def test_summary_has_the_documented_shape(completed):
     params, _ = completed
     summary = summary_of(params)
-    assert set(summary) == {"architecture", "labels", "labels_path", "variants", "android"}
+    assert set(summary) == {"architecture", "labels", "labels_path", "variants", "android", "skipped"}
     assert set(summary["android"]) == {"variant", "model", "labels"}
     assert summary["architecture"] == params["architecture"]
     assert summary["labels"] == ["bluebells", "roses", "sunflowers"]
@@ -89,8 +89,10 @@ def test_every_artifact_folder_records_its_parameters(completed):
 
 def test_undecodable_photo_is_skipped_and_named(completed):
     params, _ = completed
-    skipped = json.loads(next(Path(params["data_dir"], "bottlenecks").glob("*/skipped.json")).read_text())
-    assert [entry["photo"] for entry in skipped] == [f"roses/{BROKEN}"]
+    summary = summary_of(params)
+    skipped = json.loads(Path(summary["skipped"]["report"]).read_text())
+    assert summary["skipped"]["count"] == 1 and [entry["photo"] for entry in skipped] == [f"roses/{BROKEN}"]
+    assert BROKEN in skipped[0]["reason"] or "truncated" in skipped[0]["reason"].lower()
 
 
 def test_identical_run_runs_nothing(completed):

@@ -5,7 +5,7 @@ import logging
 from luigi.util import inherits
 
 from poets.report import choose_android_variant, write_report
-from tasks.artifact import ArtifactTask, Choice, write_json
+from tasks.artifact import ArtifactTask, Choice, read_json, write_json
 from tasks.compress import Compress
 from tasks.evaluate import Evaluate
 from tasks.export import Export
@@ -23,7 +23,7 @@ class MobileModel(ArtifactTask):
     says where each is and how well it does, report.md shows it."""
 
     stage = "mobile_model"
-    version = 2  # 2: latency, agreement, the chosen Android variant, the report
+    version = 3  # 2: latency, agreement, the chosen Android variant, the report; 3: skipped photos
     android_variant = Choice(
         default="auto", choices=("auto",) + VARIANTS,
         description="the variant exported as graph.lite; auto: the smallest within 1 point of the "
@@ -50,6 +50,7 @@ class MobileModel(ArtifactTask):
     def run(self):
         needs = self.requires()
         retrain = needs["retrain"]
+        skipped = retrain.requires()["bottlenecks"].skipped
         optimized = needs["evaluate"]["optimized"].probabilities().argmax(axis=1)
         variants = {}
         for name in self.variants():
@@ -77,6 +78,7 @@ class MobileModel(ArtifactTask):
             "labels_path": str(retrain.labels.resolve()),
             "variants": variants,
             "android": {"variant": chosen, "model": str(export.model.resolve()), "labels": str(export.labels.resolve())},
+            "skipped": {"count": len(read_json(skipped)), "report": str(skipped.resolve())},
         }
         with self.artifact_folder() as folder:
             write_json(folder / self.summary.name, summary)
