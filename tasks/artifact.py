@@ -7,9 +7,12 @@ so a parameter change moves exactly the affected tasks to new folders, and
 switching back finds the old folders still there.
 """
 
+import errno
 import hashlib
 import json
 import logging
+import os
+import random
 import shutil
 import sys
 import time
@@ -106,19 +109,30 @@ class ArtifactTask(luigi.Task):
     def artifact_folder(self):
         """A fresh temporary folder that becomes the output only if the block succeeds.
 
-        luigi's temporary_path() renames it into place on success, so a killed
-        or failed run leaves at most a `-luigi-tmp-` folder, never something
-        that looks complete; on an exception the temporary folder is removed.
+        It is renamed into place at the end, atomically, so a killed or failed
+        run leaves at most a `-luigi-tmp-` folder, never something that looks
+        complete; on an exception the temporary folder is removed. Unlike
+        luigi's temporary_path(), losing the race to another run that made the
+        same artifact is not an error: same id, same content, theirs is kept.
         """
-        with self.output().temporary_path() as temporary:
-            folder = Path(temporary)
-            folder.mkdir(parents=True)
+        final = Path(self.output().path)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        folder = final.with_name(f"{final.name}-luigi-tmp-{random.randrange(10**10):010d}")
+        folder.mkdir()
+        try:
+            yield folder
+            self._write_record(folder, time.monotonic() - getattr(self, "_started", time.monotonic()))
             try:
-                yield folder
-                self._write_record(folder, time.monotonic() - getattr(self, "_started", time.monotonic()))
-            except BaseException:
+                # rename(2) of a folder onto a non-empty one fails rather than replacing it.
+                os.rename(folder, final)
+            except OSError as error:
+                if error.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not (final / RECORD).exists():
+                    raise
+                log.info("%s: another run made %s first; keeping it", self.task_family, final)
                 shutil.rmtree(folder, ignore_errors=True)
-                raise
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
 
     def _write_record(self, folder, seconds):
         record = {

@@ -1,0 +1,102 @@
+"""Killed runs and simultaneous runs never leave a wrong artifact behind."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import summary_of
+
+ROOT = Path(__file__).parents[1]
+
+
+def command(params, data_dir):
+    args = [sys.executable, "-m", "luigi", "--module", "workflows", "MobileModel", "--local-scheduler"]
+    for name, value in {**params, "data_dir": str(data_dir)}.items():
+        args += ["--" + name.replace("_", "-"), str(value)]
+    return args
+
+
+def comparable(summary, data_dir):
+    """The summary with its data dir cut out of the paths and the timings dropped."""
+    text = json.dumps(summary).replace(str(Path(data_dir).resolve()), "DATA")
+    summary = json.loads(text)
+    for variant in summary["variants"].values():
+        del variant["latency_s"]
+    return summary
+
+
+def entries(data_dir):
+    return {p for p in Path(data_dir).glob("*/*")}
+
+
+def complete(data_dir):
+    return {p.parent for p in Path(data_dir).glob("*/*/params.json")}
+
+
+def test_runs_killed_at_every_stage_then_rerun_end_equal_to_an_undisturbed_run(completed, tmp_path):
+    params, _ = completed
+    data_dir = tmp_path / "data"
+    args = command({k: v for k, v in params.items() if k != "data_dir"}, data_dir)
+    kills, patience, log = [], 1, []
+    while True:
+        before, done_before = entries(data_dir), complete(data_dir)
+        process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        events = 0
+        while process.poll() is None:
+            now = entries(data_dir)
+            if now - before:  # a stage started or finished writing: a kill point
+                events += 1
+                before = now
+                if events >= patience:
+                    process.send_signal(signal.SIGKILL)
+                    process.wait()
+                    kills.append(sorted(p.parent.name for p in now - set(done_before)))
+                    break
+            time.sleep(0.01)
+        else:
+            assert process.returncode == 0
+            break
+        # Wait one event longer next time if this kill made no artifact complete.
+        patience = 1 if complete(data_dir) - done_before else patience + 1
+        # Whatever was killed mid-write never looks complete.
+        assert all((f / "params.json").exists() for f in Path(data_dir).glob("*/*") if "-luigi-tmp-" not in f.name)
+        assert len(kills) < 60, kills
+    print(f"\nkill points: {len(kills)}")
+    assert len(kills) >= 10
+    assert comparable(summary_of({**params, "data_dir": str(data_dir)}), data_dir) == \
+        comparable(summary_of(params), params["data_dir"])
+
+
+def test_two_runs_at_once_on_one_data_dir_both_succeed_and_agree(completed, tmp_path):
+    """Two runs that share every stage but the last ones race on the same artifacts."""
+    params, _ = completed
+    data_dir = tmp_path / "data"
+    modes = ("weights_rounded", "weights")
+    runs = [subprocess.Popen(command({**{k: v for k, v in params.items() if k != "data_dir"},
+                                      "quantization_mode": mode}, data_dir),
+                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            for mode in modes]
+    for run in runs:
+        _, err = run.communicate(timeout=600)
+        assert run.returncode == 0, err[-3000:]
+    assert comparable(summary_of({**params, "data_dir": str(data_dir)}), data_dir) == \
+        comparable(summary_of(params), params["data_dir"])
+    assert summary_of({**params, "data_dir": str(data_dir), "quantization_mode": "weights"})["variants"]["weights"]
+    assert not list(data_dir.glob("*/*-luigi-tmp-*"))
+    # One artifact per stage and id, each complete.
+    assert all((f / "params.json").exists() for f in data_dir.glob("*/*"))
+
+
+def test_the_same_command_twice_at_once_runs_once(completed, tmp_path):
+    """luigi's own lock: the second identical command exits, saying it is already running."""
+    params, _ = completed
+    args = command({k: v for k, v in params.items() if k != "data_dir"}, tmp_path / "data")
+    runs = [subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)]
+    time.sleep(1)
+    runs.append(subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    codes = sorted(run.wait(timeout=600) for run in runs)
+    assert codes in ([0, 0], [0, 10])  # 10: luigi.cfg's [retcode] already_running
