@@ -52,7 +52,8 @@ class Number(luigi.NumericalParameter):
         try:
             value = self._var_type(x)
         except ValueError:
-            raise ValueError(f"{self.flag}: {x!r} is not a {self._var_type.__name__}") from None
+            kind = "an integer" if self._var_type is int else "a number"
+            raise ValueError(f"{self.flag}: {x!r} is not {kind}") from None
         return self.normalize(value)
 
     def normalize(self, x):

@@ -1,5 +1,7 @@
 """Download dataset and download base model: the DAG's two roots."""
 
+import re
+
 import luigi
 
 from poets import architectures
@@ -28,6 +30,11 @@ def sha256_parameter(what):
     return luigi.Parameter(default="", description=f"expected sha256 of the {what}; empty: not checked")
 
 
+def check_sha256(value, flag):
+    if value and not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        raise ValueError(f"{flag}: {value!r} is not a sha256 (64 hexadecimal digits)")
+
+
 class DownloadDataset(ArtifactTask):
     """`photos/<label>/*.jpg`, extracted from the archive at --dataset-url."""
 
@@ -41,6 +48,7 @@ class DownloadDataset(ArtifactTask):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         check_url(self.dataset_url, "--dataset-url")
+        check_sha256(self.dataset_sha256, "--dataset-sha256")
 
     @property
     def photos(self):
@@ -73,6 +81,7 @@ class DownloadBaseModel(ArtifactTask):
         super().__init__(*args, **kwargs)
         if self.base_model_url:
             check_url(self.base_model_url, "--base-model-url")
+        check_sha256(self.base_model_sha256, "--base-model-sha256")
 
     @property
     def weights(self):

@@ -41,7 +41,7 @@ class Retrain(ArtifactTask):
     train_batch_size = positive(100, "photos per training step")
     validation_percentage = percentage(10, "share of photos held out for validation")
     testing_percentage = percentage(10, "share of photos held out for the test split")
-    random_seed = luigi.IntParameter(default=0, description="seed of the head's training")
+    random_seed = Number(0, var_type=int, min_value=0, max_value=2**32, description="seed of the head's training")
     # retrain.py's input distortions. Any of them makes every training step
     # run the base model on freshly distorted photos: much slower than
     # training on the cached bottlenecks.

@@ -26,6 +26,13 @@ def luigi_cli(*args, cwd=ROOT):
     ("--training-steps", "-5", "--training-steps"),
     ("--learning-rate", "0", "--learning-rate"),
     ("--testing-percentage", "95", "--testing-percentage"),
+    ("--validation-percentage", "-1", "--validation-percentage"),
+    ("--train-batch-size", "0", "--train-batch-size"),
+    ("--training-steps", "many", "--training-steps: 'many' is not an integer"),
+    ("--random-seed", "-2", "--random-seed"),
+    ("--random-crop", "150", "--random-crop"),
+    ("--dataset-sha256", "abc", "64 hexadecimal digits"),
+    ("--android-variant", "iphone", "auto, dynamic_range"),
 ])
 def test_invalid_parameter_fails_before_any_work(tmp_path, flag, value, expected):
     result = luigi_cli("--data-dir", str(tmp_path / "data"), flag, value)
