@@ -44,6 +44,26 @@ def find_photos(root, others=None):
     return photos
 
 
+def fingerprint(root):
+    """A hash of every photo's relative path, size and modification time under `root`.
+
+    Adding, removing, replacing or editing a photo changes it; moving the
+    folder does not. Reading stat() only, it takes about 30 ms on the 3670
+    flower photos (hashing their content: about 180 ms with the files in
+    the page cache, seconds without), so an unchanged folder is recognised
+    at every run almost for free.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"{root} is not a folder")
+    digest = hashlib.sha256()
+    others = []
+    for relative, _ in find_photos(root, others) + [(path, None) for path in others]:
+        stat = Path(root, relative).stat()
+        digest.update(f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
 def check_classes(photos, where):
     """Fail, saying why, when (path, label) photos cannot train a classifier."""
     labels = sorted({label for _, label in photos})

@@ -83,8 +83,17 @@ class ArtifactTask(luigi.Task):
         return params
 
     def artifact_params(self):
+        """The parameters this task brings to the DAG.
+
+        A parameter the task shares with a task it requires (inherited to be
+        passed down) is left out: it reaches the id through that task's id,
+        and only if that task's output depends on it (a --dataset-dir is
+        keyed on its photos, not on its path, all the way down).
+        """
+        upstream = {name for task in flatten(self.requires()) for name in task.get_param_names()}
         params = self.to_str_params(only_significant=True)
-        return {name: value for name, value in sorted(params.items()) if name not in self.unhashed}
+        return {name: value for name, value in sorted(params.items())
+                if name not in self.unhashed and name not in upstream}
 
     def upstream_ids(self):
         return sorted(f"{task.task_family}:{task.artifact_id}" for task in flatten(self.requires()))
@@ -141,6 +150,8 @@ class ArtifactTask(luigi.Task):
             "version": self.version,
             "id": self.artifact_id,
             "params": self.artifact_params(),
+            "all_params": {k: v for k, v in sorted(self.to_str_params(only_significant=True).items())
+                           if k not in self.unhashed},
             "requires": self.upstream_ids(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "seconds": round(seconds, 3),

@@ -1,11 +1,15 @@
 """Download dataset and download base model: the DAG's two roots."""
 
+import os
 import re
+import shutil
+from pathlib import Path
 
 import luigi
 
 from poets import architectures
 from poets.download import check_url, download, extract_photos
+from poets.images import fingerprint
 from tasks.artifact import ArtifactTask, Choice
 
 CODELAB_PHOTOS = "http://download.tensorflow.org/example_images/flower_photos.tgz"
@@ -26,6 +30,13 @@ def fetch(task, url, dest, sha256):
                     sha256=sha256 or None)
 
 
+def link_or_copy(source, dest):
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copy2(source, dest)
+
+
 def sha256_parameter(what):
     return luigi.Parameter(default="", description=f"expected sha256 of the {what}; empty: not checked")
 
@@ -36,7 +47,8 @@ def check_sha256(value, flag):
 
 
 class DownloadDataset(ArtifactTask):
-    """`photos/<label>/*.jpg`, extracted from the archive at --dataset-url."""
+    """`photos/<label>/*.jpg`: extracted from the archive at --dataset-url, or,
+    with --dataset-dir, a snapshot of a folder of the user's own."""
 
     stage = "dataset"
     dataset_url = luigi.Parameter(
@@ -44,11 +56,23 @@ class DownloadDataset(ArtifactTask):
         description="a .tgz of class folders of photos (http://, https:// or file://)",
     )
     dataset_sha256 = sha256_parameter("archive")
+    dataset_dir = luigi.Parameter(
+        default="", description="a local folder of class folders of photos, used instead of --dataset-url; "
+                                "adding, removing or editing photos reruns what depends on them")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        check_url(self.dataset_url, "--dataset-url")
-        check_sha256(self.dataset_sha256, "--dataset-sha256")
+        if self.dataset_dir:
+            self._fingerprint = fingerprint(Path(self.dataset_dir).resolve())
+        else:
+            check_url(self.dataset_url, "--dataset-url")
+            check_sha256(self.dataset_sha256, "--dataset-sha256")
+
+    def artifact_params(self):
+        # A local folder is keyed on its photos, not on where it is; a URL on itself.
+        if self.dataset_dir:
+            return {"photos_fingerprint": self._fingerprint}
+        return {"dataset_url": self.dataset_url, "dataset_sha256": self.dataset_sha256}
 
     @property
     def photos(self):
@@ -56,6 +80,14 @@ class DownloadDataset(ArtifactTask):
 
     def run(self):
         with self.artifact_folder() as folder:
+            if self.dataset_dir:
+                if fingerprint(Path(self.dataset_dir).resolve()) != self._fingerprint:
+                    raise RuntimeError(f"--dataset-dir {self.dataset_dir} changed while this run started; run again")
+                # A snapshot, so the artifact stays what its id says when the folder
+                # moves or changes; hard links make it cost no space on the same disk.
+                shutil.copytree(Path(self.dataset_dir).resolve(), folder / "photos", copy_function=link_or_copy,
+                                ignore=shutil.ignore_patterns(".*"))
+                return
             archive = folder / "archive.tgz"
             fetch(self, self.dataset_url, archive, self.dataset_sha256)
             extract_photos(archive, folder / "photos")

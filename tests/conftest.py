@@ -128,6 +128,12 @@ def _record_failure(task, exception):
     _failed.append((task, exception))
 
 
+def fresh():
+    """Forget luigi's cached task instances: as in a new `luigi` process, ids are computed
+    afresh (a --dataset-dir fingerprint changes when its photos do)."""
+    luigi.task_register.Register.clear_instance_cache()
+
+
 def build(*tasks):
     """Run tasks with the real scheduler in-process; return the tasks that ran."""
     del _ran[:], _failed[:]

@@ -1,0 +1,71 @@
+"""Staleness beyond parameters: a local photo folder's content, and each stage's code version."""
+
+import os
+import shutil
+
+import pytest
+
+from tests.conftest import FAST_TRAINING, TINY, build, families, fresh, make_photos, summary_of
+from workflows import MobileModel
+
+DOWNSTREAM = ["Bottlenecks", "Retrain", "Optimize", "Quantize", "Export", "MobileModel"] + ["Compress", "Evaluate"] * 3
+
+
+@pytest.fixture
+def local(flowers, tmp_path):
+    """A local --dataset-dir run, complete; returns (params, folder)."""
+    folder = make_photos(tmp_path / "my photos", per_class=20)
+    params = {"data_dir": str(tmp_path / "data"), "dataset_dir": str(folder), "base_model_url": flowers["base_model_url"],
+              "architecture": TINY, **FAST_TRAINING}
+    fresh()
+    build(MobileModel(**params))
+    return params, folder
+
+
+def rerun(params):
+    fresh()
+    return families(build(MobileModel(**params)))
+
+
+def test_unchanged_folder_reruns_nothing(local):
+    params, folder = local
+    assert rerun(params) == []
+    (folder / ".DS_Store").write_bytes(b"finder was here")  # hidden files are not photos
+    assert rerun(params) == []
+
+
+@pytest.mark.parametrize("change", ["add", "remove", "edit"])
+def test_changed_photos_rerun_the_bottlenecks_and_everything_after(local, change):
+    params, folder = local
+    photo = folder / "roses" / "roses_000.jpg"
+    if change == "add":
+        shutil.copy(photo, folder / "roses" / "roses_new.jpg")
+    elif change == "remove":
+        photo.unlink()
+    else:
+        data = photo.read_bytes()
+        photo.write_bytes(data[:-2] + bytes([data[-2] ^ 1]) + data[-1:])
+        os.utime(photo, ns=(photo.stat().st_atime_ns, photo.stat().st_mtime_ns + 1_000_000))
+    assert rerun(params) == sorted(["DownloadDataset"] + DOWNSTREAM)
+    assert rerun(params) == []
+
+
+def test_the_folder_may_move(local, tmp_path):
+    params, folder = local
+    moved = tmp_path / "moved"
+    folder.rename(moved)  # rename keeps names, sizes and times
+    assert rerun({**params, "dataset_dir": str(moved)}) == []
+    summary = summary_of({**params, "dataset_dir": str(moved)})
+    assert summary["variants"]["optimized"]["accuracy"] >= 0.8
+
+
+def test_a_new_stage_version_reruns_that_stage_and_after(completed, monkeypatch):
+    from tasks.optimize import Optimize
+
+    params, _ = completed
+    monkeypatch.setattr(Optimize, "version", Optimize.version + 1)
+    fresh()
+    ran = families(build(MobileModel(**params)))
+    assert ran == sorted(["Optimize", "Quantize", "Export", "MobileModel"] + ["Compress", "Evaluate"] * 2)
+    monkeypatch.undo()
+    assert rerun(params) == []
