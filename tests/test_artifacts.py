@@ -1,0 +1,50 @@
+"""Listing the artifacts under a data dir and cleaning out what no current parameter reaches."""
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from tests.conftest import build, families, fresh
+from workflows import MobileModel, artifacts
+
+
+def flags(params):
+    return [arg for name, value in params.items() for arg in ("--" + name.replace("_", "-"), str(value))]
+
+
+def test_list_and_clean_keep_what_the_parameters_reach(completed, tmp_path, capsys):
+    params, _ = completed
+    data_dir = tmp_path / "data"
+    shutil.copytree(params["data_dir"], data_dir)
+    base = {**params, "data_dir": str(data_dir)}
+    other = {**base, "learning_rate": 0.02}
+    fresh()
+    build(MobileModel(**base), MobileModel(**other))
+    leftover = data_dir / "retrain" / "0123456789abcdef-luigi-tmp-0000000001"
+    leftover.mkdir()
+    recent = data_dir / "retrain" / "fedcba9876543210-luigi-tmp-0000000002"
+    recent.mkdir()
+    os.utime(leftover, (time.time() - 7200, time.time() - 7200))
+    reach = artifacts.reached(MobileModel(**base))
+
+    artifacts.main(["list", *flags(base)])
+    listing = capsys.readouterr().out
+    assert "learning_rate=0.02" in listing and " unreached " in listing and " incomplete " in listing
+    present = sum(1 for f in data_dir.glob("*/*") if f.resolve() in reach)
+    assert f"; {present} reached by these parameters" in listing and present >= 14
+
+    before = set(data_dir.glob("*/*"))
+    artifacts.main(["clean", *flags(base)])
+    dry = capsys.readouterr().out
+    assert "would remove" in dry and "--yes" in dry and set(data_dir.glob("*/*")) == before
+
+    artifacts.main(["clean", "--yes", *flags(base)])
+    after = set(data_dir.glob("*/*"))
+    assert {f.resolve() for f in after} == {f.resolve() for f in before if f.resolve() in reach} | {recent.resolve()}
+    assert not leftover.exists() and recent.exists()
+    fresh()
+    assert build(MobileModel(**base)) == []
+    fresh()
+    assert "Retrain" in families(build(MobileModel(**other)))
+    assert "Bottlenecks" not in families(build(MobileModel(**other)))

@@ -1,0 +1,92 @@
+"""What is under a data dir, and what the current parameters still reach.
+
+    python -m workflows.artifacts list  [MobileModel flags, e.g. --data-dir data --quantization-mode int8]
+    python -m workflows.artifacts clean [--yes] [MobileModel flags]
+
+`list` prints every artifact folder with the parameters that made it, its
+size, and whether the MobileModel of the given flags (defaults and luigi.cfg
+otherwise) reaches it. `clean` removes the folders it does not reach, and
+the `-luigi-tmp-` leftovers of killed runs older than an hour; it only says
+what it would remove unless given --yes.
+"""
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from luigi.cmdline_parser import CmdlineParser
+from luigi.task import flatten
+
+LEFTOVER_AGE = 3600
+
+
+def reached(task):
+    """Every artifact folder the task's DAG uses, dynamic exports included."""
+    from tasks.export import Export
+
+    folders, pending = set(), [task]
+    while pending:
+        current = pending.pop()
+        folder = Path(current.output().path).resolve()
+        if folder in folders:
+            continue
+        folders.add(folder)
+        pending.extend(flatten(current.requires()))
+        if hasattr(current, "variants"):  # MobileModel: whichever variant it ships
+            pending.extend(current.clone(Export, variant=v) for v in current.variants())
+    return folders
+
+
+def size_of(folder):
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def inventory(data_dir, reach):
+    """[(folder, record or None for a leftover, size, reached)] under data_dir."""
+    rows = []
+    for folder in sorted(Path(data_dir).glob("*/*")):
+        record_path = folder / "params.json"
+        record = json.loads(record_path.read_text(encoding="utf-8")) if record_path.exists() else None
+        rows.append((folder, record, size_of(folder), folder.resolve() in reach))
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], usage="%(prog)s {list,clean} [--yes] "
+                                     "[MobileModel flags]")
+    parser.add_argument("command", choices=("list", "clean"))
+    parser.add_argument("--yes", action="store_true", help="clean: really remove")
+    args, flags = parser.parse_known_args(argv)
+    import workflows  # registers MobileModel with luigi
+
+    with CmdlineParser.global_instance(["MobileModel", *flags]) as cmdline:
+        task = cmdline.get_task_obj()
+    reach = reached(task)
+    rows = inventory(task.data_dir, reach)
+    if args.command == "list":
+        for folder, record, size, is_reached in rows:
+            state = "reached" if is_reached else ("incomplete" if record is None else "unreached")
+            made = " ".join(f"{k}={v}" for k, v in record["params"].items()) if record else ""
+            print(f"{folder.parent.name}/{folder.name:<34} {size / 1e6:9.2f} MB  {state:<10}  {made}")
+        total = sum(size for _, _, size, _ in rows)
+        print(f"{len(rows)} folders, {total / 1e6:.1f} MB; "
+              f"{sum(is_reached for *_, is_reached in rows)} reached by these parameters")
+        return 0
+    now = time.time()
+    doomed = [(folder, size) for folder, record, size, is_reached in rows
+              if not is_reached and (record is not None or now - folder.stat().st_mtime > LEFTOVER_AGE)]
+    for folder, size in doomed:
+        print(f"{'removing' if args.yes else 'would remove'} {folder} ({size / 1e6:.2f} MB)")
+        if args.yes:
+            shutil.rmtree(folder)
+    freed = sum(size for _, size in doomed)
+    print(f"{'removed' if args.yes else 'would remove'} {len(doomed)} folders, {freed / 1e6:.1f} MB"
+          + ("" if args.yes else "; run again with --yes to remove them"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
