@@ -1,0 +1,137 @@
+"""The DAG against a real luigid, with several workers and several runs at once."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import summary_of
+from tests.test_interruptions import command, comparable
+
+ROOT = Path(__file__).parents[1]
+FAMILIES = {"DownloadDataset", "DownloadBaseModel", "Bottlenecks", "Retrain", "Optimize", "Quantize", "Compress",
+            "Evaluate", "Export", "MobileModel"}
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def luigid(tmp_path):
+    """A real luigid on a free loopback port, recording task history in SQLite;
+    yields (port, api(status) -> tasks)."""
+    port = free_port()
+    (tmp_path / "log").mkdir()
+    (tmp_path / "luigi.cfg").write_text(  # luigid reads the luigi.cfg where it starts
+        "[scheduler]\nrecord_task_history=true\n"
+        f"[task_history]\ndb_connection=sqlite:///{tmp_path / 'history.db'}\n")
+    daemon = subprocess.Popen(
+        [str(Path(sys.executable).parent / "luigid"), "--address", "127.0.0.1", "--port", str(port),
+         "--state-path", str(tmp_path / "state.pickle"), "--logdir", str(tmp_path / "log")],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def api(status):
+        query = urllib.parse.quote(json.dumps({"status": status}))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/task_list?data={query}", timeout=5) as response:
+            return json.load(response)["response"]
+
+    for _ in range(100):
+        try:
+            api("DONE")
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        pytest.fail("luigid did not start")
+    yield port, api
+    daemon.terminate()
+    daemon.wait(timeout=10)
+
+
+def central(params, data_dir, port, *extra):
+    args = command({k: v for k, v in params.items() if k != "data_dir"}, data_dir)
+    args.remove("--local-scheduler")
+    return args + ["--scheduler-host", "127.0.0.1", "--scheduler-port", str(port), *extra]
+
+
+def test_every_task_ends_done_in_luigid_with_its_progress(completed, luigid, tmp_path):
+    params, _ = completed
+    port, api = luigid
+    run = subprocess.run(central(params, tmp_path / "data", port), cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    done = api("DONE").values()
+    assert {task["name"] for task in done} == FAMILIES
+    assert len(done) == 14 and not api("FAILED") and not api("PENDING")
+    progress = {task["name"]: (task["progress_percentage"], task["status_message"]) for task in done}
+    assert progress["Bottlenecks"] == (100, "73/73 photos")
+    assert progress["Retrain"] == (100, "300/300 steps")
+    assert progress["DownloadDataset"][0] == 100 and progress["DownloadDataset"][1].endswith("bytes")
+    for task in done:
+        if task["name"] == "Evaluate":
+            assert task["progress_percentage"] == 100 and task["status_message"].endswith("photos")
+
+
+def test_two_runs_sharing_luigid_never_run_a_task_twice(completed, luigid, tmp_path):
+    """Two workers (as on two machines sharing the data dir and the scheduler)."""
+    params, _ = completed
+    port, api = luigid
+    data_dir = tmp_path / "shared"
+    keep_alive = ("--worker-keep-alive", "--worker-count-uniques")
+    runs = [subprocess.Popen(central({**params, "quantization_mode": mode}, data_dir, port, *keep_alive),
+                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            for mode in ("weights_rounded", "weights")]
+    logs = []
+    for run in runs:
+        _, err = run.communicate(timeout=600)
+        # luigi.cfg's retcodes for "the other worker ran some of my tasks": 10 (already
+        # running) or 25 (not run: the scheduler did not grant it to me). What matters is
+        # that every task ran once, and each run's own summary exists.
+        assert run.returncode in (0, 10, 25), err[-3000:]
+        logs.append(err)
+    both = "".join(logs)
+    for family in ("DownloadDataset", "DownloadBaseModel", "Bottlenecks", "Retrain", "Optimize"):
+        assert both.count(f"running   {family}(") == 1, family
+    assert "another run made" not in both
+    assert comparable(summary_of({**params, "data_dir": str(data_dir)}), data_dir) == \
+        comparable(summary_of(params), params["data_dir"])
+    assert summary_of({**params, "data_dir": str(data_dir), "quantization_mode": "weights"})["variants"]["weights"]
+
+
+def test_two_workers_share_the_dag_and_tensorflow_stays_out_of_the_parent(completed, tmp_path):
+    params, _ = completed
+    local = {**params, "data_dir": str(tmp_path / "data")}
+    script = (
+        "import sys, luigi, workflows\n"
+        f"ok = luigi.build([workflows.MobileModel(**{local!r})], local_scheduler=True, workers=2)\n"
+        "print(ok, 'tensorflow' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+    assert run.stdout.split() == ["True", "False"], run.stderr[-3000:]
+    # Each task ran in a process of its own, forked from a parent without TensorFlow.
+    assert run.stderr.count("running   Evaluate(") == 3
+    assert comparable(summary_of(local), local["data_dir"]) == comparable(summary_of(params), params["data_dir"])
+
+
+def test_luigid_records_task_history(completed, luigid, tmp_path):
+    import sqlite3
+
+    params, _ = completed
+    port, _ = luigid
+    run = subprocess.run(
+        [sys.executable, "-m", "luigi", "--module", "workflows", "DownloadDataset", "--data-dir", str(tmp_path / "data"),
+         "--dataset-url", params["dataset_url"], "--scheduler-host", "127.0.0.1", "--scheduler-port", str(port)],
+        cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    with sqlite3.connect(tmp_path / "history.db") as db:
+        events = db.execute("select t.name, e.event_name from tasks t join task_events e on e.task_id = t.id "
+                            "order by e.ts").fetchall()
+    assert events == [("DownloadDataset", "PENDING"), ("DownloadDataset", "RUNNING"), ("DownloadDataset", "DONE")]
