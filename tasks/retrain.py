@@ -120,6 +120,8 @@ class Retrain(ArtifactTask):
                 raise ValueError(
                     f"class {label!r} has no photos in the training split ({int((truth == index).sum())} photos "
                     f"in all): add photos, or lower --validation-percentage / --testing-percentage")
+            if not (truth[sets == "testing"] == index).any():
+                log.warning("class %r has no photo in the test split: its accuracy is not measured", label)
             if (truth == index).sum() < 20:
                 log.warning("class %r has only %d photos: retrain.py asks for at least 20 a class",
                             label, int((truth == index).sum()))

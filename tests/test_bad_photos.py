@@ -170,3 +170,18 @@ def test_a_class_without_training_photos_fails_before_training(tmp_path, flowers
     [(failed, error)] = build_failing(task)
     assert failed.task_family == "Retrain"
     assert "class 'tulips' has no photos in the training split (3 photos in all)" in str(error)
+
+
+def test_a_class_too_small_for_a_test_split_still_trains_and_is_evaluated_without_it(tmp_path, flowers, caplog):
+    layout = {"daisy": names_in("training", 12, "d") + names_in("testing", 3, "d"),
+              "roses": names_in("training", 12, "r") + names_in("testing", 3, "r"),
+              "tulips": names_in("training", 4, "t")}
+    archive = dataset(tmp_path, layout)
+    params = {"data_dir": str(tmp_path / "data"), "dataset_url": archive.as_uri(),
+              "base_model_url": flowers["base_model_url"], "architecture": TINY, "training_steps": 100}
+    build(MobileModel(**params))
+    assert "class 'tulips' has no photo in the test split" in caplog.text
+    summary = summary_of(params)
+    assert summary["labels"] == ["daisy", "roses", "tulips"]
+    evaluated = json.loads(next(Path(params["data_dir"], "evaluate").glob("*/metrics.json")).read_text())
+    assert evaluated["count"] == 6
