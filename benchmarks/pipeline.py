@@ -157,7 +157,13 @@ def main():
 
     out = ROOT / "benchmarks" / "results" / "pipeline.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written {out.relative_to(ROOT)}")
+    # MobileModel's report, for every variant at once.
+    from poets.report import choose_android_variant, write_report
+
+    best = choose_android_variant(variants)
+    shipped = next(summaries[m]["android"] for m in MODES if summaries[m]["android"]["variant"] == best)
+    write_report({**summaries["weights_rounded"], "variants": variants, "android": shipped}, out.parent)
+    print(f"written {out.relative_to(ROOT)}, report.md and accuracy_vs_size.png beside it")
     if not args.keep:
         shutil.rmtree(data_dir)
 

@@ -80,5 +80,24 @@ def open_model(path, input_name=INPUT, output_name=OUTPUT):
     return Classifier(load(path), input_name, output_name)
 
 
+def const_node(name, value):
+    """A Const NodeDef holding the numpy `value`."""
+    from tensorflow.core.framework import node_def_pb2
+    from tensorflow.python.framework import tensor_util
+
+    tensor = tensor_util.make_tensor_proto(value)
+    node = node_def_pb2.NodeDef(name=name, op="Const")
+    node.attr["dtype"].type = tensor.dtype
+    node.attr["value"].tensor.CopyFrom(tensor)
+    return node
+
+
+def const_value(node):
+    """The numpy value of a Const NodeDef."""
+    from tensorflow.python.framework import tensor_util
+
+    return tensor_util.MakeNdarray(node.attr["value"].tensor)
+
+
 def node_count(graph_def):
     return len(graph_def.node)

@@ -12,6 +12,7 @@ convolution's weights and the offset becomes a BiasAdd.
 
 import numpy as np
 
+from poets.graphs import const_node, const_value
 from poets.retrain import INPUT, OUTPUT
 
 TOLERANCE = 1e-5
@@ -38,23 +39,6 @@ def optimize(graph_def):
 
 def _name(input_name):
     return input_name.lstrip("^").split(":")[0]
-
-
-def _const(name, value):
-    from tensorflow.core.framework import node_def_pb2
-    from tensorflow.python.framework import tensor_util
-
-    tensor = tensor_util.make_tensor_proto(value)
-    node = node_def_pb2.NodeDef(name=name, op="Const")
-    node.attr["dtype"].type = tensor.dtype
-    node.attr["value"].tensor.CopyFrom(tensor)
-    return node
-
-
-def _value(node):
-    from tensorflow.python.framework import tensor_util
-
-    return tensor_util.MakeNdarray(node.attr["value"].tensor)
 
 
 def _rebuild(graph_def, nodes):
@@ -117,7 +101,7 @@ def fold_constants(graph_def):
     with tf.compat.v1.Session(graph=graph) as session:
         values = session.run([name + ":0" for name in frontier])
     folded = dict(zip(frontier, values))
-    nodes = [_const(node.name, folded[node.name]) if node.name in folded else node for node in graph_def.node]
+    nodes = [const_node(node.name, folded[node.name]) if node.name in folded else node for node in graph_def.node]
     return _rebuild(graph_def, nodes)
 
 
@@ -154,7 +138,7 @@ def fold_batch_norms(graph_def):
         weights_node = by_name[_name(conv.input[1])]
         if weights_node.op != "Const" or not only_consumer(weights_node.name, conv.name):
             continue
-        weights, scale, offset_value = _value(weights_node), _value(scale), _value(offset)
+        weights, scale, offset_value = const_value(weights_node), const_value(scale), const_value(offset)
         channels = weights.shape[3] if conv.op == "Conv2D" else weights.shape[2] * weights.shape[3]
         if scale.size != channels or offset_value.size != channels:
             continue  # not a per-channel affine: leave it
@@ -162,8 +146,8 @@ def fold_batch_norms(graph_def):
             weights = weights * scale.reshape(1, 1, 1, -1)
         else:  # depthwise output channel = input channel * multiplier + m
             weights = weights * scale.reshape(1, 1, weights.shape[2], weights.shape[3])
-        replaced[weights_node.name] = _const(weights_node.name, weights.astype(np.float32))
-        bias = _const(add.name + "/bias", offset_value.reshape(-1).astype(np.float32))
+        replaced[weights_node.name] = const_node(weights_node.name, weights.astype(np.float32))
+        bias = const_node(add.name + "/bias", offset_value.reshape(-1).astype(np.float32))
         bias_add = type(add)(name=add.name, op="BiasAdd", input=[conv.name, bias.name])
         bias_add.attr["T"].CopyFrom(add.attr["T"])
         bias_add.attr["data_format"].s = b"NHWC"

@@ -79,12 +79,13 @@ def round_weights(values, channels):
 def weight_tensors(graph_def):
     """Yield (node, float32 array, channel shape) for each weight tensor to quantize."""
     from tensorflow.core.framework import types_pb2
-    from tensorflow.python.framework import tensor_util
+
+    from poets.graphs import const_value
 
     depthwise = {node.input[1].split(":")[0] for node in graph_def.node if node.op == "DepthwiseConv2dNative"}
     for node in graph_def.node:
         if node.op == "Const" and node.attr["dtype"].type == types_pb2.DT_FLOAT:
-            values = tensor_util.MakeNdarray(node.attr["value"].tensor)
+            values = const_value(node)
             if values.ndim >= 2 and values.size >= MIN_ELEMENTS and values.max() > values.min():
                 yield node, values, channel_shape(values, node.name in depthwise)
 
@@ -122,7 +123,7 @@ def quantize(graph_def, mode):
         raise ValueError(f"unknown quantization mode {mode!r}; valid: {', '.join(GRAPH_MODES)}")
     from tensorflow.core.framework import graph_pb2, types_pb2
 
-    from poets.optimize import _const
+    from poets.graphs import const_node
 
     result = graph_pb2.GraphDef()
     result.CopyFrom(graph_def)
@@ -136,15 +137,15 @@ def quantize(graph_def, mode):
         # The last op of each rewrite keeps the weight's name, so its consumers are untouched.
         if mode == "weights_rounded":
             rounded, scale = rounded_and_scale(values, channels)
-            nodes += [_const(f"{name}/rounded", rounded), _const(f"{name}/scale", scale),
+            nodes += [const_node(f"{name}/rounded", rounded), const_node(f"{name}/scale", scale),
                       _op("Mul", name, [f"{name}/rounded", f"{name}/scale"])]
         else:  # weight = low + levels * step
             levels, low, step = levels_of(values, channels)
             cast = _op("Cast", f"{name}/float", [f"{name}/levels"])
             cast.attr["SrcT"].type, cast.attr["DstT"].type = types_pb2.DT_UINT8, types_pb2.DT_FLOAT
             del cast.attr["T"]
-            nodes += [_const(f"{name}/levels", levels), _const(f"{name}/step", step.astype(np.float32)),
-                      _const(f"{name}/low", low.astype(np.float32)), cast,
+            nodes += [const_node(f"{name}/levels", levels), const_node(f"{name}/step", step.astype(np.float32)),
+                      const_node(f"{name}/low", low.astype(np.float32)), cast,
                       _op("Mul", f"{name}/scaled", [cast.name, f"{name}/step"]),
                       _op("AddV2", name, [f"{name}/scaled", f"{name}/low"])]
     del result.node[:]

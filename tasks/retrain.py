@@ -95,14 +95,14 @@ class Retrain(ArtifactTask):
         features_of = tf.function(lambda x: model(x, training=False), input_signature=[
             tf.TensorSpec([None, arch.size, arch.size, 3], tf.float32)])
         photos = self.requires()["bottlenecks"].requires()["dataset"].photos
-        pool = ThreadPoolExecutor(2)
 
         def distorted(rows, rng):
             # One seed per photo, drawn in order, keeps threaded decoding reproducible.
             seeds = rng.integers(0, 2**32, len(rows))
-            pixels = pool.map(lambda row, seed: distort_photo(
-                photos / train_paths[row], arch.size, np.random.default_rng(seed), **self.distortions), rows, seeds)
-            return features_of(np.stack(list(pixels))).numpy()
+            with ThreadPoolExecutor(2) as pool:
+                pixels = list(pool.map(lambda row, seed: distort_photo(
+                    photos / train_paths[row], arch.size, np.random.default_rng(seed), **self.distortions), rows, seeds))
+            return features_of(np.stack(pixels)).numpy()
 
         return distorted
 
