@@ -43,9 +43,11 @@ def write_report(summary, folder):
 
     folder = Path(folder)
     figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
-    for name, v in summary["variants"].items():
+    for i, (name, v) in enumerate(summary["variants"].items()):
         axes.scatter(v["gzip_bytes"] / 1e6, 100 * v["accuracy"], s=40)
-        axes.annotate(name, (v["gzip_bytes"] / 1e6, 100 * v["accuracy"]), textcoords="offset points", xytext=(5, 5))
+        # Alternate above and below: retrained and optimized often sit on the same spot.
+        axes.annotate(name, (v["gzip_bytes"] / 1e6, 100 * v["accuracy"]), textcoords="offset points",
+                      xytext=(5, 5 if i % 2 else -12))
     axes.set_xlabel("gzip size (MB)")
     axes.set_ylabel("test accuracy (%)")
     axes.set_title(f"{summary['architecture']}: accuracy against size")
