@@ -4,7 +4,9 @@ Computed once per (photos, architecture) and stored in a single .npz, so
 retraining with other training parameters only reads them back.
 """
 
+import hashlib
 import logging
+from pathlib import Path
 
 import numpy as np
 
@@ -16,29 +18,55 @@ log = logging.getLogger(__name__)
 BATCH = 32
 
 
-def compute(dataset_dir, architecture, weights_path, out_path, progress=None):
-    """Write features, paths and labels of every usable photo to `out_path`.
+def compute(dataset_dir, architecture, weights_path, out_path, progress=None, reuse=()):
+    """Write features, paths, labels and content hashes of every usable photo to `out_path`.
 
-    Returns the list of (relative path, reason) of the files that were
-    skipped: photos that cannot be decoded, files that are not photos.
-    Fails before any work when the photos cannot train a classifier. `progress(done, total)` is called
-    after every batch.
+    `reuse`: earlier outputs of `compute` made with the same base model
+    weights; a photo whose bytes are in one of them (same sha1) takes its
+    features from there instead of running the model, so adding a few photos
+    to a folder costs a few photos' time. Returns (the list of (relative
+    path, reason) of the files skipped: photos that cannot be decoded, files
+    that are not photos; {"computed": n, "reused": m}). Fails before any work
+    when the photos cannot train a classifier. `progress(done, total)` is
+    called after every batch.
     """
-    import tensorflow as tf
-
     arch = architectures.get(architecture)
     others = []
     photos = find_photos(dataset_dir, others)
     check_classes(photos, dataset_dir)
     skipped = [(path, "not a photo: no image file extension") for path in others]
+    known = {}
+    for earlier in reuse:
+        with np.load(earlier) as data:
+            if "hashes" in data:
+                known.update(zip(data["hashes"], data["features"]))
+    hashes = {path: hashlib.sha1(Path(dataset_dir, path).read_bytes()).hexdigest() for path, _ in photos}
+    features = {path: known[hashes[path]] for path, _ in photos if hashes[path] in known}
+    todo = [item for item in photos if item[0] not in features]
+    if todo:
+        features.update(_features_of(dataset_dir, todo, arch, weights_path, skipped, progress))
+    kept = [item for item in photos if item[0] in features]
+    check_classes(kept, f"{dataset_dir} once the photos that cannot be decoded are left out")
+    np.savez(
+        out_path,
+        features=np.stack([features[path] for path, _ in kept]).astype(np.float32),
+        paths=np.array([path for path, _ in kept]),
+        labels=np.array([label for _, label in kept]),
+        hashes=np.array([hashes[path] for path, _ in kept]),
+    )
+    return skipped, {"computed": len(todo), "reused": len(photos) - len(todo)}
+
+
+def _features_of(dataset_dir, photos, arch, weights_path, skipped, progress):
+    """{relative path: features} of the decodable `photos`; the others go to `skipped`."""
+    import tensorflow as tf
+
     model = arch.base_model(weights_path)
     features_of = tf.function(
         lambda x: model(x, training=False),
         input_signature=[tf.TensorSpec([None, arch.size, arch.size, 3], tf.float32)],
     )
-
-    features, kept = [], []
-    done = 0
+    features, done = {}, 0
     for batch in load_batches(dataset_dir, photos, arch.size, BATCH):
         good = []
         for item, pixels in batch:
@@ -46,21 +74,14 @@ def compute(dataset_dir, architecture, weights_path, out_path, progress=None):
                 log.warning("skipping photo that cannot be decoded: %s", pixels)
                 skipped.append((item[0], str(pixels.__cause__ or pixels)))
             else:
-                good.append(pixels)
-                kept.append(item)
+                good.append((item[0], pixels))
         if good:
-            features.append(features_of(np.stack(good)).numpy())
+            rows = features_of(np.stack([pixels for _, pixels in good])).numpy()
+            features.update(zip((path for path, _ in good), rows))
         done += len(batch)
         if progress:
             progress(done, len(photos))
-    check_classes(kept, f"{dataset_dir} once the photos that cannot be decoded are left out")
-    np.savez(
-        out_path,
-        features=np.concatenate(features).astype(np.float32),
-        paths=np.array([path for path, _ in kept]),
-        labels=np.array([label for _, label in kept]),
-    )
-    return skipped
+    return features
 
 
 def load(path):

@@ -1,15 +1,21 @@
 """Bottlenecks: the base model's features for every photo, computed once."""
 
+import logging
+from pathlib import Path
+
 from luigi.util import inherits
 
 from poets import bottlenecks
-from tasks.artifact import ArtifactTask, write_json
+from tasks.artifact import ArtifactTask, read_json, write_json
 from tasks.download import DownloadBaseModel, DownloadDataset
+
+log = logging.getLogger("luigi-interface")
 
 
 @inherits(DownloadDataset, DownloadBaseModel)
 class Bottlenecks(ArtifactTask):
     stage = "bottlenecks"
+    version = 2  # 2: content hashes, features reused from earlier bottlenecks
 
     def requires(self):
         return {"dataset": self.clone(DownloadDataset), "base_model": self.clone(DownloadBaseModel)}
@@ -22,11 +28,23 @@ class Bottlenecks(ArtifactTask):
     def skipped(self):
         return self.path("skipped.json")
 
+    def reusable(self):
+        """Earlier bottlenecks of this version made with the same base model weights."""
+        base_model = f"DownloadBaseModel:{self.requires()['base_model'].artifact_id}"
+        found = []
+        for record_path in Path(self.data_dir, self.stage).glob("*/params.json"):
+            record = read_json(record_path)
+            if record["version"] == self.version and base_model in record["requires"]:
+                found.append(record_path.with_name(self.features.name))
+        return sorted(found)
+
     def run(self):
         dataset, base_model = self.requires()["dataset"], self.requires()["base_model"]
         with self.artifact_folder() as folder:
-            skipped = bottlenecks.compute(
+            skipped, counts = bottlenecks.compute(
                 dataset.photos, self.architecture, base_model.weights,
-                folder / self.features.name, progress=self.report,
+                folder / self.features.name, progress=self.report, reuse=self.reusable(),
             )
             write_json(folder / self.skipped.name, [{"photo": p, "reason": r} for p, r in skipped])
+            write_json(folder / "bottlenecks.json", counts)
+        log.info("Bottlenecks: computed %d photos, reused %d", counts["computed"], counts["reused"])

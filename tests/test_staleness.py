@@ -69,3 +69,34 @@ def test_a_new_stage_version_reruns_that_stage_and_after(completed, monkeypatch)
     assert ran == sorted(["Optimize", "Quantize", "Export", "MobileModel"] + ["Compress", "Evaluate"] * 2)
     monkeypatch.undo()
     assert rerun(params) == []
+
+
+def test_an_added_photo_is_the_only_one_the_base_model_sees(local):
+    import json
+
+    import numpy as np
+
+    from poets import bottlenecks
+    from tasks.bottlenecks import Bottlenecks
+
+    params, folder = local
+    first = Bottlenecks(**{k: v for k, v in params.items() if k in Bottlenecks.get_param_names()})
+    before = bottlenecks.load(first.features)
+    shutil.copy(folder / "roses" / "roses_000.jpg", folder / "roses" / "roses_copy.jpg")
+    (folder / "roses" / "roses_001.jpg").unlink()
+    rerun(params)
+    fresh()
+    second = Bottlenecks(**{k: v for k, v in params.items() if k in Bottlenecks.get_param_names()})
+    assert second.output().path != first.output().path
+    # The copy has the same bytes as a photo seen before: nothing new for the model.
+    assert json.loads(second.path("bottlenecks.json").read_text()) == {"computed": 0, "reused": 60}
+    after = bottlenecks.load(second.features)
+    assert "roses/roses_copy.jpg" in after[1] and "roses/roses_001.jpg" not in after[1]
+    row = dict(zip(after[1], after[0]))
+    np.testing.assert_array_equal(row["roses/roses_copy.jpg"], dict(zip(before[1], before[0]))["roses/roses_000.jpg"])
+    # A photo with new bytes is computed, alone.
+    (folder / "roses" / "roses_new.png").write_bytes((folder / "roses" / "roses_002.jpg").read_bytes()[:-1] + b"\0")
+    rerun(params)
+    fresh()
+    third = Bottlenecks(**{k: v for k, v in params.items() if k in Bottlenecks.get_param_names()})
+    assert json.loads(third.path("bottlenecks.json").read_text()) == {"computed": 1, "reused": 60}
