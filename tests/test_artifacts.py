@@ -3,7 +3,6 @@
 import os
 import shutil
 import time
-from pathlib import Path
 
 from tests.conftest import build, families, fresh
 from workflows import MobileModel, artifacts

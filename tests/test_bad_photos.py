@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from poets.images import UnusablePhoto, find_photos, load_photo, split_of
+from poets.images import UnusablePhoto, load_photo, split_of
 from tests.conftest import FAST_TRAINING, TINY, build, build_failing, make_archive, make_photos, summary_of
 from tasks.bottlenecks import Bottlenecks
 from tasks.retrain import Retrain

@@ -1,7 +1,6 @@
 """Killed runs and simultaneous runs never leave a wrong artifact behind."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -41,7 +40,7 @@ def test_runs_killed_at_every_stage_then_rerun_end_equal_to_an_undisturbed_run(c
     params, _ = completed
     data_dir = tmp_path / "data"
     args = command({k: v for k, v in params.items() if k != "data_dir"}, data_dir)
-    kills, patience, log = [], 1, []
+    kills, patience = [], 1
     while True:
         before, done_before = entries(data_dir), complete(data_dir)
         process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

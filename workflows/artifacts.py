@@ -60,7 +60,6 @@ def main(argv=None):
     parser.add_argument("command", choices=("list", "clean"))
     parser.add_argument("--yes", action="store_true", help="clean: really remove")
     args, flags = parser.parse_known_args(argv)
-    import workflows  # registers MobileModel with luigi
 
     with CmdlineParser.global_instance(["MobileModel", *flags]) as cmdline:
         task = cmdline.get_task_obj()
