@@ -1,13 +1,20 @@
-"""gzip of a model file and the figures `gzip -l` prints for it."""
+"""gzip of a model file and the figures `gzip -l` prints for it.
 
-import gzip
+Compressed with zlib-ng rather than the standard library's zlib: the same
+gzip format at the same level, but on the repetitive rounded graph level 9
+takes 1.5 s instead of 5.8 s (measured on the flower model; `gzip -9`
+itself takes 7 s), for a file as small.
+"""
+
 import shutil
 from pathlib import Path
+
+from zlib_ng import gzip_ng
 
 
 def gzip_file(source, dest, level=9):
     """Write `dest` as the gzip of `source`; return its size record."""
-    with open(source, "rb") as raw, gzip.GzipFile(dest, "wb", compresslevel=level, mtime=0) as packed:
+    with open(source, "rb") as raw, gzip_ng.GzipFile(dest, "wb", compresslevel=level, mtime=0) as packed:
         shutil.copyfileobj(raw, packed)
     return sizes(source, dest)
 

@@ -7,6 +7,7 @@ from tasks.variant import VariantTask
 
 class Compress(VariantTask):
     stage = "compress"
+    version = 2  # 2: zlib-ng
 
     def requires(self):
         return self.graph_task()
