@@ -63,6 +63,8 @@ class DownloadDataset(ArtifactTask):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.dataset_dir:
+            if not Path(self.dataset_dir).is_dir():
+                raise ValueError(f"--dataset-dir: {self.dataset_dir!r} is not a folder")
             self._fingerprint = fingerprint(Path(self.dataset_dir).resolve())
         else:
             check_url(self.dataset_url, "--dataset-url")

@@ -33,6 +33,7 @@ def luigi_cli(*args, cwd=ROOT):
     ("--random-crop", "150", "--random-crop"),
     ("--dataset-sha256", "abc", "64 hexadecimal digits"),
     ("--android-variant", "iphone", "auto, dynamic_range"),
+    ("--dataset-dir", "/no/such/photos", "--dataset-dir: '/no/such/photos' is not a folder"),
 ])
 def test_invalid_parameter_fails_before_any_work(tmp_path, flag, value, expected):
     result = luigi_cli("--data-dir", str(tmp_path / "data"), flag, value)
