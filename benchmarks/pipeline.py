@@ -49,14 +49,12 @@ def record(folder):
 def yardstick(photos, architecture, weights):
     """Seconds to decode every photo once and run the base model once on it, batched."""
     import numpy as np
-    import tensorflow as tf
 
     from poets import architectures
     from poets.images import find_photos, load_batches
 
     arch = architectures.get(architecture)
-    model = arch.base_model(weights)
-    run = tf.function(lambda x: model(x, training=False))
+    run = arch.feature_extractor(weights)
     items = find_photos(photos)
     started = time.monotonic()
     for batch in load_batches(photos, items, arch.size):

@@ -54,6 +54,15 @@ class Architecture:
         )
 
 
+    def feature_extractor(self, weights_path):
+        """A tf.function from a batch of (v - 128) / 128 pixels to pooled features."""
+        import tensorflow as tf
+
+        model = self.base_model(weights_path)
+        return tf.function(lambda pixels: model(pixels, training=False), input_signature=[
+            tf.TensorSpec([None, self.size, self.size, 3], tf.float32)])
+
+
 def _all():
     names = {}
     for alpha in V1_ALPHAS:

@@ -59,13 +59,7 @@ def compute(dataset_dir, architecture, weights_path, out_path, progress=None, re
 
 def _features_of(dataset_dir, photos, arch, weights_path, skipped, progress):
     """{relative path: features} of the decodable `photos`; the others go to `skipped`."""
-    import tensorflow as tf
-
-    model = arch.base_model(weights_path)
-    features_of = tf.function(
-        lambda x: model(x, training=False),
-        input_signature=[tf.TensorSpec([None, arch.size, arch.size, 3], tf.float32)],
-    )
+    features_of = arch.feature_extractor(weights_path)
     features, done = {}, 0
     for batch in load_batches(dataset_dir, photos, arch.size, BATCH):
         good = []

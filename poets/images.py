@@ -85,16 +85,28 @@ def load_photo(path, size):
     at a reduced DCT scale first when they are much larger than `size`,
     which is several times faster and only ever feeds the resize.
     """
+    return scaled(square_pixels(path, size, draft=True))
+
+
+def square_pixels(path, side, draft=False):
+    """float32 RGB values 0-255 of the photo resized bilinearly to side x side.
+
+    Raises UnusablePhoto, naming the file, for anything Pillow cannot decode.
+    """
     from PIL import Image, ImageOps
 
     try:
         with Image.open(path) as image:
-            image.draft("RGB", (size, size))
+            if draft:
+                image.draft("RGB", (side, side))
             image = to_rgb(ImageOps.exif_transpose(image))
-            image = image.resize((size, size), Image.BILINEAR)
-            pixels = np.asarray(image, dtype=np.float32)
+            return np.asarray(image.resize((side, side), Image.BILINEAR), dtype=np.float32)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise UnusablePhoto(f"{path}: {error}") from error
+
+
+def scaled(pixels):
+    """(v - 128) / 128: the codelab's input normalisation."""
     return (pixels - 128.0) / 128.0
 
 
@@ -180,20 +192,11 @@ def distort_photo(path, size, rng, flip_left_right=False, random_crop=0, random_
     when flip_left_right, and its pixel values multiplied by
     U(1 - random_brightness%, 1 + random_brightness%).
     """
-    from PIL import Image, ImageOps
-
-    try:
-        with Image.open(path) as image:
-            image = to_rgb(ImageOps.exif_transpose(image))
-            scale = (1 + random_crop / 100) * rng.uniform(1, 1 + random_scale / 100)
-            side = max(size, int(round(size * scale)))
-            image = image.resize((side, side), Image.BILINEAR)
-            pixels = np.asarray(image, dtype=np.float32)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        raise UnusablePhoto(f"{path}: {error}") from error
+    scale = (1 + random_crop / 100) * rng.uniform(1, 1 + random_scale / 100)
+    side = max(size, int(round(size * scale)))
+    pixels = square_pixels(path, side)
     top, left = rng.integers(0, side - size + 1, 2)
     pixels = pixels[top:top + size, left:left + size]
     if flip_left_right and rng.random() < 0.5:
         pixels = pixels[:, ::-1]
-    pixels = pixels * rng.uniform(1 - random_brightness / 100, 1 + random_brightness / 100)
-    return (pixels - 128.0) / 128.0
+    return scaled(pixels * rng.uniform(1 - random_brightness / 100, 1 + random_brightness / 100))

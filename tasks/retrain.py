@@ -88,12 +88,8 @@ class Retrain(ArtifactTask):
             return None
         from concurrent.futures import ThreadPoolExecutor
 
-        import tensorflow as tf
-
         arch = architectures.get(self.architecture)
-        model = arch.base_model(self.requires()["base_model"].weights)
-        features_of = tf.function(lambda x: model(x, training=False), input_signature=[
-            tf.TensorSpec([None, arch.size, arch.size, 3], tf.float32)])
+        features_of = arch.feature_extractor(self.requires()["base_model"].weights)
         photos = self.requires()["bottlenecks"].requires()["dataset"].photos
 
         def distorted(rows, rng):
