@@ -15,7 +15,7 @@ CALIBRATION_PHOTOS = 100
 @inherits(Optimize)
 class Quantize(ArtifactTask):
     stage = "quantize"
-    version = 2  # 2: levels per output channel
+    version = 3  # 2: levels per output channel; 3: per tensor where channels agree, one-byte codes
     quantization_mode = Choice(
         default="weights_rounded", choices=quantize.MODES,
         description="weights_rounded: 256 levels stored as float (gzips well); weights: 8-bit weights in "
