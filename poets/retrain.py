@@ -1,10 +1,19 @@
-"""retrain.py's final layer: a softmax trained on bottlenecks, then frozen
-on top of the base model into `retrained_graph.pb`.
+"""The classifier on top of the bottlenecks, trained, then frozen on top of
+the base model into `retrained_graph.pb`.
 
-The head is trained in numpy rather than Keras: it is one matrix product,
-each step takes microseconds instead of a framework call's milliseconds, and
-a seeded numpy generator makes the trained bytes identical run after run.
+retrain.py trained one softmax layer on the bottlenecks. By default this adds
+one hidden layer of ReLU units with dropout before it: on the flower photos
+with mobilenet_0.75_224, validation accuracy 0.935-0.938 over five seeds
+against 0.919 for the single layer, test 0.908-0.914 against 0.897, for
+under a millisecond more per photo. `hidden_units=0` gives retrain.py's
+single layer.
+
+The head is trained in numpy rather than Keras: it is two matrix products,
+each step takes a millisecond instead of a framework call's several, and a
+seeded numpy generator makes the trained bytes identical run after run.
 """
+
+import math
 
 import numpy as np
 
@@ -12,6 +21,8 @@ from poets import architectures
 
 INPUT = "input"
 OUTPUT = "final_result"
+AVERAGE_DECAY = 0.99
+TRAIN_METRICS_PHOTOS = 1000
 
 
 def softmax(logits):
@@ -25,50 +36,126 @@ def cross_entropy(probabilities, truth):
     return float(-np.log(np.maximum(picked, 1e-12)).mean())
 
 
-def train_head(train_x, train_y, val_x, val_y, classes, steps, learning_rate, batch_size,
-               seed=0, eval_interval=100, on_eval=None, distorted=None):
-    """Minibatch gradient descent on softmax cross-entropy, as retrain.py does.
+def predict(layers, features):
+    """Probabilities of the head `layers`, [(weights, biases), ...], the last the softmax layer."""
+    for weights, biases in layers[:-1]:
+        features = np.maximum(features @ weights + biases, 0)
+    weights, biases = layers[-1]
+    return softmax(features @ weights + biases)
 
-    Batches are drawn at random with replacement (retrain.py's sampling).
+
+class Adam:
+    """Adam (Kingma & Ba), updating numpy arrays in place."""
+
+    def __init__(self, params, learning_rate, beta1=0.9, beta2=0.999, epsilon=1e-8):
+        self.params, self.learning_rate, self.beta1, self.beta2, self.epsilon = params, learning_rate, beta1, beta2, epsilon
+        self.moments = [np.zeros_like(p) for p in params]
+        self.squares = [np.zeros_like(p) for p in params]
+        self.steps = 0
+
+    def step(self, gradients):
+        """One update; the gradients are overwritten."""
+        self.steps += 1
+        # Python floats: a numpy float64 here would make every update float64.
+        rate = float(self.learning_rate * math.sqrt(1 - self.beta2**self.steps) / (1 - self.beta1**self.steps))
+        for param, gradient, moment, square in zip(self.params, gradients, self.moments, self.squares):
+            moment *= self.beta1
+            moment += (1 - self.beta1) * gradient
+            np.square(gradient, out=gradient)
+            gradient *= 1 - self.beta2
+            square *= self.beta2
+            square += gradient
+            update = np.sqrt(square, out=gradient)
+            update += self.epsilon
+            np.divide(moment, update, out=update)
+            update *= rate
+            param -= update
+
+
+def train_head(train_x, train_y, val_x, val_y, classes, steps, learning_rate, batch_size,
+               seed=0, eval_interval=100, on_eval=None, distorted=None, hidden_units=256, dropout=0.5):
+    """Train the head: softmax(relu(x W1 + b1) W2 + b2), or with
+    `hidden_units=0` retrain.py's softmax(x W + b).
+
+    Adam on softmax cross-entropy, over batches drawn at random with
+    replacement (retrain.py's sampling); during training each layer's input
+    loses a `dropout` share of its units at random (to the nearest 1/256).
+    The head that is scored and kept is the moving average of the weights
+    (tf.train.ExponentialMovingAverage's, decay AVERAGE_DECAY): on the flower
+    photos, five seeds' test accuracy 0.911-0.922 against 0.900-0.916 for
+    the weights of the step itself.
     With `distorted(rows, rng)`, each batch's features come from it (photos
     distorted afresh at every step) instead of from the cached `train_x`,
     which then only serves for the training metrics.
     Every `eval_interval` steps the head is scored on validation and the best
     one so far is kept: the returned head is the best on validation, not the
-    last. `on_eval(step, train_metrics, val_metrics)` sees each evaluation.
-    Returns (weights [D, classes], biases [classes], the step they are from).
+    last. `on_eval(step, train_metrics, val_metrics)` sees each evaluation
+    (training metrics on at most TRAIN_METRICS_PHOTOS training photos).
+    Returns (layers [(weights, biases), ...], the step they are from).
     """
     rng = np.random.default_rng(seed)
-    dims = train_x.shape[1]
-    # retrain.py's initialisation: truncated normal, stddev 0.001; zero biases.
-    weights = np.clip(rng.normal(0, 0.001, (dims, classes)), -0.002, 0.002).astype(np.float32)
-    biases = np.zeros(classes, np.float32)
+    sizes = [train_x.shape[1]] + ([hidden_units] if hidden_units else []) + [classes]
+    layers = []
+    for index, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:])):
+        # He initialisation before a ReLU, LeCun before the softmax.
+        gain = 1.0 if index == len(sizes) - 2 else 2.0
+        layers.append((rng.normal(0, np.sqrt(gain / fan_in), (fan_in, fan_out)).astype(np.float32),
+                       np.zeros(fan_out, np.float32)))
+    params = [p for layer in layers for p in layer]
+    optimizer = Adam(params, learning_rate)
+    averages = [p.copy() for p in params]
+    average = [tuple(averages[i:i + 2]) for i in range(0, len(averages), 2)]
     onehot = np.eye(classes, dtype=np.float32)
-    best = (-1.0, np.inf, weights.copy(), biases.copy(), 0)
+    # Masks from random bytes: a third of the time of random floats.
+    dropped = round(dropout * 256)
+    keep = np.float32(256 / (256 - dropped))
+    best = (-1.0, np.inf, None, 0)
+    # Training metrics on at most TRAIN_METRICS_PHOTOS photos spread over the
+    # training set: each evaluation on all 2955 flower photos took a tenth of the training.
+    sample = slice(None, None, -(-len(train_x) // TRAIN_METRICS_PHOTOS))
 
     def metrics(x, y):
-        probabilities = softmax(x @ weights + biases)
+        probabilities = predict(average, x)
         return float((probabilities.argmax(axis=1) == y).mean()), cross_entropy(probabilities, y)
 
     for step in range(1, steps + 1):
         batch = rng.integers(0, len(train_x), batch_size)
         x, y = (distorted(batch, rng) if distorted else train_x[batch]), train_y[batch]
-        gradient = (softmax(x @ weights + biases) - onehot[y]) / batch_size
-        weights -= learning_rate * (x.T @ gradient)
-        biases -= learning_rate * gradient.sum(axis=0)
+        inputs, masks = [], []
+        for index, (weights, biases) in enumerate(layers):
+            mask = (rng.integers(0, 256, x.shape, dtype=np.uint8) >= dropped) * keep if dropped else np.float32(1)
+            x = x * mask
+            inputs.append(x)
+            masks.append(mask)
+            x = x @ weights + biases
+            if index < len(layers) - 1:
+                x = np.maximum(x, 0)
+        gradient = (softmax(x) - onehot[y]) / batch_size
+        gradients = []
+        for index in reversed(range(len(layers))):
+            gradients[:0] = [inputs[index].T @ gradient, gradient.sum(axis=0)]
+            if index:
+                # back through the dropout and the ReLU of this layer's input
+                gradient = (gradient @ layers[index][0].T) * masks[index] * (inputs[index] > 0)
+        optimizer.step(gradients)
+        decay = min(AVERAGE_DECAY, (1 + step) / (10 + step))  # as ExponentialMovingAverage's num_updates
+        for mean, param in zip(averages, params):
+            mean *= decay
+            mean += (1 - decay) * param
         if step % eval_interval == 0 or step == steps:
-            train_metrics = metrics(train_x, train_y)
+            train_metrics = metrics(train_x[sample], train_y[sample])
             val_metrics = metrics(val_x, val_y) if len(val_x) else train_metrics
             if on_eval:
                 on_eval(step, train_metrics, val_metrics)
             # Higher accuracy wins; on a tie the lower cross-entropy does.
             if (val_metrics[0], -val_metrics[1]) > (best[0], -best[1]):
-                best = (*val_metrics, weights.copy(), biases.copy(), step)
+                best = (*val_metrics, [(w.copy(), b.copy()) for w, b in average], step)
     return best[2:]
 
 
-def retrained_graph(architecture, weights_path, head_weights, head_biases):
-    """A frozen GraphDef: `input` [None, size, size, 3] float32 -> `final_result` softmax."""
+def retrained_graph(architecture, weights_path, layers):
+    """A frozen GraphDef: `input` [None, size, size, 3] float32 -> `final_result` softmax
+    of the head `layers` [(weights, biases), ...] on the base model's features."""
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
@@ -85,7 +172,10 @@ def retrained_graph(architecture, weights_path, head_weights, head_biases):
     @tf.function(input_signature=[spec])
     def classify(pixels):
         features = model(pixels, training=False)
-        logits = tf.matmul(features, tf.constant(head_weights)) + tf.constant(head_biases)
+        for weights, biases in layers[:-1]:
+            features = tf.nn.relu(tf.matmul(features, tf.constant(weights)) + tf.constant(biases))
+        weights, biases = layers[-1]
+        logits = tf.matmul(features, tf.constant(weights)) + tf.constant(biases)
         return tf.nn.softmax(logits, name=OUTPUT)
 
     frozen = convert_variables_to_constants_v2(classify.get_concrete_function())

@@ -1,4 +1,4 @@
-"""Retrain: a softmax layer on the bottlenecks, frozen with the base model."""
+"""Retrain: the classifier head on the bottlenecks, frozen with the base model."""
 
 import logging
 import operator
@@ -35,10 +35,14 @@ class Retrain(ArtifactTask):
     """`retrained_graph.pb` (input -> final_result) and `retrained_labels.txt`."""
 
     stage = "retrain"
-    # retrain.py's defaults
-    training_steps = positive(4000, "gradient steps of the final layer")
-    learning_rate = positive(0.01, "gradient descent step size")
+    version = 2  # 2: a hidden layer with dropout, trained with Adam
+    training_steps = positive(3000, "training steps of the head")
+    learning_rate = positive(0.001, "Adam's step size")
     train_batch_size = positive(100, "photos per training step")
+    hidden_units = Number(256, var_type=int, min_value=0, max_value=2**20, right_op=operator.le,
+                          description="ReLU units of the hidden layer; 0 for retrain.py's single softmax layer")
+    dropout = Number(0.5, var_type=float, min_value=0, max_value=1, description="share of each layer's inputs "
+                     "dropped at random during training")
     validation_percentage = percentage(10, "share of photos held out for validation")
     testing_percentage = percentage(10, "share of photos held out for the test split")
     random_seed = Number(0, var_type=int, min_value=0, max_value=2**32, description="seed of the head's training")
@@ -136,14 +140,15 @@ class Retrain(ArtifactTask):
                         tf.summary.scalar("cross_entropy", loss)
                 self.report(step, self.training_steps, "steps")
 
-            weights, biases, best_step = train_head(
+            layers, best_step = train_head(
                 features[train], truth[train], features[validation], truth[validation], len(classes),
                 self.training_steps, self.learning_rate, self.train_batch_size, self.random_seed,
                 on_eval=on_eval, distorted=self.distorted_features([p for p, t in zip(paths, train) if t]),
+                hidden_units=self.hidden_units, dropout=self.dropout,
             )
             for writer in writers.values():
                 writer.close()
-            graph_def = retrained_graph(self.architecture, self.requires()["base_model"].weights, weights, biases)
+            graph_def = retrained_graph(self.architecture, self.requires()["base_model"].weights, layers)
             graphs.save(graph_def, folder / self.graph_file)
             (folder / self.labels.name).write_text("".join(label + "\n" for label in classes), encoding="utf-8")
             counts = {name: int((sets == name).sum()) for name in ("training", "validation", "testing")}

@@ -154,7 +154,7 @@ def families(tasks):
     return sorted(task.task_family for task in tasks)
 
 
-FAST_TRAINING = {"training_steps": 300, "train_batch_size": 32, "learning_rate": 0.05, "testing_percentage": 20}
+FAST_TRAINING = {"training_steps": 300, "train_batch_size": 32, "learning_rate": 0.005, "testing_percentage": 20}
 
 
 @pytest.fixture(scope="session")

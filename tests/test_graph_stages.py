@@ -14,14 +14,25 @@ def tiny_graph(tmp_path_factory):
     folder = tmp_path_factory.mktemp("graph")
     weights = make_base_model(folder / "weights.h5")
     rng = np.random.default_rng(0)
-    head = rng.normal(0, 1, (256, 4)).astype(np.float32), rng.normal(0, 1, 4).astype(np.float32)
-    graph_def = retrain.retrained_graph(TINY, weights, *head)
+    # The default head: a hidden ReLU layer, then the softmax layer.
+    head = [(rng.normal(0, 0.1, (256, 32)).astype(np.float32), rng.normal(0, 0.1, 32).astype(np.float32)),
+            (rng.normal(0, 1, (32, 4)).astype(np.float32), rng.normal(0, 1, 4).astype(np.float32))]
+    graph_def = retrain.retrained_graph(TINY, weights, head)
     pixels = rng.uniform(-1, 1, (6, 128, 128, 3)).astype(np.float32)
-    return graph_def, pixels
+    return graph_def, pixels, weights, head
+
+
+def test_retrained_graph_is_the_head_on_the_base_models_features(tiny_graph):
+    graph_def, pixels, weights, head = tiny_graph
+    features = architectures.get(TINY).feature_extractor(weights)(pixels).numpy()
+    with graphs.Classifier(graph_def) as classify:
+        np.testing.assert_allclose(classify(pixels), retrain.predict(head, features), atol=1e-5)
+    # hidden layer and softmax layer
+    assert sum(node.op == "MatMul" for node in graph_def.node) == 2
 
 
 def test_optimize_folds_every_batch_norm_and_keeps_outputs(tiny_graph):
-    graph_def, pixels = tiny_graph
+    graph_def, pixels = tiny_graph[:2]
     # Keras 3 writes each BatchNormalization as Mul/AddV2/Rsqrt/Sub arithmetic.
     assert len(optimize.batch_norm_ops(graph_def)) > 50
     optimized = optimize.optimize(graph_def)
@@ -36,7 +47,7 @@ def test_optimize_folds_every_batch_norm_and_keeps_outputs(tiny_graph):
 def test_optimize_folds_mobilenet_v2_batch_norms(tmp_path):
     name = "mobilenet_v2_0.35_96"
     weights = make_base_model(tmp_path / "v2.h5", name)
-    graph_def = retrain.retrained_graph(name, weights, np.ones((1280, 2), np.float32) / 100, np.zeros(2, np.float32))
+    graph_def = retrain.retrained_graph(name, weights, [(np.ones((1280, 2), np.float32) / 100, np.zeros(2, np.float32))])
     optimized = optimize.optimize(graph_def)
     assert optimize.batch_norm_ops(optimized) == []
     pixels = np.random.default_rng(0).uniform(-1, 1, (4, 96, 96, 3)).astype(np.float32)
@@ -68,7 +79,7 @@ def test_optimize_folds_fused_batch_norm():
 
 
 def test_check_same_outputs_fails_loudly_on_a_changed_graph(tiny_graph):
-    graph_def, pixels = tiny_graph
+    graph_def, pixels = tiny_graph[:2]
     changed = quantize.quantize(graph_def, "weights_rounded")
     with pytest.raises(optimize.OptimizationChangedOutputs, match="differs"):
         optimize.check_same_outputs(graph_def, changed, pixels, tolerance=0.0)
@@ -169,7 +180,7 @@ def test_gzip_record_matches_the_file(tmp_path):
 def test_tflite_export_matches_the_graph(tiny_graph, tmp_path):
     from poets.export import to_tflite
 
-    graph_def, pixels = tiny_graph
+    graph_def, pixels = tiny_graph[:2]
     graphs.save(graph_def, tmp_path / "g.pb")
     model = to_tflite(tmp_path / "g.pb", 128)
     with graphs.Classifier(graph_def) as classify:
