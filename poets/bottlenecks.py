@@ -6,6 +6,7 @@ retraining with other training parameters only reads them back.
 
 import hashlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,10 @@ def compute(dataset_dir, architecture, weights_path, out_path, progress=None, re
         with np.load(earlier) as data:
             if "hashes" in data:
                 known.update(zip(data["hashes"], data["features"]))
-    hashes = {path: hashlib.sha1(Path(dataset_dir, path).read_bytes()).hexdigest() for path, _ in photos}
+    # Two threads (hashlib lets go of the GIL): 0.5 s on the flower photos in one.
+    with ThreadPoolExecutor(2) as pool:
+        digests = pool.map(lambda item: hashlib.sha1(Path(dataset_dir, item[0]).read_bytes()).hexdigest(), photos)
+        hashes = {path: digest for (path, _), digest in zip(photos, digests)}
     features = {path: known[hashes[path]] for path, _ in photos if hashes[path] in known}
     todo = [item for item in photos if item[0] not in features]
     if todo:

@@ -1,7 +1,9 @@
 """Fetching the dataset archive and the base model weights.
 
 urllib handles http://, https:// and file:// alike, so offline users point
-the workflow at a local copy with a file:// URL and the same code runs.
+the workflow at a local copy with a file:// URL and the same code runs. A
+local archive need not be copied before it is extracted: `local_file` gives
+its path, checked like a download.
 """
 
 import hashlib
@@ -61,9 +63,30 @@ def download(url, dest, progress=None, timeout=60, retries=3, backoff=1.0, sha25
             wait = backoff * 2**attempt
             log.warning("%s; retrying in %.1fs", error, wait)
             time.sleep(wait)
+    _check_digest(url, digest, sha256)
+    return digest
+
+
+def _check_digest(url, digest, sha256):
     if sha256 and digest != sha256.lower():
         raise DownloadError(f"cannot download {url}: sha256 is {digest}, expected {sha256.lower()}")
-    return digest
+
+
+def is_local(url):
+    return urllib.parse.urlparse(url).scheme == "file"
+
+
+def local_file(url, sha256=None):
+    """The path a file:// URL names, after the checks `download` makes: it
+    must be a file, and its sha256 `sha256` when given. Raises DownloadError
+    naming the URL."""
+    path = Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path))
+    if not path.is_file():
+        raise DownloadError(f"cannot download {url}: no such file")
+    if sha256:
+        with open(path, "rb") as data:
+            _check_digest(url, hashlib.file_digest(data, "sha256").hexdigest(), sha256)
+    return path
 
 
 def _fetch(url, dest, progress, timeout):

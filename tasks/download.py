@@ -8,7 +8,7 @@ from pathlib import Path
 import luigi
 
 from poets import architectures
-from poets.download import check_url, download, extract_photos
+from poets.download import check_url, download, extract_photos, is_local, local_file
 from poets.images import fingerprint
 from tasks.artifact import ArtifactTask, Choice
 
@@ -89,6 +89,10 @@ class DownloadDataset(ArtifactTask):
                 # moves or changes; hard links make it cost no space on the same disk.
                 shutil.copytree(Path(self.dataset_dir).resolve(), folder / "photos", copy_function=link_or_copy,
                                 ignore=shutil.ignore_patterns(".*"))
+                return
+            if is_local(self.dataset_url):
+                # Extracted where it is: copying the flower photos' archive first took a third of this task.
+                extract_photos(local_file(self.dataset_url, self.dataset_sha256), folder / "photos")
                 return
             archive = folder / "archive.tgz"
             fetch(self, self.dataset_url, archive, self.dataset_sha256)

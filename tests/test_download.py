@@ -182,3 +182,33 @@ def test_archive_expanding_past_the_limit_is_refused(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.tgz"]
     extract_photos(archive, tmp_path / "photos", max_bytes=5000)
     assert len(list((tmp_path / "photos" / "daisy").iterdir())) == 5
+
+
+def test_local_archive_is_extracted_in_place(tmp_path, monkeypatch):
+    import tasks.download
+    from tests.conftest import build, make_archive, make_photos
+
+    archive = make_archive(make_photos(tmp_path / "photos", per_class=2), tmp_path / "photos.tgz")
+
+    def no_copy(*args, **kwargs):
+        raise AssertionError("a file:// archive was copied")
+
+    monkeypatch.setattr(tasks.download, "download", no_copy)
+    task = tasks.download.DownloadDataset(data_dir=str(tmp_path / "data"), dataset_url=archive.as_uri())
+    build(task)
+    assert sorted(p.name for p in task.photos.iterdir()) == ["bluebells", "roses", "sunflowers"]
+    assert not list((tmp_path / "data").rglob("*.tgz"))
+
+
+@pytest.mark.parametrize("name, sha256, message", [("missing.tgz", "", "no such file"),
+                                                   ("photos.tgz", "0" * 64, "sha256 is")])
+def test_bad_local_archive_fails_naming_the_url_and_leaves_nothing(tmp_path, name, sha256, message):
+    import tasks.download
+    from tests.conftest import build_failing, make_archive, make_photos
+
+    make_archive(make_photos(tmp_path / "photos", per_class=1), tmp_path / "photos.tgz")
+    url = (tmp_path / name).as_uri()
+    [(_, error)] = build_failing(tasks.download.DownloadDataset(
+        data_dir=str(tmp_path / "data"), dataset_url=url, dataset_sha256=sha256))
+    assert url in str(error) and message in str(error)
+    assert list((tmp_path / "data").rglob("*")) == [tmp_path / "data" / "dataset"]
