@@ -30,6 +30,8 @@ def luigi_cli(*args, cwd=ROOT):
     ("--train-batch-size", "0", "--train-batch-size"),
     ("--training-steps", "many", "--training-steps: 'many' is not an integer"),
     ("--random-seed", "-2", "--random-seed"),
+    ("--hidden-units", "-1", "--hidden-units"),
+    ("--dropout", "1", "--dropout"),
     ("--random-crop", "150", "--random-crop"),
     ("--dataset-sha256", "abc", "64 hexadecimal digits"),
     ("--android-variant", "iphone", "auto, dynamic_range"),

@@ -111,6 +111,18 @@ def test_training_is_reproducible_to_the_byte(flowers, tmp_path):
     assert other.graph.read_bytes() != graphs[0]
 
 
+def test_hidden_units_0_is_retrain_pys_single_softmax_layer(completed):
+    from poets import graphs
+
+    params, _ = completed
+    own = {k: v for k, v in params.items() if k in Retrain.get_param_names()}
+    single, default = Retrain(**{**own, "hidden_units": 0}), Retrain(**own)
+    assert [task.task_family for task in build(single)] == ["Retrain"]  # the bottlenecks are reused
+    ops = [[node.op for node in graphs.load(task.graph).node] for task in (single, default)]
+    assert ops[0].count("MatMul") == 1 and "Relu" not in ops[0]
+    assert ops[1].count("MatMul") == 2 and "Relu" in ops[1]
+
+
 def test_distortions_train_on_fresh_features_reproducibly(completed, tmp_path):
     params, _ = completed
     distorted = {**{k: v for k, v in params.items() if k in Retrain.get_param_names()},
