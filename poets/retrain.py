@@ -108,7 +108,7 @@ def train_head(train_x, train_y, val_x, val_y, classes, steps, learning_rate, ba
     average = [tuple(averages[i:i + 2]) for i in range(0, len(averages), 2)]
     onehot = np.eye(classes, dtype=np.float32)
     # Masks from random bytes: a third of the time of random floats.
-    dropped = round(dropout * 256)
+    dropped = min(round(dropout * 256), 255)  # of 256: keep at least one unit in 256
     keep = np.float32(256 / (256 - dropped))
     best = (-1.0, np.inf, None, 0)
     # Training metrics on at most TRAIN_METRICS_PHOTOS photos spread over the

@@ -53,3 +53,9 @@ def test_kept_head_is_the_best_on_validation():
     best = max(seen, key=lambda s: (s[0][0], -s[0][1]))
     assert step == best[1]
     assert accuracy(layers, vx, vy) == best[0][0]
+
+
+def test_dropout_just_under_1_still_trains():
+    (x, y), (vx, vy) = xor_features(100, 0), xor_features(50, 1)
+    layers, _ = retrain.train_head(x, y, vx, vy, 2, 20, 0.01, 10, hidden_units=8, dropout=0.999)
+    assert all(np.isfinite(array).all() for layer in layers for array in layer)
