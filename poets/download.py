@@ -107,8 +107,7 @@ def _fetch(url, dest, progress, timeout):
     except (http.client.IncompleteRead, ConnectionError, socket.timeout, TimeoutError) as error:
         raise TransientError(f"cannot download {url}: {error!r}") from error
     except urllib.error.URLError as error:
-        if isinstance(error.reason, (ConnectionError, socket.timeout, TimeoutError, OSError)) and \
-                urllib.parse.urlparse(url).scheme != "file":
+        if isinstance(error.reason, (ConnectionError, socket.timeout, TimeoutError, OSError)) and not is_local(url):
             raise TransientError(f"cannot download {url}: {error.reason}") from error
         raise DownloadError(f"cannot download {url}: {error.reason}") from error
     except (OSError, ValueError) as error:

@@ -6,8 +6,8 @@ one hidden layer of ReLU units with dropout before it, and keeps the moving
 average of the weights: on the flower photos with mobilenet_0.75_224, over
 five seeds, validation accuracy 0.936 and test 0.911-0.928 (mean 0.921,
 cross-entropy 0.265), against 0.919 and 0.897 (0.290) for retrain.py's
-single layer trained as retrain.py does, for a fraction of a millisecond more per photo.
-`hidden_units=0` gives the single layer.
+single layer trained as retrain.py does, for a fraction of a millisecond
+more per photo. `hidden_units=0` gives the single layer.
 
 The head is trained in numpy rather than Keras: it is two matrix products,
 each step takes a millisecond instead of a framework call's several, and a
@@ -102,10 +102,10 @@ def train_head(train_x, train_y, val_x, val_y, classes, steps, learning_rate, ba
         gain = 1.0 if index == len(sizes) - 2 else 2.0
         layers.append((rng.normal(0, np.sqrt(gain / fan_in), (fan_in, fan_out)).astype(np.float32),
                        np.zeros(fan_out, np.float32)))
+    average = [(weights.copy(), biases.copy()) for weights, biases in layers]
     params = [p for layer in layers for p in layer]
+    averages = [p for layer in average for p in layer]
     optimizer = Adam(params, learning_rate)
-    averages = [p.copy() for p in params]
-    average = [tuple(averages[i:i + 2]) for i in range(0, len(averages), 2)]
     onehot = np.eye(classes, dtype=np.float32)
     # Masks from random bytes: a third of the time of random floats.
     dropped = min(round(dropout * 256), 255)  # of 256: keep at least one unit in 256

@@ -7,7 +7,9 @@ import time
 
 import pytest
 
+import tasks.download
 from poets.download import DownloadError, check_url, download, extract_photos
+from tests.conftest import build, build_failing, make_archive, make_photos
 
 
 def test_file_url_downloads(tmp_path):
@@ -185,9 +187,6 @@ def test_archive_expanding_past_the_limit_is_refused(tmp_path):
 
 
 def test_local_archive_is_extracted_in_place(tmp_path, monkeypatch):
-    import tasks.download
-    from tests.conftest import build, make_archive, make_photos
-
     archive = make_archive(make_photos(tmp_path / "photos", per_class=2), tmp_path / "photos.tgz")
 
     def no_copy(*args, **kwargs):
@@ -203,9 +202,6 @@ def test_local_archive_is_extracted_in_place(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name, sha256, message", [("missing.tgz", "", "no such file"),
                                                    ("photos.tgz", "0" * 64, "sha256 is")])
 def test_bad_local_archive_fails_naming_the_url_and_leaves_nothing(tmp_path, name, sha256, message):
-    import tasks.download
-    from tests.conftest import build_failing, make_archive, make_photos
-
     make_archive(make_photos(tmp_path / "photos", per_class=1), tmp_path / "photos.tgz")
     url = (tmp_path / name).as_uri()
     [(_, error)] = build_failing(tasks.download.DownloadDataset(
