@@ -15,7 +15,7 @@ import numpy as np
 
 from poets.graphs import open_model
 from poets.images import UnusablePhoto, find_photos, load_batches, split_of
-from poets.retrain import cross_entropy
+from poets.contract import cross_entropy
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +24,14 @@ def evaluate(graph_path, dataset_dir, photos, labels, size=None, progress=None):
     """Score the model at `graph_path` on `photos`, (relative path, label) pairs.
 
     `labels` is the model's output order. Returns accuracy, mean
-    cross-entropy, the number of photos scored, and the probabilities
-    [count, classes] ("probabilities", in photo order).
+    cross-entropy, the number of photos scored, the probabilities
+    [count, classes] ("probabilities") and the (path, label) pairs scored,
+    in the same order ("photos"; photos that cannot be decoded are left out).
     """
     if not photos:
         raise ValueError("no test photos to evaluate on: raise --testing-percentage or add photos")
     index = {label: i for i, label in enumerate(labels)}
-    probabilities, truth = [], []
+    probabilities, truth, scored = [], [], []
     with open_model(graph_path) as classify:
         done = 0
         for batch in load_batches(dataset_dir, photos, size or classify.size):
@@ -38,6 +39,7 @@ def evaluate(graph_path, dataset_dir, photos, labels, size=None, progress=None):
             if good:
                 probabilities.append(classify(np.stack([pixels for _, pixels in good])))
                 truth.extend(index[label] for (_, label), _ in good)
+                scored.extend(item for item, _ in good)
             done += len(batch)
             if progress:
                 progress(done, len(photos))
@@ -47,6 +49,7 @@ def evaluate(graph_path, dataset_dir, photos, labels, size=None, progress=None):
         "cross_entropy": cross_entropy(probabilities, truth),
         "count": int(len(truth)),
         "probabilities": probabilities,
+        "photos": scored,
     }
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from poets.contract import normalized
+
 log = logging.getLogger(__name__)
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
@@ -80,12 +82,11 @@ def load_photo(path, size):
     """The photo as the graph's `input` expects it: float32 [size, size, 3].
 
     Decoded with Pillow (EXIF orientation applied, any mode converted to RGB),
-    resized bilinearly to size x size, then scaled as (v - 128) / 128, the
-    codelab's label_image and Android app normalisation. JPEGs are decoded
+    resized bilinearly to size x size, then normalized as the graph contract says. JPEGs are decoded
     at a reduced DCT scale first when they are much larger than `size`,
     which is several times faster and only ever feeds the resize.
     """
-    return scaled(square_pixels(path, size, draft=True))
+    return normalized(square_pixels(path, size, draft=True))
 
 
 def square_pixels(path, side, draft=False):
@@ -103,11 +104,6 @@ def square_pixels(path, side, draft=False):
             return np.asarray(image.resize((side, side), Image.BILINEAR), dtype=np.float32)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise UnusablePhoto(f"{path}: {error}") from error
-
-
-def scaled(pixels):
-    """(v - 128) / 128: the codelab's input normalisation."""
-    return (pixels - 128.0) / 128.0
 
 
 def to_rgb(image):
@@ -199,4 +195,4 @@ def distort_photo(path, size, rng, flip_left_right=False, random_crop=0, random_
     pixels = pixels[top:top + size, left:left + size]
     if flip_left_right and rng.random() < 0.5:
         pixels = pixels[:, ::-1]
-    return scaled(pixels * rng.uniform(1 - random_brightness / 100, 1 + random_brightness / 100))
+    return normalized(pixels * rng.uniform(1 - random_brightness / 100, 1 + random_brightness / 100))

@@ -17,7 +17,7 @@ import numpy as np
 
 from poets.graphs import open_model
 from poets.images import load_photo
-from poets.retrain import INPUT, OUTPUT
+from poets.contract import INPUT, OUTPUT
 
 
 def label_image(graph, labels, image, input_size=None, input_layer=INPUT, output_layer=OUTPUT):

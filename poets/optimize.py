@@ -13,7 +13,7 @@ convolution's weights and the offset becomes a BiasAdd.
 import numpy as np
 
 from poets.graphs import const_node, const_value
-from poets.retrain import INPUT, OUTPUT
+from poets.contract import INPUT, OUTPUT
 
 TOLERANCE = 1e-5
 CONVOLUTIONS = ("Conv2D", "DepthwiseConv2dNative")

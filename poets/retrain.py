@@ -19,22 +19,10 @@ import math
 import numpy as np
 
 from poets import architectures
+from poets.contract import INPUT, OUTPUT, cross_entropy, softmax
 
-INPUT = "input"
-OUTPUT = "final_result"
 AVERAGE_DECAY = 0.99
 TRAIN_METRICS_PHOTOS = 1000
-
-
-def softmax(logits):
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
-def cross_entropy(probabilities, truth):
-    picked = probabilities[np.arange(len(truth)), truth]
-    return float(-np.log(np.maximum(picked, 1e-12)).mean())
 
 
 def predict(layers, features):
