@@ -62,6 +62,41 @@ def yardstick(photos, architecture, weights):
     return time.monotonic() - started, len(items)
 
 
+def clients(workflow, variant, model_path, facts):
+    """The TFLite model at `model_path` (the `variant` of `workflow`) in the
+    clients: MediaPipe's ImageClassifier and the codelab Android app's
+    preprocessing, on the test split, beside the project's own evaluation."""
+    import numpy as np
+
+    from poets.clients import android_pixels, mediapipe_probabilities, top_label_agreement
+    from poets.metadata import read_metadata
+    from poets.tflite import TFLiteClassifier
+    from tasks.evaluate import Evaluate
+
+    evaluate = workflow.clone(Evaluate, variant=variant)
+    labels = evaluate.requires()["retrain"].read_labels()
+    photos_dir = evaluate.requires()["dataset"].photos
+    photos = evaluate.photos()
+    truth = np.array([labels.index(label) for _, label in photos])
+    ours = evaluate.probabilities()
+    started = time.monotonic()
+    mediapipe = mediapipe_probabilities(model_path, [photos_dir / path for path, _ in photos], labels)
+    mediapipe_s = (time.monotonic() - started) / len(photos)
+    model = TFLiteClassifier(model_path)
+    android = model(np.stack([android_pixels(photos_dir / path, model.size) for path, _ in photos]))
+    return {
+        "model": str(model_path), "test_photos": len(photos),
+        "project_accuracy": float((ours.argmax(axis=1) == truth).mean()),
+        "mediapipe_accuracy": float((mediapipe.argmax(axis=1) == truth).mean()),
+        "mediapipe_agreement": top_label_agreement(mediapipe, ours),
+        "mediapipe_s_per_photo": mediapipe_s,
+        "android_accuracy": float((android.argmax(axis=1) == truth).mean()),
+        "android_agreement": top_label_agreement(android, ours),
+        "metadata_version": read_metadata(Path(model_path).read_bytes())["version"],
+        **facts,
+    }
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
@@ -108,6 +143,18 @@ def main():
     daisy = sorted((photos / "daisy").glob("*.jpg"))[0]
     labels = summaries["weights_rounded"]["labels_path"]
     label_times = {name: label_image(variants[name]["path"], labels, daisy)[0] for name in ("optimized", "int8")}
+    from workflows import MobileModel
+
+    def workflow(mode):
+        return MobileModel(data_dir=str(data_dir), architecture=args.architecture, quantization_mode=mode,
+                           dataset_url=command[command.index("--dataset-url") + 1],
+                           base_model_url=command[command.index("--base-model-url") + 1])
+
+    android = summaries["weights_rounded"]["android"]
+    client_runs = {mode: clients(workflow(mode), mode, variants[mode]["path"], variants[mode]["tflite"])
+                   for mode in MODES[2:]}
+    client_runs[f"graph.lite ({android['variant']})"] = clients(
+        workflow("weights_rounded"), android["variant"], android["model"], android["tflite"])
     yard_seconds, photo_count = yardstick(photos, args.architecture,
                                           next(data_dir.glob("base_model/*/*.h5")))
 
@@ -126,6 +173,7 @@ def main():
         "rerun_seconds": rerun,
         "yardstick_seconds": yard_seconds,
         "mode_runs": mode_runs,
+        "clients": client_runs,
         "codelab": CODELAB,
     }
 
@@ -151,6 +199,15 @@ def main():
         print(f"--quantization-mode {mode}: {run['seconds']:.1f}s, new artifacts {', '.join(run['new_artifacts'])}; "
               f"reran upstream: {run['reran_upstream'] or 'nothing'}")
     print(f"Android variant chosen: {result['android_variant']}")
+    print(f"\nTFLite models in the clients, test split ({client_runs['int8']['test_photos']} photos): accuracy as the "
+          f"project measures it, as MediaPipe's ImageClassifier does (from the file alone), as the codelab's "
+          f"Android app prepares photos; agreement: same top label as the project\n")
+    print(f"{'model':<26}{'project':>8}{'mediapipe':>10}{'agrees':>8}{'android':>8}{'agrees':>8}{'size':>10}"
+          f"{'no metadata':>12}{'min runtime':>12}")
+    for name, c in client_runs.items():
+        print(f"{name:<26}{c['project_accuracy']:>8.3f}{c['mediapipe_accuracy']:>10.3f}{c['mediapipe_agreement']:>8.1%}"
+              f"{c['android_accuracy']:>8.3f}{c['android_agreement']:>8.1%}{c['size_bytes']:>10}"
+              f"{c['size_without_metadata']:>12}{c['min_runtime_version']:>12}")
 
     out = ROOT / "benchmarks" / "results" / "pipeline.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
@@ -159,7 +216,8 @@ def main():
 
     best = choose_android_variant(variants)
     write_report({**summaries["weights_rounded"], "variants": variants,
-                  "android": {"variant": best, "model": "graph.lite"}}, out.parent)
+                  "android": {"variant": best, "model": "graph.lite",
+                              "tflite": variants[best].get("tflite", android["tflite"])}}, out.parent)
     print(f"written {out.relative_to(ROOT)}, report.md and accuracy_vs_size.png beside it")
     if not args.keep:
         shutil.rmtree(data_dir)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from poets.retrain import INPUT, OUTPUT
+from poets.contract import INPUT, OUTPUT
 
 
 def load(path):
@@ -48,34 +48,11 @@ class Classifier:
         self.close()
 
 
-class TFLiteClassifier(Classifier):
-    """A TFLite model with the same call: a batch of pixels in, probabilities out."""
-
-    def __init__(self, model_path=None, model_content=None, threads=None):
-        import tensorflow as tf
-
-        self.interpreter = tf.lite.Interpreter(
-            model_path=str(model_path) if model_path else None, model_content=model_content, num_threads=threads)
-        self.interpreter.allocate_tensors()
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
-        self.size = int(self.input["shape"][1])
-
-    def __call__(self, pixels):
-        results = []
-        for image in np.asarray(pixels, np.float32):  # the model's batch is 1
-            self.interpreter.set_tensor(self.input["index"], image[None])
-            self.interpreter.invoke()
-            results.append(self.interpreter.get_tensor(self.output["index"])[0].copy())
-        return np.stack(results)
-
-    def close(self):
-        pass
-
-
 def open_model(path, input_name=INPUT, output_name=OUTPUT):
     """A classifier for a frozen graph (.pb) or a TFLite model (.tflite, .lite)."""
     if Path(path).suffix in (".tflite", ".lite"):
+        from poets.tflite import TFLiteClassifier
+
         return TFLiteClassifier(path)
     return Classifier(load(path), input_name, output_name)
 

@@ -119,7 +119,7 @@ def quantize_tflite(graph_path, size, mode, calibration=None):
     """
     import tensorflow as tf
 
-    from poets.export import convert, converter_for
+    from poets.tflite import convert, converter_for
 
     if mode not in TFLITE_MODES:
         raise ValueError(f"unknown TFLite quantization mode {mode!r}; valid: {', '.join(TFLITE_MODES)}")

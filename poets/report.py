@@ -34,6 +34,18 @@ def table(summary):
     return "\n".join(rows)
 
 
+def tflite_table(summary):
+    """The TFLite models of the run: what each needs of the runtime that loads it."""
+    models = {name: v["tflite"] for name, v in summary["variants"].items() if "tflite" in v}
+    models[f"graph.lite ({summary['android']['variant']})"] = summary["android"]["tflite"]
+    rows = ["| TFLite model | size (bytes) | without metadata | min runtime version | builtin ops |",
+            "|---|---|---|---|---|"]
+    for name, facts in models.items():
+        rows.append(f"| {name} | {facts['size_bytes']:,} | {facts['size_without_metadata']:,} | "
+                    f"{facts['min_runtime_version'] or '-'} | {', '.join(facts['builtin_ops'])} |")
+    return "\n".join(rows)
+
+
 def write_report(summary, folder):
     """report.md and accuracy_vs_size.png in `folder`."""
     import matplotlib
@@ -63,5 +75,9 @@ def write_report(summary, folder):
         f"batch 1, on this machine; agreement: share of test photos whose top label matches the "
         f"optimized graph's.\n\n"
         f"Shipped to the Android app: **{android['variant']}** (`{android['model']}`).\n\n"
+        f"{tflite_table(summary)}\n\n"
+        f"Each TFLite model carries its labels and input normalisation as TFLite metadata, so "
+        f"MediaPipe's ImageClassifier loads it from the file alone; a runtime older than its minimum "
+        f"version, or without one of its ops, cannot load it.\n\n"
         f"![accuracy against gzip size](accuracy_vs_size.png)\n"
     )

@@ -18,7 +18,7 @@ log = logging.getLogger("luigi-interface")
 
 class Evaluate(VariantTask):
     stage = "evaluate"
-    version = 2  # 2: latency and probabilities
+    version = 3  # 2: latency and probabilities; 3: photos.json, LiteRT
 
     def requires(self):
         return {
@@ -34,6 +34,10 @@ class Evaluate(VariantTask):
     def probabilities(self):
         return np.load(self.path("probabilities.npy"))
 
+    def photos(self):
+        """[(path under the dataset's photos, label)] of the rows of probabilities()."""
+        return [tuple(item) for item in read_json(self.path("photos.json"))]
+
     def run(self):
         needs = self.requires()
         retrain = needs["retrain"]
@@ -44,12 +48,13 @@ class Evaluate(VariantTask):
         size = architectures.get(self.architecture).size
         metrics = evaluate(needs["graph"].graph, needs["dataset"].photos, test, retrain.read_labels(), size,
                            progress=self.report)
-        probabilities = metrics.pop("probabilities")
+        probabilities, photos = metrics.pop("probabilities"), metrics.pop("photos")
         metrics["latency_s"] = latency(needs["graph"].graph, sample_photos(needs["dataset"].photos, size))
         with self.artifact_folder() as folder:
             write_json(folder / "metrics.json", metrics)
             # For the top-1 agreement between variants, photo by photo.
             np.save(folder / "probabilities.npy", probabilities)
+            write_json(folder / "photos.json", photos)
         log.info("Evaluate %s: accuracy %.3f, cross-entropy %.3f on %d test photos, %.1f ms a photo",
                  self.variant, metrics["accuracy"], metrics["cross_entropy"], metrics["count"],
                  1000 * metrics["latency_s"])

@@ -1,37 +1,29 @@
-"""Export: graph.lite and labels.txt for the codelab's Android app, checked on real photos."""
+"""Export: graph.lite and labels.txt for the Android apps, checked on real photos."""
 
 import logging
 import shutil
 
-import numpy as np
-
-from poets import architectures, graphs
-from poets.export import to_tflite
+from poets import architectures
+from poets.export import check_against_graph, check_client_loads, for_clients
 from poets.images import sample_photos
-from tasks.artifact import write_json
+from poets.tflite import to_tflite
+from tasks.artifact import read_json, write_json
 from tasks.download import DownloadDataset
 from tasks.optimize import Optimize
+from tasks.quantize import TFLITE_RECORD
 from tasks.retrain import Retrain
 from tasks.variant import VariantTask
 
 log = logging.getLogger("luigi-interface")
 
-# The TFLite kernels sum in another order than TensorFlow's.
-FLOAT_TOLERANCE = 1e-4
-# A quantized model may change its mind on a photo the float one finds close.
-MIN_AGREEMENT = 0.8
-
-
-class ExportCheckFailed(AssertionError):
-    pass
-
 
 class Export(VariantTask):
-    """`assets/graph.lite` and `assets/labels.txt`: copy `assets/` into the app's
-    `android/tflite/app/src/main/`."""
+    """`assets/graph.lite` (with its labels and input normalisation as TFLite
+    metadata) and `assets/labels.txt`: copy `assets/` into the app's
+    `android/tflite/app/src/main/`, or graph.lite into MediaPipe's sample."""
 
     stage = "export"
-    version = 2  # 2: TFLite variants; the assets/ layout
+    version = 3  # 2: TFLite variants; the assets/ layout; 3: TFLite metadata, LiteRT
 
     def requires(self):
         return {"graph": self.graph_task(), "optimize": self.clone(Optimize), "retrain": self.clone(Retrain),
@@ -45,34 +37,33 @@ class Export(VariantTask):
     def labels(self):
         return self.path("assets/labels.txt")
 
+    def tflite_facts(self):
+        """Size, minimum runtime version and builtin ops of graph.lite."""
+        return read_json(self.path(TFLITE_RECORD))
+
     def run(self):
         needs = self.requires()
-        source = needs["graph"].graph
+        source, labels = needs["graph"].graph, needs["retrain"].labels
         size = architectures.get(self.architecture).size
         pixels = sample_photos(needs["dataset"].photos, size)
         if source.suffix == ".tflite":
-            model = source.read_bytes()
-            reference_path = needs["optimize"].graph
+            # A TFLite variant already carries its metadata: it ships as it is.
+            model, facts = source.read_bytes(), needs["graph"].tflite_facts()
+            check = check_against_graph(model, needs["optimize"].graph, pixels, exact=False)
         else:
-            model = to_tflite(source, size)
-            reference_path = source
-        with graphs.Classifier(graphs.load(reference_path)) as classify:
-            expected = classify(pixels)
-        got = graphs.TFLiteClassifier(model_content=model)(pixels)
-        check = {"reference": reference_path.name, "photos_checked": len(pixels),
-                 "max_difference": float(np.abs(got - expected).max()),
-                 "agreement": float((got.argmax(axis=1) == expected.argmax(axis=1)).mean())}
-        # A float model must compute what its graph computes; a quantized one
-        # must mostly agree with the optimized graph.
-        if source.suffix != ".tflite" and not check["max_difference"] <= FLOAT_TOLERANCE:
-            raise ExportCheckFailed(f"graph.lite differs from {source} by {check['max_difference']:.3g}")
-        if not check["agreement"] >= MIN_AGREEMENT:
-            raise ExportCheckFailed(
-                f"graph.lite agrees with {reference_path} on only {check['agreement']:.0%} of {len(pixels)} photos")
+            converted = to_tflite(source, size)
+            check = check_against_graph(converted, source, pixels, exact=True)
+            model, facts = for_clients(
+                converted, labels, name=f"{self.architecture} retrained ({self.variant})",
+                description=f"Classifies photos into {len(needs['retrain'].read_labels())} classes.",
+                version=self.artifact_id, pixels=pixels, model_path=self.model)
         with self.artifact_folder() as folder:
             (folder / "assets").mkdir()
             (folder / "assets" / self.model.name).write_bytes(model)
-            shutil.copyfile(needs["retrain"].labels, folder / "assets" / self.labels.name)
+            shutil.copyfile(labels, folder / "assets" / self.labels.name)
+            check_client_loads(folder / "assets" / self.model.name, needs["retrain"].read_labels())
             write_json(folder / "export.json", check)
-        log.info("Export %s: graph.lite %d bytes, max |difference| %.2g, agreement %.0f%%",
-                 self.variant, len(model), check["max_difference"], 100 * check["agreement"])
+            write_json(folder / TFLITE_RECORD, facts)
+        log.info("Export %s: graph.lite %d bytes (%d without metadata), max |difference| %.2g, agreement %.0f%%",
+                 self.variant, len(model), facts["size_without_metadata"], check["max_difference"],
+                 100 * check["agreement"])

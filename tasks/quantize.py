@@ -3,19 +3,22 @@
 from luigi.util import inherits
 
 from poets import architectures, bottlenecks, graphs, quantize
-from poets.images import load_photo
-from tasks.artifact import ArtifactTask, Choice
+from poets.export import check_client_loads, for_clients
+from poets.images import load_photo, sample_photos
+from tasks.artifact import ArtifactTask, Choice, read_json, write_json
 from tasks.bottlenecks import Bottlenecks
 from tasks.optimize import Optimize
 from tasks.retrain import Retrain
 
 CALIBRATION_PHOTOS = 100
+TFLITE_RECORD = "tflite.json"
 
 
 @inherits(Optimize)
 class Quantize(ArtifactTask):
     stage = "quantize"
-    version = 3  # 2: levels per output channel; 3: per tensor where channels agree, one-byte codes
+    version = 4  # 2: levels per output channel; 3: per tensor where channels agree, one-byte codes;
+    # 4: TFLite modes carry metadata (labels, input normalisation)
     quantization_mode = Choice(
         default="weights_rounded", choices=quantize.MODES,
         description="weights_rounded: 256 levels stored as float (gzips well); weights: 8-bit weights in "
@@ -32,6 +35,10 @@ class Quantize(ArtifactTask):
     @property
     def graph(self):
         return self.path(self.graph_file)
+
+    def tflite_facts(self):
+        """TFLite modes: size, minimum runtime version and builtin ops of the model."""
+        return read_json(self.path(TFLITE_RECORD))
 
     def calibration_photos(self, size):
         """Up to CALIBRATION_PHOTOS training photos (never validation or test), spread evenly."""
@@ -51,4 +58,12 @@ class Quantize(ArtifactTask):
                 size = architectures.get(self.architecture).size
                 calibration = self.calibration_photos(size) if self.quantization_mode == "int8" else None
                 model = quantize.quantize_tflite(optimized, size, self.quantization_mode, calibration)
+                retrain = self.requires()["retrain"]
+                photos = self.requires()["bottlenecks"].requires()["dataset"].photos
+                model, facts = for_clients(
+                    model, retrain.labels, name=f"{self.architecture} retrained ({self.quantization_mode})",
+                    description=f"Classifies photos into {len(retrain.read_labels())} classes.",
+                    version=self.artifact_id, pixels=sample_photos(photos, size), model_path=self.graph)
                 (folder / self.graph_file).write_bytes(model)
+                check_client_loads(folder / self.graph_file, retrain.read_labels())
+                write_json(folder / TFLITE_RECORD, facts)

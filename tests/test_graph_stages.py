@@ -178,13 +178,13 @@ def test_gzip_record_matches_the_file(tmp_path):
 
 
 def test_tflite_export_matches_the_graph(tiny_graph, tmp_path):
-    from poets.export import to_tflite
+    from poets.tflite import TFLiteClassifier, to_tflite
 
     graph_def, pixels = tiny_graph[:2]
     graphs.save(graph_def, tmp_path / "g.pb")
     model = to_tflite(tmp_path / "g.pb", 128)
     with graphs.Classifier(graph_def) as classify:
-        np.testing.assert_allclose(graphs.TFLiteClassifier(model_content=model)(pixels), classify(pixels), atol=1e-4)
+        np.testing.assert_allclose(TFLiteClassifier(model_content=model)(pixels), classify(pixels), atol=1e-4)
 
 
 def test_architecture_names_map_to_the_keras_weight_files():

@@ -1,6 +1,7 @@
 """The real MobileModel DAG on generated photos served over loopback HTTP."""
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -24,7 +25,9 @@ def test_summary_has_the_documented_shape(completed):
     params, _ = completed
     summary = summary_of(params)
     assert set(summary) == {"architecture", "labels", "labels_path", "variants", "android", "skipped"}
-    assert set(summary["android"]) == {"variant", "model", "labels"}
+    assert set(summary["android"]) == {"variant", "model", "labels", "tflite"}
+    assert set(summary["android"]["tflite"]) == {"size_bytes", "size_without_metadata", "min_runtime_version",
+                                                 "builtin_ops", "metadata_max_difference"}
     assert summary["architecture"] == params["architecture"]
     assert summary["labels"] == ["bluebells", "roses", "sunflowers"]
     assert Path(summary["labels_path"]).read_text().splitlines() == summary["labels"]
@@ -185,6 +188,10 @@ def test_tflite_quantization_modes_are_evaluated_like_any_variant(completed, mod
     summary = summary_of({**params, "quantization_mode": mode})
     variant, optimized = summary["variants"][mode], summary["variants"]["optimized"]
     assert variant["path"].endswith(f"{mode}.tflite")
+    # What the runtime must offer, read from the model the converter wrote.
+    facts = variant["tflite"]
+    assert facts["size_bytes"] == variant["size_bytes"] > facts["size_without_metadata"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", facts["min_runtime_version"]) and "SOFTMAX" in facts["builtin_ops"]
     assert variant["size_bytes"] < max_share * optimized["size_bytes"]
     assert variant["agreement"] >= 0.9 and abs(variant["accuracy"] - optimized["accuracy"]) <= 0.1
     if summary["android"]["variant"] == mode:  # small and accurate enough: shipped as it is

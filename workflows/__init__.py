@@ -23,7 +23,8 @@ class MobileModel(ArtifactTask):
     says where each is and how well it does, report.md shows it."""
 
     stage = "mobile_model"
-    version = 3  # 2: latency, agreement, the chosen Android variant, the report; 3: skipped photos
+    version = 4  # 2: latency, agreement, the chosen Android variant, the report; 3: skipped photos;
+    # 4: what each TFLite model needs of its runtime
     android_variant = Choice(
         default="auto", choices=("auto",) + VARIANTS,
         description="the variant exported as graph.lite; auto: the smallest within 1 point of the "
@@ -65,6 +66,8 @@ class MobileModel(ArtifactTask):
                 "latency_s": metrics["latency_s"],
                 "agreement": float((evaluate.probabilities().argmax(axis=1) == optimized).mean()),
             }
+            if variants[name]["path"].endswith(".tflite"):
+                variants[name]["tflite"] = evaluate.graph_task().tflite_facts()
         chosen = self.android_variant
         if chosen == "auto":
             chosen = choose_android_variant(variants)
@@ -77,7 +80,8 @@ class MobileModel(ArtifactTask):
             "labels": retrain.read_labels(),
             "labels_path": str(retrain.labels.resolve()),
             "variants": variants,
-            "android": {"variant": chosen, "model": str(export.model.resolve()), "labels": str(export.labels.resolve())},
+            "android": {"variant": chosen, "model": str(export.model.resolve()), "labels": str(export.labels.resolve()),
+                        "tflite": export.tflite_facts()},
             "skipped": {"count": len(read_json(skipped)), "report": str(skipped.resolve())},
         }
         with self.artifact_folder() as folder:
