@@ -6,6 +6,7 @@ average-pooled, so the base model maps an image to one feature vector.
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 
 KERAS_WEIGHTS = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
@@ -54,6 +55,17 @@ class Architecture:
         )
 
 
+    @property
+    def shape_key(self):
+        """Filters of a layer whose width tells the alpha apart: MobileNet
+        v1's first convolution, int(32 * alpha); MobileNetV2's last block's
+        projection, 320 * alpha rounded to a multiple of 8 as Keras does.
+        The input size changes no weight's shape."""
+        if self.version == 1:
+            return int(32 * self.alpha)
+        divisible = max(8, int(320 * self.alpha + 4) // 8 * 8)
+        return divisible + 8 if divisible < 0.9 * 320 * self.alpha else divisible
+
     def feature_extractor(self, weights_path):
         """A tf.function from a batch of (v - 128) / 128 pixels to pooled features."""
         import tensorflow as tf
@@ -77,6 +89,33 @@ def _all():
 
 
 ARCHITECTURES = _all()
+
+
+# The layer each version's shape_key is read from, and one more only that version has.
+KEY_LAYERS = {1: ("conv1", "conv_pw_13"), 2: ("block_16_project", "Conv1")}
+
+
+def fitting(weights_path: Path) -> list[str]:
+    """The architectures whose weights the Keras .h5 file at `weights_path`
+    holds, told by its layer names and the width of one layer (h5py only, no
+    TensorFlow); [] when it holds no MobileNet's weights."""
+    import h5py
+
+    def text(value):
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    try:
+        with h5py.File(weights_path, "r") as weights:
+            layers = {text(name) for name in weights.attrs.get("layer_names", [])}
+            for version, (key_layer, other) in KEY_LAYERS.items():
+                if key_layer in layers and other in layers:
+                    group = weights[key_layer]
+                    key = group[text(group.attrs["weight_names"][0])].shape[-1]
+                    return [name for name, arch in ARCHITECTURES.items()
+                            if arch.version == version and arch.shape_key == key]
+    except (OSError, KeyError, IndexError):
+        pass
+    return []
 
 
 def get(name):

@@ -46,11 +46,12 @@ def check_url(url, flag="URL"):
 def download(url, dest, progress=None, timeout=60, retries=3, backoff=1.0, sha256=None):
     """Stream `url` into the file `dest`; `progress(done_bytes, total_bytes)`.
 
-    Transient failures (5xx, 429, timeouts, refused or dropped connections, a
-    body shorter than its Content-Length) are retried `retries` times, waiting
+    Transient failures (5xx, 429, timeouts, dropped connections, a body
+    shorter than its Content-Length) are retried `retries` times, waiting
     backoff, 2 * backoff, 4 * backoff... seconds. Raises DownloadError naming
-    the URL when it gives up, or at once for a permanent failure (404) or a
-    sha256 that does not match. `dest` is left partial on failure: write it
+    the URL when it gives up, or at once for a permanent failure (404, a host
+    name that does not resolve, a refused connection) or a sha256 that does
+    not match. `dest` is left partial on failure: write it
     in a temporary place.
     """
     for attempt in range(retries + 1):
@@ -107,6 +108,14 @@ def _fetch(url, dest, progress, timeout):
     except (http.client.IncompleteRead, ConnectionError, socket.timeout, TimeoutError) as error:
         raise TransientError(f"cannot download {url}: {error!r}") from error
     except urllib.error.URLError as error:
+        # A host name that does not resolve (a typo, no network) or a port
+        # nobody listens on will not change in the seconds a retry waits.
+        if isinstance(error.reason, socket.gaierror):
+            host = urllib.parse.urlparse(url).hostname
+            raise DownloadError(f"cannot download {url}: the host name {host!r} does not resolve "
+                                f"({error.reason.strerror}): check the URL and the network") from error
+        if isinstance(error.reason, ConnectionRefusedError):
+            raise DownloadError(f"cannot download {url}: connection refused (nothing listens there)") from error
         if isinstance(error.reason, (ConnectionError, socket.timeout, TimeoutError, OSError)) and not is_local(url):
             raise TransientError(f"cannot download {url}: {error.reason}") from error
         raise DownloadError(f"cannot download {url}: {error.reason}") from error

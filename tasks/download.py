@@ -129,3 +129,9 @@ class DownloadBaseModel(ArtifactTask):
         url = self.base_model_url or architectures.get(self.architecture).weights_url
         with self.artifact_folder() as folder:
             fetch(self, url, folder / self.weights.name, self.base_model_sha256)
+            # Checked here, before Bottlenecks would fail deep in Keras on a layer count.
+            fits = architectures.fitting(folder / self.weights.name)
+            if self.architecture not in fits:
+                holds = (f"weights of {', '.join(fits)}" if fits
+                         else "no MobileNet weights keras.applications can load")
+                raise ValueError(f"--base-model-url: {url} holds {holds}, not of --architecture {self.architecture}")

@@ -62,6 +62,25 @@ def test_missing_url_fails_naming_it_and_leaves_no_file(server, tmp_path, path):
     assert list(tmp_path.rglob("*")) == [tmp_path / task.stage]
 
 
+@pytest.mark.parametrize("kind", ["unresolvable", "refused"])
+def test_a_host_that_is_not_there_fails_at_once_without_retries(tmp_path, monkeypatch, kind):
+    import socket
+
+    from poets import download
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # .invalid never resolves (RFC 2606).
+    url = {"unresolvable": "http://no-such-host.invalid/flower_photos.tgz",
+           "refused": f"http://127.0.0.1:{port}/flower_photos.tgz"}[kind]
+    waits = []
+    monkeypatch.setattr(download.time, "sleep", waits.append)
+    with pytest.raises(download.DownloadError, match="does not resolve" if kind == "unresolvable" else "refused") as error:
+        download.download(url, tmp_path / "archive.tgz", retries=3, backoff=1)
+    assert url in str(error.value) and waits == []
+
+
 def test_unreachable_host_fails_naming_the_url(tmp_path):
     import socket
 
@@ -85,3 +104,28 @@ def test_unsupported_url_scheme_fails_before_any_work(tmp_path):
     result = luigi_cli("--data-dir", str(tmp_path / "data"), "--dataset-url", "ftp://example.com/photos.tgz")
     assert result.returncode != 0 and "--dataset-url: 'ftp://example.com/photos.tgz'" in result.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_weights_of_another_architecture_fail_at_the_download_naming_what_they_fit(flowers, tmp_path):
+    from tasks.bottlenecks import Bottlenecks
+
+    # The tiny MobileNet v1 0.25 weights, asked for as MobileNetV2.
+    params = {"data_dir": str(tmp_path), "dataset_url": flowers["dataset_url"],
+              "base_model_url": flowers["base_model_url"], "architecture": "mobilenet_v2_0.35_96"}
+    [(failed, error)] = build_failing(Bottlenecks(**params))
+    assert isinstance(failed, DownloadBaseModel)
+    assert str(error) == (f"--base-model-url: {flowers['base_model_url']} holds weights of mobilenet_0.25_224, "
+                          "mobilenet_0.25_192, mobilenet_0.25_160, mobilenet_0.25_128, not of --architecture "
+                          "mobilenet_v2_0.35_96")
+    assert not (tmp_path / "base_model").exists() or not any((tmp_path / "base_model").iterdir())
+    assert not (tmp_path / "bottlenecks").exists()
+
+
+def test_weights_are_told_apart_by_version_and_alpha(tmp_path):
+    from poets import architectures
+    from tests.conftest import make_base_model
+
+    v2 = make_base_model(tmp_path / "v2.h5", "mobilenet_v2_0.35_96")
+    assert architectures.fitting(v2) == [f"mobilenet_v2_0.35_{size}" for size in architectures.V2_SIZES]
+    (tmp_path / "notes.h5").write_text("not weights")
+    assert architectures.fitting(tmp_path / "notes.h5") == []

@@ -1,6 +1,7 @@
 """The DAG against a real luigid, with several workers and several runs at once."""
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -135,3 +136,35 @@ def test_luigid_records_task_history(completed, luigid, tmp_path):
         events = db.execute("select t.name, e.event_name from tasks t join task_events e on e.task_id = t.id "
                             "order by e.ts").fetchall()
     assert events == [("DownloadDataset", "PENDING"), ("DownloadDataset", "RUNNING"), ("DownloadDataset", "DONE")]
+
+
+def bare_luigi(tmp_path, flowers, *args, port):
+    """`luigi --module workflows DownloadDataset ...` without --local-scheduler,
+    with luigi.cfg's scheduler moved to `port` (nothing listens there)."""
+    config = tmp_path / "scheduler.cfg"
+    config.write_text(f"[core]\nscheduler_host=127.0.0.1\nscheduler_port={port}\n")
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "luigi"), "--module", "workflows", "DownloadDataset",
+         "--data-dir", str(tmp_path / "data"), "--dataset-url", flowers["dataset_url"], *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "LUIGI_CONFIG_PATH": str(config)})
+
+
+def test_the_bare_command_without_luigid_runs_with_the_local_scheduler_and_says_so(tmp_path, flowers):
+    port = free_port()
+    result = bare_luigi(tmp_path, flowers, port=port)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert [line for line in result.stderr.splitlines() if "luigid" in line] == [
+        f"No luigid at http://127.0.0.1:{port}/ (Connection refused): running with the local scheduler. To watch "
+        "runs in the visualiser, start one with `mkdir -p luigid/log && .venv/bin/luigid --background --pidfile "
+        "luigid/pid --logdir luigid/log --state-path luigid/state.pickle` and run again."]
+    assert "Failed connecting to remote scheduler" not in result.stderr
+    assert list((tmp_path / "data" / "dataset").glob("*/photos"))
+
+
+def test_an_unreachable_scheduler_given_on_the_command_line_fails_in_one_line(tmp_path, flowers):
+    port = free_port()
+    result = bare_luigi(tmp_path, flowers, "--scheduler-port", str(port), port=free_port())
+    assert result.returncode == 35
+    assert result.stderr.strip() == (f"luigi: cannot reach the scheduler at http://127.0.0.1:{port}/ "
+                                     "(--scheduler-port): Connection refused")
+    assert not (tmp_path / "data").exists()

@@ -1,6 +1,7 @@
 """What users run: `luigi --module workflows MobileModel`."""
 
 import logging
+import sys
 
 from luigi.util import inherits
 
@@ -12,6 +13,7 @@ from tasks.export import Export
 from tasks.quantize import Quantize
 from tasks.retrain import Retrain
 from tasks.variant import VARIANTS
+from workflows import scheduler
 
 log = logging.getLogger("luigi-interface")
 
@@ -88,3 +90,9 @@ class MobileModel(ArtifactTask):
             write_json(folder / self.summary.name, summary)
             write_report(summary, folder)
         log.info("MobileModel: summary in %s", self.summary.resolve())
+
+
+# `luigi --module workflows ...` imports this module before it connects to a
+# scheduler: the moment to fall back to the local one when no luigid runs.
+if scheduler.run_by_luigi_command(sys.argv):
+    scheduler.choose(sys.argv)
