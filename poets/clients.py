@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from poets import quiet
 from poets.contract import normalized
 
 
@@ -22,19 +23,20 @@ def mediapipe_probabilities(model_path: Path, photos: list[Path], labels: list[s
     The classifier is created from the model path and nothing else, as the
     samples do. Raises KeyError when it names a label not in `labels`.
     """
-    import mediapipe as mp
-    from mediapipe.tasks.python import vision
-
     column = {label: i for i, label in enumerate(labels)}
     scores = np.zeros((len(photos), len(labels)), np.float32)
-    classifier = vision.ImageClassifier.create_from_model_path(str(model_path))
-    try:
-        for row, photo in enumerate(photos):
-            result = classifier.classify(mp.Image.create_from_file(str(photo)))
-            for category in result.classifications[0].categories:
-                scores[row, column[category.category_name]] = category.score
-    finally:
-        classifier.close()
+    with quiet.chatter_filtered():
+        import mediapipe as mp
+        from mediapipe.tasks.python import vision
+
+        classifier = vision.ImageClassifier.create_from_model_path(str(model_path))
+        try:
+            for row, photo in enumerate(photos):
+                result = classifier.classify(mp.Image.create_from_file(str(photo)))
+                for category in result.classifications[0].categories:
+                    scores[row, column[category.category_name]] = category.score
+        finally:
+            classifier.close()
     return scores
 
 

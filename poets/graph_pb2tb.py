@@ -11,9 +11,9 @@ from pathlib import Path
 
 def graph_to_tensorboard(logdir, graph_path):
     """Write `graph_path` into an event file under `logdir`; returns the event file's path."""
-    import tensorflow as tf
+    from poets import graphs, quiet
 
-    from poets import graphs
+    tf = quiet.import_tensorflow()
 
     graph_def = graphs.load(graph_path)
     writer = tf.summary.create_file_writer(str(logdir))

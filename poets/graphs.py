@@ -4,10 +4,12 @@ from pathlib import Path
 
 import numpy as np
 
+from poets import quiet
 from poets.contract import INPUT, OUTPUT
 
 
 def load(path):
+    quiet.import_tensorflow()
     from tensorflow.core.framework import graph_pb2
 
     graph_def = graph_pb2.GraphDef()
@@ -24,7 +26,7 @@ class Classifier:
     """A frozen graph ready to feed: `input` in, `final_result` out."""
 
     def __init__(self, graph_def, input_name=INPUT, output_name=OUTPUT):
-        import tensorflow as tf
+        tf = quiet.import_tensorflow()
 
         self.graph = tf.Graph()
         with self.graph.as_default():

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from poets import quiet
 from poets.contract import INPUT, OUTPUT
 
 # The converter records the oldest runtime that can run the model under this name.
@@ -34,7 +35,8 @@ def convert(converter) -> bytes:
     """
     handlers = list(logging.root.handlers)
     try:
-        return converter.convert()
+        with quiet.chatter_filtered():
+            return converter.convert()
     finally:
         logging.root.handlers[:] = handlers
 
@@ -49,16 +51,21 @@ class TFLiteClassifier:
 
     def __init__(self, model_path: Path | None = None, model_content: bytes | None = None,
                  threads: int | None = None):
-        from ai_edge_litert.interpreter import Interpreter
+        with quiet.chatter_filtered():
+            from ai_edge_litert.interpreter import Interpreter
 
-        self.interpreter = Interpreter(
-            model_path=str(model_path) if model_path else None, model_content=model_content, num_threads=threads)
-        self.interpreter.allocate_tensors()
+            self.interpreter = Interpreter(
+                model_path=str(model_path) if model_path else None, model_content=model_content, num_threads=threads)
+            self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.size = int(self.input["shape"][1])
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        with quiet.chatter_filtered():  # the XNNPACK notice comes at the first invoke
+            return self._run(pixels)
+
+    def _run(self, pixels):
         results = []
         for image in np.asarray(pixels, np.float32):  # the model's batch is 1
             self.interpreter.set_tensor(self.input["index"], image[None])

@@ -23,6 +23,8 @@ from pathlib import Path
 import luigi
 from luigi.task import flatten
 
+from poets import quiet
+
 log = logging.getLogger("luigi-interface")
 
 RECORD = "params.json"
@@ -64,6 +66,9 @@ class Number(luigi.NumericalParameter):
 
 class ArtifactTask(luigi.Task):
     data_dir = luigi.Parameter(default="data", description="root folder of every artifact")
+    # Not significant: it changes what the log shows, not what a task makes.
+    verbose = luigi.BoolParameter(significant=False, description="let TensorFlow's, LiteRT's and MediaPipe's "
+                                                                 "start-up and deprecation lines into the log")
 
     #: The folder under data_dir holding this stage's artifacts.
     stage = None
@@ -72,6 +77,9 @@ class ArtifactTask(luigi.Task):
     version = 1
     #: Parameters that say where artifacts live, not what they hold.
     unhashed = ("data_dir",)
+    #: Whether run() uses TensorFlow: it is then imported before run(), its
+    #: start-up chatter filtered out of the log.
+    uses_tensorflow = False
 
     @classmethod
     def get_params(cls):
@@ -177,6 +185,9 @@ class ArtifactTask(luigi.Task):
 def _note_start(task):
     # The record's "seconds" covers the whole run(), not just the writing.
     task._started = time.monotonic()
+    quiet.set_verbose(task.verbose)
+    if task.uses_tensorflow:
+        quiet.import_tensorflow()
 
 
 def write_json(path, value):

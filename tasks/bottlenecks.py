@@ -15,6 +15,7 @@ log = logging.getLogger("luigi-interface")
 @inherits(DownloadDataset, DownloadBaseModel)
 class Bottlenecks(ArtifactTask):
     stage = "bottlenecks"
+    uses_tensorflow = True
     version = 2  # 2: content hashes, features reused from earlier bottlenecks
 
     def requires(self):

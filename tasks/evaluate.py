@@ -18,6 +18,7 @@ log = logging.getLogger("luigi-interface")
 
 class Evaluate(VariantTask):
     stage = "evaluate"
+    uses_tensorflow = True
     version = 3  # 2: latency and probabilities; 3: photos.json, LiteRT
 
     def requires(self):

@@ -23,6 +23,7 @@ class Export(VariantTask):
     `android/tflite/app/src/main/`, or graph.lite into MediaPipe's sample."""
 
     stage = "export"
+    uses_tensorflow = True
     version = 3  # 2: TFLite variants; the assets/ layout; 3: TFLite metadata, LiteRT
 
     def requires(self):

@@ -16,6 +16,7 @@ log = logging.getLogger("luigi-interface")
 @inherits(Retrain)
 class Optimize(ArtifactTask):
     stage = "optimize"
+    uses_tensorflow = True
     version = 2  # 2: constant folding and batch norms folded into the convolutions
     graph_file = "optimized_graph.pb"
 

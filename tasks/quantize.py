@@ -17,6 +17,7 @@ TFLITE_RECORD = "tflite.json"
 @inherits(Optimize)
 class Quantize(ArtifactTask):
     stage = "quantize"
+    uses_tensorflow = True
     version = 4  # 2: levels per output channel; 3: per tensor where channels agree, one-byte codes;
     # 4: TFLite modes carry metadata (labels, input normalisation)
     quantization_mode = Choice(

@@ -35,6 +35,7 @@ class Retrain(ArtifactTask):
     """`retrained_graph.pb` (input -> final_result) and `retrained_labels.txt`."""
 
     stage = "retrain"
+    uses_tensorflow = True
     version = 2  # 2: a hidden layer with dropout, trained with Adam
     training_steps = positive(3000, "training steps of the head")
     learning_rate = positive(0.001, "Adam's step size")
