@@ -211,14 +211,26 @@ def main():
 
     out = ROOT / "benchmarks" / "results" / "pipeline.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
-    # MobileModel's report, for every variant at once.
-    from poets.report import choose_android_variant, write_report
+    # MobileModel's reports, for every variant at once.
+    from poets.report import Evaluation, choose_android_variant, write_html, write_report
+    from tasks.artifact import read_json
+    from tasks.bottlenecks import Bottlenecks
+    from tasks.download import DownloadDataset
+    from tasks.evaluate import Evaluate
+    from tasks.retrain import Retrain
 
     best = choose_android_variant(variants)
-    write_report({**summaries["weights_rounded"], "variants": variants,
-                  "android": {"variant": best, "model": "graph.lite",
-                              "tflite": variants[best].get("tflite", android["tflite"])}}, out.parent)
-    print(f"written {out.relative_to(ROOT)}, report.md and accuracy_vs_size.png beside it")
+    every = {**summaries["weights_rounded"], "variants": variants,
+             "android": {"variant": best, "model": "graph.lite",
+                         "tflite": variants[best].get("tflite", android["tflite"])}}
+    write_report(every, out.parent)
+    any_mode = workflow("weights_rounded")
+    evaluations = {name: Evaluation(task.photos(), task.probabilities())
+                   for name, task in ((name, any_mode.clone(Evaluate, variant=name)) for name in variants)}
+    shutil.rmtree(out.parent / "thumbnails", ignore_errors=True)
+    write_html(every, out.parent, evaluations, any_mode.clone(DownloadDataset).photos,
+               any_mode.clone(Retrain).training(), read_json(any_mode.clone(Bottlenecks).skipped))
+    print(f"written {out.relative_to(ROOT)}, report.md, report.html and their figures beside it")
     if not args.keep:
         shutil.rmtree(data_dir)
 

@@ -53,6 +53,30 @@ def evaluate(graph_path, dataset_dir, photos, labels, size=None, progress=None):
     }
 
 
+def confusion(predicted: np.ndarray, truth: np.ndarray, classes: int) -> np.ndarray:
+    """[true class, predicted class] counts."""
+    matrix = np.zeros((classes, classes), np.int64)
+    np.add.at(matrix, (truth, predicted), 1)
+    return matrix
+
+
+def per_class(probabilities: np.ndarray, truth: np.ndarray, labels: list[str]) -> dict:
+    """{label: {"count", "precision", "recall", "f1"}} of the top labels of `probabilities`.
+
+    A figure with nothing to divide by is None: recall and F1 of a class
+    with no test photo, precision of a class never predicted.
+    """
+    matrix = confusion(probabilities.argmax(axis=1), truth, len(labels))
+    figures = {}
+    for i, label in enumerate(labels):
+        right, count, predicted = int(matrix[i, i]), int(matrix[i].sum()), int(matrix[:, i].sum())
+        precision = right / predicted if predicted else None
+        recall = right / count if count else None
+        f1 = 2 * right / (count + predicted) if count else None
+        figures[label] = {"count": count, "precision": precision, "recall": recall, "f1": f1}
+    return figures
+
+
 def latency(graph_path, pixels, runs=20):
     """Median seconds the model takes for one photo (batch 1), after a warm-up run."""
     import time

@@ -1,6 +1,13 @@
-"""The human report beside summary.json: a table of the variants and a plot."""
+"""The human reports beside summary.json: report.md, a table of the variants
+and a plot, for terminals and repositories; report.html, what each variant
+gets right and wrong, how training went and why the shipped one ships."""
 
+import hashlib
+from dataclasses import dataclass
+from html import escape
 from pathlib import Path
+
+import numpy as np
 
 # Allowed accuracy loss, against the optimized graph, for the model shipped to the app.
 ANDROID_TOLERANCE = 0.01
@@ -81,3 +88,214 @@ def write_report(summary, folder):
         f"version, or without one of its ops, cannot load it.\n\n"
         f"![accuracy against gzip size](accuracy_vs_size.png)\n"
     )
+
+
+# The HTML report: everything the table cannot show. Self-contained: its
+# figures and thumbnails are files beside it, it loads nothing from the network.
+
+MAX_THUMBNAILS = 48
+THUMBNAIL_SIDE = 112
+DOCS = "https://github.com/googlecodelabs/tensorflow-for-poets-2"
+
+
+@dataclass
+class Evaluation:
+    """One variant's scores on the test photos: `photos` [(path, label)] under
+    `photos_dir`, `probabilities` [photos, labels] in the same order."""
+
+    photos: list
+    probabilities: np.ndarray
+
+
+def write_html(summary: dict, folder: Path, evaluations: dict, photos_dir: Path, training: dict,
+               skipped: list) -> Path:
+    """report.html in `folder`, with its figures and thumbnails beside it.
+
+    Args:
+      summary: summary.json's content (per-class figures included).
+      evaluations: {variant: Evaluation} for every variant of the summary
+        and the shipped one.
+      photos_dir: the dataset's photos, for thumbnails.
+      training: training.json's content (history and best step).
+      skipped: the skipped-photos report, [{"photo", "reason"}].
+    """
+    folder = Path(folder)
+    (folder / "thumbnails").mkdir(exist_ok=True)
+    labels = summary["labels"]
+    shipped = summary["android"]["variant"]
+    quantized = next((name for name in summary["variants"] if name not in ("retrained", "optimized")), None)
+    truth = np.array([labels.index(label) for _, label in evaluations["optimized"].photos])
+    parts = [f"<h1>{escape(summary['architecture'])} on {len(labels)} classes</h1>",
+             "<h2>Variants</h2>", _variants_html(summary, shipped),
+             "<h2>Per class, on the test photos</h2>", _per_class_html(summary, labels)]
+
+    _plot_confusion(evaluations["optimized"].probabilities, truth, labels, folder / "confusion_optimized.png",
+                    "optimized")
+    parts += ["<h2>Confusion matrix</h2>", '<img src="confusion_optimized.png" alt="confusion matrix of the '
+              'optimized graph">']
+    if quantized and (evaluations[quantized].probabilities.argmax(axis=1)
+                      != evaluations["optimized"].probabilities.argmax(axis=1)).any():
+        _plot_confusion(evaluations[quantized].probabilities, truth, labels, folder / "confusion_quantized.png",
+                        quantized)
+        parts.append(f'<img src="confusion_quantized.png" alt="confusion matrix of {escape(quantized)}">')
+
+    ship = evaluations[shipped]
+    predicted = ship.probabilities.argmax(axis=1)
+    wrong = [i for i in np.argsort(-ship.probabilities.max(axis=1), kind="stable") if predicted[i] != truth[i]]
+    parts += [f"<h2>Mistakes of the shipped model ({escape(shipped)}): {len(wrong)} of {len(truth)} test photos</h2>",
+              "<p>Most confident first.</p>",
+              _gallery(wrong, ship, labels, photos_dir, folder, "mistakes")]
+    if quantized:
+        optimized = evaluations["optimized"].probabilities.argmax(axis=1)
+        quant = evaluations[quantized]
+        differ = [i for i in np.argsort(-quant.probabilities.max(axis=1), kind="stable")
+                  if quant.probabilities[i].argmax() != optimized[i]]
+        parts += [f"<h2>Where {escape(quantized)} and the optimized graph disagree: {len(differ)} photos</h2>",
+                  f"<p>Labels as {escape(quantized)} gives them.</p>",
+                  _gallery(differ, quant, labels, photos_dir, folder, "disagreements")]
+
+    _plot_training(training, folder / "training_curves.png")
+    parts += ["<h2>Training</h2>", f"<p>The head kept is the one of step {training['best_step']}, the best on "
+              "validation (dotted line).</p>", '<img src="training_curves.png" alt="training curves">']
+    _plot_tradeoffs(summary, shipped, folder / "accuracy_vs_size_latency.png")
+    parts += ["<h2>Accuracy against size and latency</h2>",
+              f'<img src="accuracy_vs_size_latency.png" alt="accuracy against size and latency; {escape(shipped)} '
+              'is shipped">']
+    if skipped:
+        rows = "".join(f"<tr><td>{escape(s['photo'])}</td><td>{escape(s['reason'])}</td></tr>" for s in skipped)
+        parts += [f"<h2>Skipped photos: {len(skipped)}</h2>",
+                  f"<table><tr><th>photo</th><th>why</th></tr>{rows}</table>"]
+    parts.append(f'<p>Made by poets-workflow, after the codelab <a href="{DOCS}">TensorFlow for Poets 2</a>.</p>')
+    page = folder / "report.html"
+    page.write_text(f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{escape(summary['architecture'])}"
+                    f" report</title><style>{STYLE}</style></head><body>\n" + "\n".join(parts)
+                    + "\n</body></html>\n", encoding="utf-8")
+    return page
+
+
+STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+         "td:first-child,th:first-child{text-align:left}.shipped{font-weight:bold}"
+         "figure{display:inline-block;margin:4px;width:120px;font-size:11px;vertical-align:top}"
+         "figure img{width:112px;height:112px;object-fit:cover}img{max-width:100%}")
+
+
+def _variants_html(summary, shipped):
+    def first_cell(name):
+        return f'<tr class="shipped"><td>{escape(name)} (shipped)' if name == shipped else f"<tr><td>{escape(name)}"
+
+    rows = "".join(
+        f"{first_cell(name)}</td><td>{v['accuracy']:.3f}</td><td>{v['cross_entropy']:.3f}</td><td>{v['size_bytes']:,}</td>"
+        f"<td>{v['gzip_bytes']:,}</td><td>{1000 * v['latency_s']:.1f}</td><td>{v['agreement']:.1%}</td></tr>"
+        for name, v in summary["variants"].items())
+    return ("<table><tr><th>variant</th><th>accuracy</th><th>cross-entropy</th><th>size (bytes)</th>"
+            f"<th>gzip (bytes)</th><th>ms a photo</th><th>agrees with optimized</th></tr>{rows}</table>")
+
+
+def _figure(value):
+    return "&ndash;" if value is None else f"{value:.3f}"
+
+
+def _per_class_html(summary, labels):
+    names = list(summary["variants"])
+    head = "".join(f"<th>{escape(name)} P</th><th>R</th><th>F1</th>" for name in names)
+    rows = []
+    for label in labels:
+        count = summary["variants"]["optimized"]["per_class"][label]["count"]
+        cells = "".join(f"<td>{_figure(f['precision'])}</td><td>{_figure(f['recall'])}</td><td>{_figure(f['f1'])}</td>"
+                        for f in (summary["variants"][name]["per_class"][label] for name in names))
+        rows.append(f"<tr><td>{escape(label)}</td><td>{count if count else 'no test photo'}</td>{cells}</tr>")
+    return (f"<table><tr><th>class</th><th>test photos</th>{head}</tr>{''.join(rows)}</table>"
+            "<p>P: precision, R: recall; &ndash;: nothing to divide by.</p>")
+
+
+def _gallery(indices, evaluation, labels, photos_dir, folder, kind):
+    from PIL import Image, ImageOps
+
+    figures = []
+    for i in indices[:MAX_THUMBNAILS]:
+        path, label = evaluation.photos[i]
+        name = f"thumbnails/{kind}-{hashlib.sha1(path.encode()).hexdigest()[:12]}.jpg"
+        with Image.open(Path(photos_dir, path)) as image:
+            thumbnail = ImageOps.exif_transpose(image).convert("RGB")
+            thumbnail.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+            thumbnail.save(folder / name, quality=80)
+        top = int(evaluation.probabilities[i].argmax())
+        figures.append(f'<figure data-photo="{escape(path)}"><img src="{name}" alt="{escape(path)}">'
+                       f"<figcaption>true: {escape(label)}<br>predicted: {escape(labels[top])} "
+                       f"{evaluation.probabilities[i][top]:.2f}</figcaption></figure>")
+    more = len(indices) - MAX_THUMBNAILS
+    return (f'<div class="{kind}">' + "".join(figures) + "</div>"
+            + (f"<p>and {more} more.</p>" if more > 0 else "") if indices else "<p>None.</p>")
+
+
+def _plot_confusion(probabilities, truth, labels, path, title):
+    plt = _pyplot()
+    from poets.evaluate import confusion
+
+    matrix = confusion(probabilities.argmax(axis=1), truth, len(labels))
+    # Readable from 2 to 100 classes: the figure grows, the labels shrink and turn.
+    side = min(4 + 0.25 * len(labels), 20)
+    font = 9 if len(labels) <= 20 else max(4, 9 - len(labels) // 20)
+    figure, axes = plt.subplots(figsize=(side, side), dpi=80)
+    axes.imshow(matrix, cmap="Blues")
+    axes.set_xticks(range(len(labels)), labels, rotation=90, fontsize=font)
+    axes.set_yticks(range(len(labels)), labels, fontsize=font)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(f"{title}: test photos")
+    if len(labels) <= 20:
+        for (row, column), count in np.ndenumerate(matrix):
+            if count:
+                axes.text(column, row, str(count), ha="center", va="center", fontsize=font,
+                          color="white" if count > matrix.max() / 2 else "black")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def _plot_training(training, path):
+    plt = _pyplot()
+    history = training["history"]
+    steps = [h["step"] for h in history]
+    figure, (accuracy, loss) = plt.subplots(1, 2, figsize=(10, 3.5), dpi=80)
+    for split in ("train", "validation"):
+        accuracy.plot(steps, [h[f"{split}_accuracy"] for h in history], label=split)
+        loss.plot(steps, [h[f"{split}_cross_entropy"] for h in history], label=split)
+    for axes, name in ((accuracy, "accuracy"), (loss, "cross-entropy")):
+        axes.axvline(training["best_step"], linestyle=":", color="black", label="kept")
+        axes.set_xlabel("step")
+        axes.set_ylabel(name)
+        axes.grid(alpha=0.3)
+        axes.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def _plot_tradeoffs(summary, shipped, path):
+    plt = _pyplot()
+    figure, (by_size, by_time) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=80)
+    for i, (name, v) in enumerate(summary["variants"].items()):
+        for axes, x in ((by_size, v["size_bytes"] / 1e6), (by_time, 1000 * v["latency_s"])):
+            axes.scatter(x, 100 * v["accuracy"], s=80 if name == shipped else 30,
+                         marker="*" if name == shipped else "o")
+            axes.annotate(name + (" (shipped)" if name == shipped else ""), (x, 100 * v["accuracy"]),
+                          textcoords="offset points", xytext=(5, 5 if i % 2 else -12), fontsize=8)
+    by_size.set_xlabel("model file (MB)")
+    by_time.set_xlabel("ms a photo")
+    for axes in (by_size, by_time):
+        axes.set_ylabel("test accuracy (%)")
+        axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

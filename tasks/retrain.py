@@ -10,7 +10,7 @@ from luigi.util import inherits
 from poets import architectures, bottlenecks, graphs
 from poets.images import check_classes, distort_photo, split_of
 from poets.retrain import retrained_graph, train_head
-from tasks.artifact import ArtifactTask, Number, write_json
+from tasks.artifact import ArtifactTask, Number, read_json, write_json
 from tasks.bottlenecks import Bottlenecks
 from tasks.download import DownloadBaseModel
 
@@ -75,6 +75,10 @@ class Retrain(ArtifactTask):
     @property
     def labels(self):
         return self.path("retrained_labels.txt")
+
+    def training(self):
+        """training.json: the photos of each split, the kept step, the history of the metrics."""
+        return read_json(self.path("training.json"))
 
     def read_labels(self):
         return self.labels.read_text(encoding="utf-8").splitlines()

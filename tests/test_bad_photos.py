@@ -185,3 +185,8 @@ def test_a_class_too_small_for_a_test_split_still_trains_and_is_evaluated_withou
     assert summary["labels"] == ["daisy", "roses", "tulips"]
     evaluated = json.loads(next(Path(params["data_dir"], "evaluate").glob("*/metrics.json")).read_text())
     assert evaluated["count"] == 6
+    # The report shows the class as untested, not as a division by zero.
+    tulips = summary["variants"]["optimized"]["per_class"]["tulips"]
+    assert tulips["count"] == 0 and tulips["recall"] is None and tulips["f1"] is None
+    report = Path(MobileModel(**params).output().path, "report.html").read_text()
+    assert "<td>tulips</td><td>no test photo</td>" in report

@@ -34,7 +34,8 @@ def test_summary_has_the_documented_shape(completed):
     assert set(summary["variants"]) == {"retrained", "optimized", "weights_rounded"}
     for name, variant in summary["variants"].items():
         assert set(variant) == {"path", "accuracy", "cross_entropy", "size_bytes", "gzip_bytes", "latency_s",
-                                "agreement"}
+                                "agreement", "per_class"}
+        assert set(variant["per_class"]) == set(summary["labels"])
         assert 0 < variant["latency_s"] < 1 and 0.8 <= variant["agreement"] <= 1
         assert Path(variant["path"]).is_absolute() and Path(variant["path"]).stat().st_size == variant["size_bytes"]
         assert 0 < variant["gzip_bytes"] < variant["size_bytes"]

@@ -5,9 +5,14 @@ import sys
 
 from luigi.util import inherits
 
-from poets.report import choose_android_variant, write_report
+import numpy as np
+
+from poets.evaluate import per_class
+from poets.report import Evaluation, choose_android_variant, write_html, write_report
 from tasks.artifact import ArtifactTask, Choice, read_json, write_json
+from tasks.bottlenecks import Bottlenecks
 from tasks.compress import Compress
+from tasks.download import DownloadDataset
 from tasks.evaluate import Evaluate
 from tasks.export import Export
 from tasks.quantize import Quantize
@@ -25,8 +30,8 @@ class MobileModel(ArtifactTask):
     says where each is and how well it does, report.md shows it."""
 
     stage = "mobile_model"
-    version = 4  # 2: latency, agreement, the chosen Android variant, the report; 3: skipped photos;
-    # 4: what each TFLite model needs of its runtime
+    version = 5  # 2: latency, agreement, the chosen Android variant, the report; 3: skipped photos;
+    # 4: what each TFLite model needs of its runtime; 5: per-class figures, report.html
     android_variant = Choice(
         default="auto", choices=("auto",) + VARIANTS,
         description="the variant exported as graph.lite; auto: the smallest within 1 point of the "
@@ -39,6 +44,8 @@ class MobileModel(ArtifactTask):
     def requires(self):
         needs = {
             "retrain": self.clone(Retrain),
+            "dataset": self.clone(DownloadDataset),
+            "bottlenecks": self.clone(Bottlenecks),
             "evaluate": {v: self.clone(Evaluate, variant=v) for v in self.variants()},
             "compress": {v: self.clone(Compress, variant=v) for v in self.variants()},
         }
@@ -53,12 +60,14 @@ class MobileModel(ArtifactTask):
     def run(self):
         needs = self.requires()
         retrain = needs["retrain"]
-        skipped = retrain.requires()["bottlenecks"].skipped
+        labels = retrain.read_labels()
+        skipped = needs["bottlenecks"].skipped
         optimized = needs["evaluate"]["optimized"].probabilities().argmax(axis=1)
         variants = {}
         for name in self.variants():
             evaluate, sizes = needs["evaluate"][name], needs["compress"][name].sizes()
             metrics = evaluate.metrics()
+            truth = np.array([labels.index(label) for _, label in evaluate.photos()])
             variants[name] = {
                 "path": str(evaluate.graph_task().graph.resolve()),
                 "accuracy": metrics["accuracy"],
@@ -67,6 +76,7 @@ class MobileModel(ArtifactTask):
                 "gzip_bytes": sizes["compressed"],
                 "latency_s": metrics["latency_s"],
                 "agreement": float((evaluate.probabilities().argmax(axis=1) == optimized).mean()),
+                "per_class": per_class(evaluate.probabilities(), truth, labels),
             }
             if variants[name]["path"].endswith(".tflite"):
                 variants[name]["tflite"] = evaluate.graph_task().tflite_facts()
@@ -75,11 +85,11 @@ class MobileModel(ArtifactTask):
             chosen = choose_android_variant(variants)
         # Which variant ships is known only now, so its export is a dynamic
         # dependency: luigi runs it and calls run() again.
-        export = self.clone(Export, variant=chosen)
-        yield export
+        export, shipped = self.clone(Export, variant=chosen), self.clone(Evaluate, variant=chosen)
+        yield [export, shipped]
         summary = {
             "architecture": self.architecture,
-            "labels": retrain.read_labels(),
+            "labels": labels,
             "labels_path": str(retrain.labels.resolve()),
             "variants": variants,
             "android": {"variant": chosen, "model": str(export.model.resolve()), "labels": str(export.labels.resolve()),
@@ -89,6 +99,9 @@ class MobileModel(ArtifactTask):
         with self.artifact_folder() as folder:
             write_json(folder / self.summary.name, summary)
             write_report(summary, folder)
+            evaluations = {name: Evaluation(task.photos(), task.probabilities())
+                           for name, task in {**needs["evaluate"], chosen: shipped}.items()}
+            write_html(summary, folder, evaluations, needs["dataset"].photos, retrain.training(), read_json(skipped))
         log.info("MobileModel: summary in %s", self.summary.resolve())
 
 
