@@ -47,3 +47,18 @@ def test_list_and_clean_keep_what_the_parameters_reach(completed, tmp_path, caps
     fresh()
     assert "Retrain" in families(build(MobileModel(**other)))
     assert "Bottlenecks" not in families(build(MobileModel(**other)))
+
+
+def test_clean_keeps_what_an_explicit_android_variant_ships(completed, tmp_path, capsys):
+    params, _ = completed
+    data_dir = tmp_path / "data"
+    shutil.copytree(params["data_dir"], data_dir)
+    # float16 ships though the run quantizes weights_rounded: its export and
+    # evaluation are run() 's dynamic requirements, and reached.
+    shipped = {**params, "data_dir": str(data_dir), "android_variant": "float16"}
+    fresh()
+    build(MobileModel(**shipped))
+    artifacts.main(["clean", "--yes", *flags(shipped)])
+    capsys.readouterr()
+    fresh()
+    assert build(MobileModel(**shipped)) == []

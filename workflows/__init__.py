@@ -41,6 +41,11 @@ class MobileModel(ArtifactTask):
     def variants(self):
         return ("retrained", "optimized", self.quantization_mode)
 
+    def dynamic_requirements(self):
+        """Every task run() may yield: the export and evaluation of each variant that may ship."""
+        shippable = self.variants() if self.android_variant == "auto" else (self.android_variant,)
+        return [self.clone(task, variant=v) for v in shippable for task in (Export, Evaluate)]
+
     def requires(self):
         needs = {
             "retrain": self.clone(Retrain),

@@ -24,9 +24,7 @@ LEFTOVER_AGE = 3600
 
 
 def reached(task):
-    """Every artifact folder the task's DAG uses, dynamic exports included."""
-    from tasks.export import Export
-
+    """Every artifact folder the task's DAG uses, dynamic requirements included."""
     folders, pending = set(), [task]
     while pending:
         current = pending.pop()
@@ -35,8 +33,8 @@ def reached(task):
             continue
         folders.add(folder)
         pending.extend(flatten(current.requires()))
-        if hasattr(current, "variants"):  # MobileModel: whichever variant it ships
-            pending.extend(current.clone(Export, variant=v) for v in current.variants())
+        # MobileModel: the export and evaluation of whichever variant it ships.
+        pending.extend(getattr(current, "dynamic_requirements", list)())
     return folders
 
 
