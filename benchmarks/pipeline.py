@@ -20,14 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from poets import architectures, quantize
+from tasks.artifact import artifact_folders, read_record
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-WEIGHTS = {"mobilenet_0.75_224": "mobilenet_7_5_224_tf_no_top.h5"}
 # The codelab's published figures (TensorFlow for Poets 2).
 CODELAB = {"optimized_accuracy": 0.909, "optimized_cross_entropy": 0.270, "gzip_saving_float": 0.08,
            "gzip_saving_weights_rounded": 0.701, "label_image_s": 0.140}
 UPSTREAM = ("dataset", "base_model", "bottlenecks", "retrain", "optimize")
-MODES = ("weights_rounded", "weights", "float16", "dynamic_range", "int8")
+MODES = quantize.MODES
 
 
 def luigi(command):
@@ -39,18 +40,13 @@ def luigi(command):
 
 
 def folders(data_dir):
-    return {p.parent for p in Path(data_dir).glob("*/*/params.json")}
-
-
-def record(folder):
-    return json.loads(Path(folder, "params.json").read_text())
+    return set(artifact_folders(data_dir))
 
 
 def yardstick(photos, architecture, weights):
     """Seconds to decode every photo once and run the base model once on it, batched."""
     import numpy as np
 
-    from poets import architectures
     from poets.images import find_photos, load_batches
 
     arch = architectures.get(architecture)
@@ -110,7 +106,7 @@ def main():
         str(Path(sys.executable).parent / "luigi"), "--module", "workflows", "MobileModel", "--local-scheduler",
         "--data-dir", str(data_dir), "--architecture", args.architecture,
         "--dataset-url", (data / "flower_photos.tgz").as_uri(),
-        "--base-model-url", (data / "models" / WEIGHTS[args.architecture]).as_uri(),
+        "--base-model-url", (data / "models" / architectures.get(args.architecture).weights_file).as_uri(),
     ]
     cold, _ = luigi(command)
     before = folders(data_dir)
@@ -132,7 +128,7 @@ def main():
     variants = dict(summaries["weights_rounded"]["variants"])
     for mode in MODES[1:]:
         variants[mode] = summaries[mode]["variants"][mode]
-    [bottlenecks] = [record(f) for f in folders(data_dir) if f.parent.name == "bottlenecks"]
+    [bottlenecks] = [read_record(f) for f in artifact_folders(data_dir, "bottlenecks")]
     [optimize] = [f for f in folders(data_dir) if f.parent.name == "optimize"]
     optimize_record = json.loads((optimize / "optimize.json").read_text())
     float_lite = Path(summaries["weights_rounded"]["android"]["model"])

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from poets import architectures
-from poets.images import UnusablePhoto, check_classes, find_photos, load_batches
+from poets.images import DECODE_THREADS, UnusablePhoto, check_classes, find_photos, load_batches
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def compute(dataset_dir, architecture, weights_path, out_path, progress=None, re
             if "hashes" in data:
                 known.update(zip(data["hashes"], data["features"]))
     # Two threads (hashlib lets go of the GIL): 0.5 s on the flower photos in one.
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(DECODE_THREADS) as pool:
         digests = pool.map(lambda item: hashlib.sha1(Path(dataset_dir, item[0]).read_bytes()).hexdigest(), photos)
         hashes = {path: digest for (path, _), digest in zip(photos, digests)}
     features = {path: known[hashes[path]] for path, _ in photos if hashes[path] in known}
@@ -80,6 +80,30 @@ def _features_of(dataset_dir, photos, arch, weights_path, skipped, progress):
         if progress:
             progress(done, len(photos))
     return features
+
+
+def distorted_features(dataset_dir: Path, train_paths: list[str], architecture: str, weights_path: Path,
+                       **distortions):
+    """A function (rows, rng) -> features [rows, D] of freshly distorted copies
+    of the training photos `train_paths[rows]`, as retrain.py's distortions
+    make them (see images.distort_photo), or None when no distortion is on."""
+    from poets.images import distort_photo
+
+    if not any(distortions.values()):
+        return None
+    arch = architectures.get(architecture)
+    features_of = arch.feature_extractor(weights_path)
+
+    def distorted(rows, rng):
+        # One seed per photo, drawn in order, keeps threaded decoding reproducible.
+        seeds = rng.integers(0, 2**32, len(rows))
+        with ThreadPoolExecutor(DECODE_THREADS) as pool:
+            pixels = list(pool.map(lambda row, seed: distort_photo(
+                Path(dataset_dir, train_paths[row]), arch.size, np.random.default_rng(seed), **distortions),
+                rows, seeds))
+        return features_of(np.stack(pixels)).numpy()
+
+    return distorted
 
 
 def load(path):

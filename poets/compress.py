@@ -1,9 +1,8 @@
 """gzip of a model file and the figures `gzip -l` prints for it.
 
 Compressed with zlib-ng rather than the standard library's zlib: the same
-gzip format at the same level, but on the repetitive rounded graph level 9
-takes 1.5 s instead of 5.8 s (measured on the flower model; `gzip -9`
-itself takes 7 s), for a file as small.
+gzip format at the same level, several times faster on the repetitive
+rounded graph (the README has the figures), for a file as small.
 """
 
 import shutil

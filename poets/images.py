@@ -14,6 +14,10 @@ log = logging.getLogger(__name__)
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 
+# Photos are decoded in this many threads (Pillow lets go of the GIL while it
+# decodes), while TensorFlow runs the model on the batch before.
+DECODE_THREADS = 2
+
 # retrain.py's constant: the hash is taken modulo this to get a percentage.
 MAX_NUM_IMAGES_PER_CLASS = 2**27 - 1
 
@@ -50,10 +54,9 @@ def fingerprint(root):
     """A hash of every photo's relative path, size and modification time under `root`.
 
     Adding, removing, replacing or editing a photo changes it; moving the
-    folder does not. Reading stat() only, it takes about 30 ms on the 3670
-    flower photos (hashing their content: about 180 ms with the files in
-    the page cache, seconds without), so an unchanged folder is recognised
-    at every run almost for free.
+    folder does not. Reading stat() only, it is many times faster than
+    hashing the photos' content (the README has the figures), so an
+    unchanged folder is recognised at every run almost for free.
     """
     root = Path(root)
     if not root.is_dir():
@@ -76,6 +79,23 @@ def check_classes(photos, where):
         raise ValueError(f"photos of only one class ({labels[0]!r}) under {where}: "
                          f"a classifier needs at least two class folders")
     return labels
+
+
+def check_split(labels: list[str], sets, classes: list[str]) -> None:
+    """Fail, saying why, when a class has no training photo; warn when one
+    has no test photo or fewer than retrain.py asks for. `labels` and `sets`
+    ('training', 'validation', 'testing') are per photo."""
+    labels, sets = np.asarray(labels), np.asarray(sets)
+    for label in classes:
+        mine = labels == label
+        if not (mine & (sets == "training")).any():
+            raise ValueError(
+                f"class {label!r} has no photos in the training split ({int(mine.sum())} photos "
+                f"in all): add photos, or lower --validation-percentage / --testing-percentage")
+        if not (mine & (sets == "testing")).any():
+            log.warning("class %r has no photo in the test split: its accuracy is not measured", label)
+        if mine.sum() < 20:
+            log.warning("class %r has only %d photos: retrain.py asks for at least 20 a class", label, int(mine.sum()))
 
 
 def load_photo(path, size):
@@ -156,7 +176,7 @@ def load_batches(root, items, size, batch_size=32):
             return error
 
     batches = [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(DECODE_THREADS) as pool:
         ahead = [pool.submit(load, item) for item in batches[0]] if batches else []
         for index, batch in enumerate(batches):
             current = ahead

@@ -24,44 +24,11 @@ import luigi
 from luigi.task import flatten
 
 from poets import quiet
+from tasks.parameters import name_flags
 
 log = logging.getLogger("luigi-interface")
 
 RECORD = "params.json"
-
-
-class Choice(luigi.ChoiceParameter):
-    """A ChoiceParameter whose error names the flag and lists the choices in order.
-
-    luigi's own message shows neither the parameter nor a stable order.
-    """
-
-    flag = "parameter"
-
-    def normalize(self, x):
-        if x in self._choices:
-            return x
-        raise ValueError(f"{self.flag}: {x!r} is not valid; choose one of: {', '.join(sorted(self._choices))}")
-
-
-class Number(luigi.NumericalParameter):
-    """A NumericalParameter that names the flag in its errors, and checks its
-    range for values given in Python too (luigi checks only what it parses)."""
-
-    flag = "parameter"
-
-    def parse(self, x):
-        try:
-            value = self._var_type(x)
-        except ValueError:
-            kind = "an integer" if self._var_type is int else "a number"
-            raise ValueError(f"{self.flag}: {x!r} is not {kind}") from None
-        return self.normalize(value)
-
-    def normalize(self, x):
-        if not (self._left_op(self._min_value, x) and self._right_op(x, self._max_value)):
-            raise ValueError(f"{self.flag}: {x} is not in the range {self._permitted_range}")
-        return x
 
 
 class ArtifactTask(luigi.Task):
@@ -83,12 +50,7 @@ class ArtifactTask(luigi.Task):
 
     @classmethod
     def get_params(cls):
-        params = super().get_params()
-        # Parameter objects don't know their names; tell ours, for their errors.
-        for name, param in params:
-            if isinstance(param, (Choice, Number)):
-                param.flag = "--" + name.replace("_", "-")
-        return params
+        return name_flags(super().get_params())
 
     def artifact_params(self):
         """The parameters this task brings to the DAG.
@@ -166,7 +128,7 @@ class ArtifactTask(luigi.Task):
         }
         (folder / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
-    def report(self, done, total, what="photos"):
+    def progress(self, done, total, what="photos"):
         """Progress to the scheduler (the visualiser shows it), the terminal and the log."""
         percent = int(100 * done / total) if total else 100
         self.set_progress_percentage(percent)
@@ -188,6 +150,18 @@ def _note_start(task):
     quiet.set_verbose(task.verbose)
     if task.uses_tensorflow:
         quiet.import_tensorflow()
+
+
+def read_record(folder):
+    """The record (params.json) of the artifact folder `folder`, or None when
+    it has none: a `-luigi-tmp-` leftover, or not an artifact."""
+    path = Path(folder, RECORD)
+    return read_json(path) if path.exists() else None
+
+
+def artifact_folders(data_dir, stage="*"):
+    """The complete artifact folders under `data_dir` (of one stage, or all)."""
+    return sorted(path.parent for path in Path(data_dir).glob(f"{stage}/*/{RECORD}"))
 
 
 def write_json(path, value):

@@ -1,12 +1,11 @@
 """Bottlenecks: the base model's features for every photo, computed once."""
 
 import logging
-from pathlib import Path
 
 from luigi.util import inherits
 
 from poets import bottlenecks
-from tasks.artifact import ArtifactTask, read_json, write_json
+from tasks.artifact import ArtifactTask, artifact_folders, read_record, write_json
 from tasks.download import DownloadBaseModel, DownloadDataset
 
 log = logging.getLogger("luigi-interface")
@@ -33,10 +32,10 @@ class Bottlenecks(ArtifactTask):
         """Earlier bottlenecks of this version made with the same base model weights."""
         base_model = f"DownloadBaseModel:{self.requires()['base_model'].artifact_id}"
         found = []
-        for record_path in Path(self.data_dir, self.stage).glob("*/params.json"):
-            record = read_json(record_path)
+        for folder in artifact_folders(self.data_dir, self.stage):
+            record = read_record(folder)
             if record["version"] == self.version and base_model in record["requires"]:
-                found.append(record_path.with_name(self.features.name))
+                found.append(folder / self.features.name)
         return sorted(found)
 
     def run(self):
@@ -44,7 +43,7 @@ class Bottlenecks(ArtifactTask):
         with self.artifact_folder() as folder:
             skipped, counts = bottlenecks.compute(
                 dataset.photos, self.architecture, base_model.weights,
-                folder / self.features.name, progress=self.report, reuse=self.reusable(),
+                folder / self.features.name, progress=self.progress, reuse=self.reusable(),
             )
             write_json(folder / self.skipped.name, [{"photo": p, "reason": r} for p, r in skipped])
             write_json(folder / "bottlenecks.json", counts)

@@ -1,16 +1,16 @@
 """Download dataset and download base model: the DAG's two roots."""
 
 import os
-import re
 import shutil
 from pathlib import Path
 
 import luigi
 
 from poets import architectures
-from poets.download import check_url, download, extract_photos, is_local, local_file
+from poets.download import download, extract_photos, is_local, local_file
 from poets.images import fingerprint
-from tasks.artifact import ArtifactTask, Choice
+from tasks.artifact import ArtifactTask
+from tasks.parameters import Choice, Url, sha256
 
 CODELAB_PHOTOS = "http://download.tensorflow.org/example_images/flower_photos.tgz"
 
@@ -25,7 +25,7 @@ class downloads(luigi.Config):
 
 def fetch(task, url, dest, sha256):
     settings = downloads()
-    return download(url, dest, lambda done, total: task.report(done, total, "bytes"),
+    return download(url, dest, lambda done, total: task.progress(done, total, "bytes"),
                     timeout=settings.timeout, retries=settings.retries, backoff=settings.backoff,
                     sha256=sha256 or None)
 
@@ -37,25 +37,16 @@ def link_or_copy(source, dest):
         shutil.copy2(source, dest)
 
 
-def sha256_parameter(what):
-    return luigi.Parameter(default="", description=f"expected sha256 of the {what}; empty: not checked")
-
-
-def check_sha256(value, flag):
-    if value and not re.fullmatch(r"[0-9a-fA-F]{64}", value):
-        raise ValueError(f"{flag}: {value!r} is not a sha256 (64 hexadecimal digits)")
-
-
 class DownloadDataset(ArtifactTask):
     """`photos/<label>/*.jpg`: extracted from the archive at --dataset-url, or,
     with --dataset-dir, a snapshot of a folder of the user's own."""
 
     stage = "dataset"
-    dataset_url = luigi.Parameter(
+    dataset_url = Url(
         default=CODELAB_PHOTOS,
         description="a .tgz of class folders of photos (http://, https:// or file://)",
     )
-    dataset_sha256 = sha256_parameter("archive")
+    dataset_sha256 = sha256("archive")
     dataset_dir = luigi.Parameter(
         default="", description="a local folder of class folders of photos, used instead of --dataset-url; "
                                 "adding, removing or editing photos reruns what depends on them")
@@ -66,9 +57,6 @@ class DownloadDataset(ArtifactTask):
             if not Path(self.dataset_dir).is_dir():
                 raise ValueError(f"--dataset-dir: {self.dataset_dir!r} is not a folder")
             self._fingerprint = fingerprint(Path(self.dataset_dir).resolve())
-        else:
-            check_url(self.dataset_url, "--dataset-url")
-            check_sha256(self.dataset_sha256, "--dataset-sha256")
 
     def artifact_params(self):
         # A local folder is keyed on its photos, not on where it is; a URL on itself.
@@ -109,17 +97,11 @@ class DownloadBaseModel(ArtifactTask):
         choices=list(architectures.ARCHITECTURES),
         description="mobilenet_<alpha>_<size> (MobileNet v1) or mobilenet_v2_<alpha>_<size>",
     )
-    base_model_url = luigi.Parameter(
-        default="",
+    base_model_url = Url(
+        default="", optional=True,
         description="where to get the weights; empty: the Keras URL for --architecture",
     )
-    base_model_sha256 = sha256_parameter("weights file")
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.base_model_url:
-            check_url(self.base_model_url, "--base-model-url")
-        check_sha256(self.base_model_sha256, "--base-model-sha256")
+    base_model_sha256 = sha256("weights file")
 
     @property
     def weights(self):

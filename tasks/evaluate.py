@@ -48,7 +48,7 @@ class Evaluate(VariantTask):
         test = [(path, label) for path, label, name in zip(paths, labels, sets) if name == "testing"]
         size = architectures.get(self.architecture).size
         metrics = evaluate(needs["graph"].graph, needs["dataset"].photos, test, retrain.read_labels(), size,
-                           progress=self.report)
+                           progress=self.progress)
         probabilities, photos = metrics.pop("probabilities"), metrics.pop("photos")
         metrics["latency_s"] = latency(needs["graph"].graph, sample_photos(needs["dataset"].photos, size))
         with self.artifact_folder() as folder:

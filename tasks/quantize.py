@@ -5,9 +5,11 @@ from luigi.util import inherits
 from poets import architectures, bottlenecks, graphs, quantize
 from poets.export import check_client_loads, for_clients
 from poets.images import load_photo, sample_photos
-from tasks.artifact import ArtifactTask, Choice, read_json, write_json
+from tasks.artifact import ArtifactTask, read_json, write_json
 from tasks.bottlenecks import Bottlenecks
+from tasks.download import DownloadDataset
 from tasks.optimize import Optimize
+from tasks.parameters import Choice
 from tasks.retrain import Retrain
 
 CALIBRATION_PHOTOS = 100
@@ -27,7 +29,8 @@ class Quantize(ArtifactTask):
     )
 
     def requires(self):
-        return {"optimize": self.clone(Optimize), "retrain": self.clone(Retrain), "bottlenecks": self.clone(Bottlenecks)}
+        return {"optimize": self.clone(Optimize), "retrain": self.clone(Retrain), "bottlenecks": self.clone(Bottlenecks),
+                "dataset": self.clone(DownloadDataset)}
 
     @property
     def graph_file(self):
@@ -46,7 +49,7 @@ class Quantize(ArtifactTask):
         needs = self.requires()
         _, paths, _ = bottlenecks.load(needs["bottlenecks"].features)
         training = [p for p, s in zip(paths, needs["retrain"].split(paths)) if s == "training"]
-        photos = needs["bottlenecks"].requires()["dataset"].photos
+        photos = needs["dataset"].photos
         picked = training[:: max(1, len(training) // CALIBRATION_PHOTOS)][:CALIBRATION_PHOTOS]
         return (load_photo(photos / path, size) for path in picked)
 
@@ -60,7 +63,7 @@ class Quantize(ArtifactTask):
                 calibration = self.calibration_photos(size) if self.quantization_mode == "int8" else None
                 model = quantize.quantize_tflite(optimized, size, self.quantization_mode, calibration)
                 retrain = self.requires()["retrain"]
-                photos = self.requires()["bottlenecks"].requires()["dataset"].photos
+                photos = self.requires()["dataset"].photos
                 model, facts = for_clients(
                     model, retrain.labels, name=f"{self.architecture} retrained ({self.quantization_mode})",
                     description=f"Classifies photos into {len(retrain.read_labels())} classes.",

@@ -1,33 +1,20 @@
 """Retrain: the classifier head on the bottlenecks, frozen with the base model."""
 
 import logging
-import operator
 
 import luigi
 import numpy as np
 from luigi.util import inherits
 
-from poets import architectures, bottlenecks, graphs
-from poets.images import check_classes, distort_photo, split_of
+from poets import bottlenecks, graphs
+from poets.images import check_classes, check_split, split_of
 from poets.retrain import retrained_graph, train_head
-from tasks.artifact import ArtifactTask, Number, read_json, write_json
+from tasks.artifact import ArtifactTask, read_json, write_json
 from tasks.bottlenecks import Bottlenecks
 from tasks.download import DownloadBaseModel
+from tasks.parameters import Number, percentage, positive
 
 log = logging.getLogger("luigi-interface")
-
-
-def positive(default, description):
-    return Number(
-        default, var_type=type(default), min_value=0, max_value=2**31, left_op=operator.lt,
-        description=description,
-    )
-
-
-def percentage(default, description):
-    return Number(
-        default, var_type=int, min_value=0, max_value=100, right_op=operator.le, description=description,
-    )
 
 
 @inherits(Bottlenecks)
@@ -40,13 +27,13 @@ class Retrain(ArtifactTask):
     training_steps = positive(3000, "training steps of the head")
     learning_rate = positive(0.001, "Adam's step size")
     train_batch_size = positive(100, "photos per training step")
-    hidden_units = Number(256, var_type=int, min_value=0, max_value=2**20, right_op=operator.le,
+    hidden_units = Number(256, kind=int, low=0, high=2**20, high_open=False,
                           description="ReLU units of the hidden layer; 0 for retrain.py's single softmax layer")
-    dropout = Number(0.5, var_type=float, min_value=0, max_value=1, description="share of each layer's inputs "
+    dropout = Number(0.5, kind=float, low=0, high=1, description="share of each layer's inputs "
                      "dropped at random during training")
     validation_percentage = percentage(10, "share of photos held out for validation")
     testing_percentage = percentage(10, "share of photos held out for the test split")
-    random_seed = Number(0, var_type=int, min_value=0, max_value=2**32, description="seed of the head's training")
+    random_seed = Number(0, kind=int, low=0, high=2**32, description="seed of the head's training")
     # retrain.py's input distortions. Any of them makes every training step
     # run the base model on freshly distorted photos: much slower than
     # training on the cached bottlenecks.
@@ -91,26 +78,6 @@ class Retrain(ArtifactTask):
         return {"flip_left_right": self.flip_left_right, "random_crop": self.random_crop,
                 "random_scale": self.random_scale, "random_brightness": self.random_brightness}
 
-    def distorted_features(self, train_paths):
-        """None without distortions; else a function giving features of distorted training photos."""
-        if not any(self.distortions.values()):
-            return None
-        from concurrent.futures import ThreadPoolExecutor
-
-        arch = architectures.get(self.architecture)
-        features_of = arch.feature_extractor(self.requires()["base_model"].weights)
-        photos = self.requires()["bottlenecks"].requires()["dataset"].photos
-
-        def distorted(rows, rng):
-            # One seed per photo, drawn in order, keeps threaded decoding reproducible.
-            seeds = rng.integers(0, 2**32, len(rows))
-            with ThreadPoolExecutor(2) as pool:
-                pixels = list(pool.map(lambda row, seed: distort_photo(
-                    photos / train_paths[row], arch.size, np.random.default_rng(seed), **self.distortions), rows, seeds))
-            return features_of(np.stack(pixels)).numpy()
-
-        return distorted
-
     def run(self):
         import tensorflow as tf
 
@@ -119,17 +86,7 @@ class Retrain(ArtifactTask):
         truth = np.array([classes.index(label) for label in labels])
         sets = self.split(paths)
         train, validation = sets == "training", sets == "validation"
-        for index, label in enumerate(classes):
-            count = int((truth[train] == index).sum())
-            if count == 0:
-                raise ValueError(
-                    f"class {label!r} has no photos in the training split ({int((truth == index).sum())} photos "
-                    f"in all): add photos, or lower --validation-percentage / --testing-percentage")
-            if not (truth[sets == "testing"] == index).any():
-                log.warning("class %r has no photo in the test split: its accuracy is not measured", label)
-            if (truth == index).sum() < 20:
-                log.warning("class %r has only %d photos: retrain.py asks for at least 20 a class",
-                            label, int((truth == index).sum()))
+        check_split(labels, sets, classes)
 
         with self.artifact_folder() as folder:
             writers = {name: tf.summary.create_file_writer(str(folder / "summaries" / name))
@@ -143,12 +100,15 @@ class Retrain(ArtifactTask):
                     with writers[name].as_default(step=step):
                         tf.summary.scalar("accuracy", accuracy)
                         tf.summary.scalar("cross_entropy", loss)
-                self.report(step, self.training_steps, "steps")
+                self.progress(step, self.training_steps, "steps")
 
             layers, best_step = train_head(
                 features[train], truth[train], features[validation], truth[validation], len(classes),
                 self.training_steps, self.learning_rate, self.train_batch_size, self.random_seed,
-                on_eval=on_eval, distorted=self.distorted_features([p for p, t in zip(paths, train) if t]),
+                on_eval=on_eval, distorted=bottlenecks.distorted_features(
+                    self.requires()["bottlenecks"].requires()["dataset"].photos,
+                    [p for p, t in zip(paths, train) if t], self.architecture,
+                    self.requires()["base_model"].weights, **self.distortions),
                 hidden_units=self.hidden_units, dropout=self.dropout,
             )
             for writer in writers.values():

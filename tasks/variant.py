@@ -7,8 +7,9 @@ not depend on --quantization-mode and is not rerun when the mode changes.
 from luigi.util import inherits
 
 from poets import quantize
-from tasks.artifact import ArtifactTask, Choice
+from tasks.artifact import ArtifactTask
 from tasks.optimize import Optimize
+from tasks.parameters import Choice
 from tasks.quantize import Quantize
 from tasks.retrain import Retrain
 

@@ -177,7 +177,7 @@ def test_progress_reaches_the_scheduler(completed, monkeypatch):
     seen = []
     monkeypatch.setattr(task, "set_progress_percentage", seen.append)
     monkeypatch.setattr(task, "set_status_message", seen.append)
-    task.report(50, 200, "steps")
+    task.progress(50, 200, "steps")
     assert seen == [25, "50/200 steps"]
 
 

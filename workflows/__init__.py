@@ -1,113 +1,11 @@
 """What users run: `luigi --module workflows MobileModel`."""
 
-import logging
 import sys
 
-from luigi.util import inherits
-
-import numpy as np
-
-from poets.evaluate import per_class
-from poets.report import Evaluation, choose_android_variant, write_html, write_report
-from tasks.artifact import ArtifactTask, Choice, read_json, write_json
-from tasks.bottlenecks import Bottlenecks
-from tasks.compress import Compress
-from tasks.download import DownloadDataset
-from tasks.evaluate import Evaluate
-from tasks.export import Export
-from tasks.quantize import Quantize
-from tasks.retrain import Retrain
-from tasks.variant import VARIANTS
 from workflows import scheduler
+from workflows.mobile_model import MobileModel
 
-log = logging.getLogger("luigi-interface")
-
-
-@inherits(Quantize)
-class MobileModel(ArtifactTask):
-    """The codelab end to end: retrained, optimized and quantized graphs, each
-    evaluated and gzipped, plus the model for the Android app; summary.json
-    says where each is and how well it does, report.md shows it."""
-
-    stage = "mobile_model"
-    version = 5  # 2: latency, agreement, the chosen Android variant, the report; 3: skipped photos;
-    # 4: what each TFLite model needs of its runtime; 5: per-class figures, report.html
-    android_variant = Choice(
-        default="auto", choices=("auto",) + VARIANTS,
-        description="the variant exported as graph.lite; auto: the smallest within 1 point of the "
-                    "optimized graph's accuracy",
-    )
-
-    def variants(self):
-        return ("retrained", "optimized", self.quantization_mode)
-
-    def dynamic_requirements(self):
-        """Every task run() may yield: the export and evaluation of each variant that may ship."""
-        shippable = self.variants() if self.android_variant == "auto" else (self.android_variant,)
-        return [self.clone(task, variant=v) for v in shippable for task in (Export, Evaluate)]
-
-    def requires(self):
-        needs = {
-            "retrain": self.clone(Retrain),
-            "dataset": self.clone(DownloadDataset),
-            "bottlenecks": self.clone(Bottlenecks),
-            "evaluate": {v: self.clone(Evaluate, variant=v) for v in self.variants()},
-            "compress": {v: self.clone(Compress, variant=v) for v in self.variants()},
-        }
-        if self.android_variant != "auto":
-            needs["export"] = self.clone(Export, variant=self.android_variant)
-        return needs
-
-    @property
-    def summary(self):
-        return self.path("summary.json")
-
-    def run(self):
-        needs = self.requires()
-        retrain = needs["retrain"]
-        labels = retrain.read_labels()
-        skipped = needs["bottlenecks"].skipped
-        optimized = needs["evaluate"]["optimized"].probabilities().argmax(axis=1)
-        variants = {}
-        for name in self.variants():
-            evaluate, sizes = needs["evaluate"][name], needs["compress"][name].sizes()
-            metrics = evaluate.metrics()
-            truth = np.array([labels.index(label) for _, label in evaluate.photos()])
-            variants[name] = {
-                "path": str(evaluate.graph_task().graph.resolve()),
-                "accuracy": metrics["accuracy"],
-                "cross_entropy": metrics["cross_entropy"],
-                "size_bytes": sizes["uncompressed"],
-                "gzip_bytes": sizes["compressed"],
-                "latency_s": metrics["latency_s"],
-                "agreement": float((evaluate.probabilities().argmax(axis=1) == optimized).mean()),
-                "per_class": per_class(evaluate.probabilities(), truth, labels),
-            }
-            if variants[name]["path"].endswith(".tflite"):
-                variants[name]["tflite"] = evaluate.graph_task().tflite_facts()
-        chosen = self.android_variant
-        if chosen == "auto":
-            chosen = choose_android_variant(variants)
-        # Which variant ships is known only now, so its export is a dynamic
-        # dependency: luigi runs it and calls run() again.
-        export, shipped = self.clone(Export, variant=chosen), self.clone(Evaluate, variant=chosen)
-        yield [export, shipped]
-        summary = {
-            "architecture": self.architecture,
-            "labels": labels,
-            "labels_path": str(retrain.labels.resolve()),
-            "variants": variants,
-            "android": {"variant": chosen, "model": str(export.model.resolve()), "labels": str(export.labels.resolve()),
-                        "tflite": export.tflite_facts()},
-            "skipped": {"count": len(read_json(skipped)), "report": str(skipped.resolve())},
-        }
-        with self.artifact_folder() as folder:
-            write_json(folder / self.summary.name, summary)
-            write_report(summary, folder)
-            evaluations = {name: Evaluation(task.photos(), task.probabilities())
-                           for name, task in {**needs["evaluate"], chosen: shipped}.items()}
-            write_html(summary, folder, evaluations, needs["dataset"].photos, retrain.training(), read_json(skipped))
-        log.info("MobileModel: summary in %s", self.summary.resolve())
+__all__ = ["MobileModel"]
 
 
 # `luigi --module workflows ...` imports this module before it connects to a

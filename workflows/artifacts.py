@@ -11,7 +11,6 @@ what it would remove unless given --yes.
 """
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -19,6 +18,8 @@ from pathlib import Path
 
 from luigi.cmdline_parser import CmdlineParser
 from luigi.task import flatten
+
+from tasks.artifact import read_record
 
 LEFTOVER_AGE = 3600
 
@@ -46,8 +47,7 @@ def inventory(data_dir, reach):
     """[(folder, record or None for a leftover, size, reached)] under data_dir."""
     rows = []
     for folder in sorted(Path(data_dir).glob("*/*")):
-        record_path = folder / "params.json"
-        record = json.loads(record_path.read_text(encoding="utf-8")) if record_path.exists() else None
+        record = read_record(folder)
         rows.append((folder, record, size_of(folder), folder.resolve() in reach))
     return rows
 

@@ -1,0 +1,100 @@
+"""The parameter types of the tasks, in one place.
+
+Each names its flag in its errors (`--training-steps: 'many' is not an
+integer`) and checks a value given in Python as strictly as one given on the
+command line or in luigi.cfg. Built on luigi.Parameter's public hooks only
+(parse, normalize): luigi's own Choice and Numerical parameters name neither
+the flag nor the choices in a stable order, and check only what they parse.
+"""
+
+import re
+
+import luigi
+
+
+class Choice(luigi.Parameter):
+    """One of `choices`."""
+
+    flag = "parameter"
+
+    def __init__(self, *args, choices, **kwargs):
+        self.choices = tuple(choices)
+        super().__init__(*args, **kwargs)
+
+    def normalize(self, x):
+        if x in self.choices:
+            return x
+        raise ValueError(f"{self.flag}: {x!r} is not valid; choose one of: {', '.join(sorted(self.choices))}")
+
+
+class Number(luigi.Parameter):
+    """An int or float between `low` and `high` (each end open or closed)."""
+
+    flag = "parameter"
+
+    def __init__(self, default, *, kind, low, high, low_open=False, high_open=True, **kwargs):
+        self.kind, self.low, self.high, self.low_open, self.high_open = kind, low, high, low_open, high_open
+        super().__init__(default=default, **kwargs)
+
+    def parse(self, x):
+        try:
+            value = self.kind(x)
+        except ValueError:
+            raise ValueError(f"{self.flag}: {x!r} is not {'an integer' if self.kind is int else 'a number'}") from None
+        return self.normalize(value)
+
+    def normalize(self, x):
+        above = x > self.low if self.low_open else x >= self.low
+        below = x < self.high if self.high_open else x <= self.high
+        if not (above and below):
+            span = f"{'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
+            raise ValueError(f"{self.flag}: {x} is not in the range {span}")
+        return x
+
+
+class Url(luigi.Parameter):
+    """An http://, https:// or file:// URL; `optional` lets it be empty."""
+
+    flag = "parameter"
+
+    def __init__(self, *args, optional=False, **kwargs):
+        self.optional = optional
+        super().__init__(*args, **kwargs)
+
+    def normalize(self, x):
+        from poets.download import check_url
+
+        return x if self.optional and not x else check_url(x, self.flag)
+
+
+class Sha256(luigi.Parameter):
+    """A sha256 as 64 hexadecimal digits, or empty: not checked."""
+
+    flag = "parameter"
+
+    def normalize(self, x):
+        if x and not re.fullmatch(r"[0-9a-fA-F]{64}", x):
+            raise ValueError(f"{self.flag}: {x!r} is not a sha256 (64 hexadecimal digits)")
+        return x
+
+
+def positive(default, description):
+    """A number above 0 (an int or a float, as `default` is)."""
+    return Number(default, kind=type(default), low=0, high=2**31, low_open=True, description=description)
+
+
+def percentage(default, description):
+    return Number(default, kind=int, low=0, high=100, high_open=False, description=description)
+
+
+def sha256(what):
+    return Sha256(default="", description=f"expected sha256 of the {what}; empty: not checked")
+
+
+def name_flags(params):
+    """Tell each of our parameters its flag, for its errors: a Parameter
+    object does not know the name it is declared under."""
+    for name, param in params:
+        if isinstance(param, (Choice, Number, Url, Sha256)):
+            param.flag = "--" + name.replace("_", "-")
+    return params

@@ -1,0 +1,52 @@
+"""The import rules of ARCHITECTURE.md: imports point down, heavy libraries load lazily."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+GROUND = {"contract", "graphs", "tflite", "metadata", "images", "architectures", "download", "quiet"}
+STEPS = {"bottlenecks", "retrain", "optimize", "quantize", "export", "evaluate", "compress", "report", "clients",
+         "label_image", "graph_pb2tb"}
+HEAVY = ("tensorflow", "keras", "ai_edge_litert", "mediapipe")
+
+
+def imports(path, top_level_only=False):
+    """The modules `path` imports, as dotted names."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    nodes = tree.body if top_level_only else ast.walk(tree)
+    names = []
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names += [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+    return names
+
+
+def modules(package):
+    return sorted((ROOT / package).glob("*.py"))
+
+
+def test_every_poets_module_is_in_a_layer():
+    assert {p.stem for p in modules("poets")} - {"__init__"} == GROUND | STEPS
+
+
+@pytest.mark.parametrize("path", modules("poets"), ids=lambda p: p.stem)
+def test_poets_imports_point_down(path):
+    for name in imports(path):
+        assert not name.startswith(("tasks", "workflows", "luigi")), f"{path.name} imports {name}"
+        if path.stem in GROUND and name.startswith("poets."):
+            assert name.split(".")[1] in GROUND, f"ground floor {path.name} imports the step {name}"
+
+
+@pytest.mark.parametrize("path", modules("tasks"), ids=lambda p: p.stem)
+def test_tasks_never_import_workflows(path):
+    assert not [name for name in imports(path) if name.startswith("workflows")]
+
+
+@pytest.mark.parametrize("path", modules("poets") + modules("tasks") + modules("workflows"),
+                         ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_heavy_libraries_are_imported_lazily(path):
+    assert not [name for name in imports(path, top_level_only=True) if name.split(".")[0] in HEAVY]
