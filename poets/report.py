@@ -177,7 +177,7 @@ STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0
          "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
          "td:first-child,th:first-child{text-align:left}.shipped{font-weight:bold}"
          "figure{display:inline-block;margin:4px;width:120px;font-size:11px;vertical-align:top}"
-         "figure img{width:112px;height:112px;object-fit:cover}img{max-width:100%}")
+         "figure img{width:112px;height:112px;object-fit:cover}img{max-width:100%}.wide{overflow-x:auto}")
 
 
 def _variants_html(summary, shipped):
@@ -205,7 +205,7 @@ def _per_class_html(summary, labels):
         cells = "".join(f"<td>{_figure(f['precision'])}</td><td>{_figure(f['recall'])}</td><td>{_figure(f['f1'])}</td>"
                         for f in (summary["variants"][name]["per_class"][label] for name in names))
         rows.append(f"<tr><td>{escape(label)}</td><td>{count if count else 'no test photo'}</td>{cells}</tr>")
-    return (f"<table><tr><th>class</th><th>test photos</th>{head}</tr>{''.join(rows)}</table>"
+    return (f'<div class="wide"><table><tr><th>class</th><th>test photos</th>{head}</tr>{"".join(rows)}</table></div>'
             "<p>P: precision, R: recall; &ndash;: nothing to divide by.</p>")
 
 
@@ -285,6 +285,7 @@ def _plot_tradeoffs(summary, shipped, path):
     by_size.set_xlabel("model file (MB)")
     by_time.set_xlabel("ms a photo")
     for axes in (by_size, by_time):
+        axes.margins(0.15)  # room for the names
         axes.set_ylabel("test accuracy (%)")
         axes.grid(alpha=0.3)
     figure.tight_layout()

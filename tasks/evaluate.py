@@ -4,11 +4,10 @@ import logging
 
 import numpy as np
 
-from poets import architectures, bottlenecks
+from poets import architectures
 from poets.evaluate import evaluate, latency
 from poets.images import sample_photos
 from tasks.artifact import read_json, write_json
-from tasks.bottlenecks import Bottlenecks
 from tasks.download import DownloadDataset
 from tasks.retrain import Retrain
 from tasks.variant import VariantTask
@@ -25,7 +24,6 @@ class Evaluate(VariantTask):
         return {
             "graph": self.graph_task(),
             "retrain": self.clone(Retrain),
-            "bottlenecks": self.clone(Bottlenecks),
             "dataset": self.clone(DownloadDataset),
         }
 
@@ -42,10 +40,7 @@ class Evaluate(VariantTask):
     def run(self):
         needs = self.requires()
         retrain = needs["retrain"]
-        # The photos that made it into the bottlenecks are the usable ones.
-        _, paths, labels = bottlenecks.load(needs["bottlenecks"].features)
-        sets = retrain.split(paths)
-        test = [(path, label) for path, label, name in zip(paths, labels, sets) if name == "testing"]
+        test = retrain.split_photos("testing")
         size = architectures.get(self.architecture).size
         metrics = evaluate(needs["graph"].graph, needs["dataset"].photos, test, retrain.read_labels(), size,
                            progress=self.progress)

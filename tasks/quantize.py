@@ -2,11 +2,10 @@
 
 from luigi.util import inherits
 
-from poets import architectures, bottlenecks, graphs, quantize
+from poets import architectures, graphs, quantize
 from poets.export import check_client_loads, for_clients
 from poets.images import load_photo, sample_photos
 from tasks.artifact import ArtifactTask, read_json, write_json
-from tasks.bottlenecks import Bottlenecks
 from tasks.download import DownloadDataset
 from tasks.optimize import Optimize
 from tasks.parameters import Choice
@@ -29,8 +28,7 @@ class Quantize(ArtifactTask):
     )
 
     def requires(self):
-        return {"optimize": self.clone(Optimize), "retrain": self.clone(Retrain), "bottlenecks": self.clone(Bottlenecks),
-                "dataset": self.clone(DownloadDataset)}
+        return {"optimize": self.clone(Optimize), "retrain": self.clone(Retrain), "dataset": self.clone(DownloadDataset)}
 
     @property
     def graph_file(self):
@@ -47,8 +45,7 @@ class Quantize(ArtifactTask):
     def calibration_photos(self, size):
         """Up to CALIBRATION_PHOTOS training photos (never validation or test), spread evenly."""
         needs = self.requires()
-        _, paths, _ = bottlenecks.load(needs["bottlenecks"].features)
-        training = [p for p, s in zip(paths, needs["retrain"].split(paths)) if s == "training"]
+        training = [path for path, _ in needs["retrain"].split_photos("training")]
         photos = needs["dataset"].photos
         picked = training[:: max(1, len(training) // CALIBRATION_PHOTOS)][:CALIBRATION_PHOTOS]
         return (load_photo(photos / path, size) for path in picked)

@@ -11,10 +11,12 @@ from poets.images import check_classes, check_split, split_of
 from poets.retrain import retrained_graph, train_head
 from tasks.artifact import ArtifactTask, read_json, write_json
 from tasks.bottlenecks import Bottlenecks
-from tasks.download import DownloadBaseModel
+from tasks.download import DownloadBaseModel, DownloadDataset
 from tasks.parameters import Number, percentage, positive
 
 log = logging.getLogger("luigi-interface")
+
+SPLIT = "split.json"
 
 
 @inherits(Bottlenecks)
@@ -23,7 +25,7 @@ class Retrain(ArtifactTask):
 
     stage = "retrain"
     uses_tensorflow = True
-    version = 2  # 2: a hidden layer with dropout, trained with Adam
+    version = 3  # 2: a hidden layer with dropout, trained with Adam; 3: split.json, the split the later stages read
     training_steps = positive(3000, "training steps of the head")
     learning_rate = positive(0.001, "Adam's step size")
     train_batch_size = positive(100, "photos per training step")
@@ -51,7 +53,8 @@ class Retrain(ArtifactTask):
             )
 
     def requires(self):
-        return {"bottlenecks": self.clone(Bottlenecks), "base_model": self.clone(DownloadBaseModel)}
+        return {"bottlenecks": self.clone(Bottlenecks), "base_model": self.clone(DownloadBaseModel),
+                "dataset": self.clone(DownloadDataset)}
 
     graph_file = "retrained_graph.pb"
 
@@ -70,8 +73,10 @@ class Retrain(ArtifactTask):
     def read_labels(self):
         return self.labels.read_text(encoding="utf-8").splitlines()
 
-    def split(self, paths):
-        return np.array([split_of(p, self.validation_percentage, self.testing_percentage) for p in paths])
+    def split_photos(self, name):
+        """[(path under the dataset's photos, label)] of the split `name` ('training',
+        'validation' or 'testing'), as this stage decided it: the one place it is decided."""
+        return [tuple(item) for item in read_json(self.path(SPLIT))[name]]
 
     @property
     def distortions(self):
@@ -84,7 +89,7 @@ class Retrain(ArtifactTask):
         features, paths, labels = bottlenecks.load(self.requires()["bottlenecks"].features)
         classes = check_classes(list(zip(paths, labels)), self.requires()["bottlenecks"].features)
         truth = np.array([classes.index(label) for label in labels])
-        sets = self.split(paths)
+        sets = np.array([split_of(p, self.validation_percentage, self.testing_percentage) for p in paths])
         train, validation = sets == "training", sets == "validation"
         check_split(labels, sets, classes)
 
@@ -106,7 +111,7 @@ class Retrain(ArtifactTask):
                 features[train], truth[train], features[validation], truth[validation], len(classes),
                 self.training_steps, self.learning_rate, self.train_batch_size, self.random_seed,
                 on_eval=on_eval, distorted=bottlenecks.distorted_features(
-                    self.requires()["bottlenecks"].requires()["dataset"].photos,
+                    self.requires()["dataset"].photos,
                     [p for p, t in zip(paths, train) if t], self.architecture,
                     self.requires()["base_model"].weights, **self.distortions),
                 hidden_units=self.hidden_units, dropout=self.dropout,
@@ -118,6 +123,8 @@ class Retrain(ArtifactTask):
             (folder / self.labels.name).write_text("".join(label + "\n" for label in classes), encoding="utf-8")
             counts = {name: int((sets == name).sum()) for name in ("training", "validation", "testing")}
             write_json(folder / "training.json", {"photos": counts, "best_step": best_step, "history": history})
+            write_json(folder / SPLIT, {name: [[p, label] for p, label, s in zip(paths, labels, sets) if s == name]
+                                        for name in ("training", "validation", "testing")})
             best = next(h for h in history if h["step"] == best_step)
             log.info("Retrain: %s photos; kept step %d, validation accuracy %.3f", counts, best_step,
                      best["validation_accuracy"])

@@ -218,3 +218,19 @@ def test_android_variant_is_the_smallest_within_a_point():
     assert choose_android_variant(variants) == "int8"
     assert choose_android_variant({**variants, "int8": v("i.tflite", 0.88, 27)}) == "optimized"
     assert choose_android_variant({k: variants[k] for k in ("retrained", "optimized", "weights")}) == "optimized"
+
+
+def test_the_split_is_decided_once_and_read_by_the_later_stages(completed):
+    from poets.images import split_of
+    from tasks.evaluate import Evaluate
+    from tasks.retrain import Retrain
+
+    params, _ = completed
+    retrain = MobileModel(**params).clone(Retrain)
+    split = json.loads(retrain.path("split.json").read_text())
+    assert set(split) == {"training", "validation", "testing"}
+    for name, photos in split.items():
+        assert photos and all(split_of(path, 10, params["testing_percentage"]) == name for path, _ in photos)
+    assert sum(map(len, split.values())) == sum(json.loads(retrain.path("training.json").read_text())["photos"].values())
+    evaluate = MobileModel(**params).clone(Evaluate, variant="optimized")
+    assert evaluate.photos() == [tuple(item) for item in split["testing"]]
