@@ -118,7 +118,7 @@ def fitting(weights_path: Path) -> list[str]:
     return []
 
 
-def get(name):
+def get(name: str) -> Architecture:
     try:
         return ARCHITECTURES[name]
     except KeyError:

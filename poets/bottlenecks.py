@@ -6,20 +6,28 @@ retraining with other training parameters only reads them back.
 
 import hashlib
 import logging
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from poets import architectures
-from poets.images import DECODE_THREADS, UnusablePhoto, check_classes, find_photos, load_batches
+from poets.images import (
+    DECODE_THREADS,
+    UnusablePhoto,
+    check_classes,
+    find_photos,
+    load_batches,
+)
 
 log = logging.getLogger(__name__)
 
 BATCH = 32
 
 
-def compute(dataset_dir, architecture, weights_path, out_path, progress=None, reuse=()):
+def compute(dataset_dir: Path, architecture: str, weights_path: Path, out_path: Path,
+            progress: Callable[[int, int], None] | None = None, reuse: Iterable[Path] = ()) -> tuple[list, dict]:
     """Write features, paths, labels and content hashes of every usable photo to `out_path`.
 
     `reuse`: earlier outputs of `compute` made with the same base model
@@ -106,7 +114,7 @@ def distorted_features(dataset_dir: Path, train_paths: list[str], architecture: 
     return distorted
 
 
-def load(path):
+def load(path: Path) -> tuple[np.ndarray, list[str], list[str]]:
     """(features [N, D] float32, relative paths [N], labels [N]) from `compute`."""
     with np.load(path) as data:
         return data["features"], [str(p) for p in data["paths"]], [str(label) for label in data["labels"]]

@@ -11,14 +11,14 @@ from pathlib import Path
 from zlib_ng import gzip_ng
 
 
-def gzip_file(source, dest, level=9):
+def gzip_file(source: Path, dest: Path, level: int = 9) -> None:
     """Write `dest` as the gzip of `source`; return its size record."""
     with open(source, "rb") as raw, gzip_ng.GzipFile(dest, "wb", compresslevel=level, mtime=0) as packed:
         shutil.copyfileobj(raw, packed)
     return sizes(source, dest)
 
 
-def sizes(source, packed):
+def sizes(source: Path, packed: Path) -> dict:
     compressed, uncompressed = Path(packed).stat().st_size, Path(source).stat().st_size
     return {
         "compressed": compressed,

@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -36,14 +37,15 @@ class TransientError(DownloadError):
     """Worth another try: the server or the network may recover."""
 
 
-def check_url(url, flag="URL"):
+def check_url(url: str, flag: str = "URL") -> str:
     scheme = urllib.parse.urlparse(url).scheme
     if scheme not in SCHEMES:
         raise ValueError(f"{flag}: {url!r} is not an http://, https:// or file:// URL")
     return url
 
 
-def download(url, dest, progress=None, timeout=60, retries=3, backoff=1.0, sha256=None):
+def download(url: str, dest: Path, progress: Callable[[int, int], None] | None = None, timeout: float = 60,
+             retries: int = 3, backoff: float = 1.0, sha256: str | None = None) -> str:
     """Stream `url` into the file `dest`; `progress(done_bytes, total_bytes)`.
 
     Transient failures (5xx, 429, timeouts, dropped connections, a body
@@ -73,11 +75,11 @@ def _check_digest(url, digest, sha256):
         raise DownloadError(f"cannot download {url}: sha256 is {digest}, expected {sha256.lower()}")
 
 
-def is_local(url):
+def is_local(url: str) -> bool:
     return urllib.parse.urlparse(url).scheme == "file"
 
 
-def local_file(url, sha256=None):
+def local_file(url: str, sha256: str | None = None) -> Path:
     """The path a file:// URL names, after the checks `download` makes: it
     must be a file, and its sha256 `sha256` when given. Raises DownloadError
     naming the URL."""
@@ -126,7 +128,7 @@ def _fetch(url, dest, progress, timeout):
     return digest.hexdigest()
 
 
-def extract_photos(archive, dest, max_bytes=MAX_EXTRACTED_BYTES):
+def extract_photos(archive: Path, dest: Path, max_bytes: int = MAX_EXTRACTED_BYTES) -> None:
     """Extract a photo archive into the folder `dest`, one sub-folder a class.
 
     tarfile's "data" filter refuses `..`, links that leave the folder and

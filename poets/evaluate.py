@@ -9,18 +9,20 @@ photos are those the codelab's split puts in the test set.
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from poets.contract import cross_entropy
 from poets.graphs import open_model
 from poets.images import UnusablePhoto, find_photos, load_batches, split_of
-from poets.contract import cross_entropy
 
 log = logging.getLogger(__name__)
 
 
-def evaluate(graph_path, dataset_dir, photos, labels, size=None, progress=None):
+def evaluate(graph_path: Path, dataset_dir: Path, photos: list[tuple[str, str]], labels: list[str],
+             size: int | None = None, progress: Callable[[int, int], None] | None = None) -> dict:
     """Score the model at `graph_path` on `photos`, (relative path, label) pairs.
 
     `labels` is the model's output order. Returns accuracy, mean
@@ -77,7 +79,7 @@ def per_class(probabilities: np.ndarray, truth: np.ndarray, labels: list[str]) -
     return figures
 
 
-def latency(graph_path, pixels, runs=20):
+def latency(graph_path: Path, pixels: np.ndarray, runs: int = 20) -> float:
     """Median seconds the model takes for one photo (batch 1), after a warm-up run."""
     import time
 
@@ -92,12 +94,12 @@ def latency(graph_path, pixels, runs=20):
     return float(np.median(times))
 
 
-def test_photos(dataset_dir, validation_percentage=10, testing_percentage=10):
+def test_photos(dataset_dir: Path, validation_percentage: int = 10, testing_percentage: int = 10) -> list[tuple[str, str]]:
     return [(path, label) for path, label in find_photos(dataset_dir)
             if split_of(path, validation_percentage, testing_percentage) == "testing"]
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Accuracy and cross-entropy of a model on the test split.")
     parser.add_argument("graph", help="frozen graph (.pb) or TFLite model (.tflite, .lite)")
     parser.add_argument("--image_dir", required=True, help="folder of class folders of photos")

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 
-def graph_to_tensorboard(logdir, graph_path):
+def graph_to_tensorboard(logdir: Path, graph_path: Path) -> Path:
     """Write `graph_path` into an event file under `logdir`; returns the event file's path."""
     from poets import graphs, quiet
 
@@ -23,7 +23,7 @@ def graph_to_tensorboard(logdir, graph_path):
     return max(Path(logdir).glob("events.out.tfevents.*"), key=lambda p: p.stat().st_mtime)
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Write a frozen graph for TensorBoard's Graph tab.")
     parser.add_argument("logdir")
     parser.add_argument("graph")

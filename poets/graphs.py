@@ -8,7 +8,7 @@ from poets import quiet
 from poets.contract import INPUT, OUTPUT
 
 
-def load(path):
+def load(path: Path):
     quiet.import_tensorflow()
     from tensorflow.core.framework import graph_pb2
 
@@ -17,7 +17,7 @@ def load(path):
     return graph_def
 
 
-def save(graph_def, path):
+def save(graph_def, path: Path) -> None:
     # deterministic: the same graph gives the same bytes, run after run.
     Path(path).write_bytes(graph_def.SerializeToString(deterministic=True))
 
@@ -50,7 +50,7 @@ class Classifier:
         self.close()
 
 
-def open_model(path, input_name=INPUT, output_name=OUTPUT):
+def open_model(path: Path, input_name: str = INPUT, output_name: str = OUTPUT):
     """A classifier for a frozen graph (.pb) or a TFLite model (.tflite, .lite)."""
     if Path(path).suffix in (".tflite", ".lite"):
         from poets.tflite import TFLiteClassifier
@@ -59,7 +59,7 @@ def open_model(path, input_name=INPUT, output_name=OUTPUT):
     return Classifier(load(path), input_name, output_name)
 
 
-def const_node(name, value):
+def const_node(name: str, value: np.ndarray):
     """A Const NodeDef holding the numpy `value`."""
     from tensorflow.core.framework import node_def_pb2
     from tensorflow.python.framework import tensor_util
@@ -71,12 +71,12 @@ def const_node(name, value):
     return node
 
 
-def const_value(node):
+def const_value(node) -> np.ndarray:
     """The numpy value of a Const NodeDef."""
     from tensorflow.python.framework import tensor_util
 
     return tensor_util.MakeNdarray(node.attr["value"].tensor)
 
 
-def node_count(graph_def):
+def node_count(graph_def) -> int:
     return len(graph_def.node)

@@ -4,6 +4,7 @@ import hashlib
 import logging
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ class UnusablePhoto(ValueError):
     pass
 
 
-def find_photos(root, others=None):
+def find_photos(root: Path, others: list[str] | None = None) -> list[tuple[str, str]]:
     """(relative path, label) for every photo under `root`, sorted.
 
     Each non-hidden sub-folder of `root` is a class named after the folder;
@@ -50,7 +51,7 @@ def find_photos(root, others=None):
     return photos
 
 
-def fingerprint(root):
+def fingerprint(root: Path) -> str:
     """A hash of every photo's relative path, size and modification time under `root`.
 
     Adding, removing, replacing or editing a photo changes it; moving the
@@ -69,7 +70,7 @@ def fingerprint(root):
     return digest.hexdigest()
 
 
-def check_classes(photos, where):
+def check_classes(photos: list[tuple[str, str]], where) -> list[str]:
     """Fail, saying why, when (path, label) photos cannot train a classifier."""
     labels = sorted({label for _, label in photos})
     if not photos:
@@ -98,7 +99,7 @@ def check_split(labels: list[str], sets, classes: list[str]) -> None:
             log.warning("class %r has only %d photos: retrain.py asks for at least 20 a class", label, int(mine.sum()))
 
 
-def load_photo(path, size):
+def load_photo(path: Path, size: int) -> np.ndarray:
     """The photo as the graph's `input` expects it: float32 [size, size, 3].
 
     Decoded with Pillow (EXIF orientation applied, any mode converted to RGB),
@@ -109,7 +110,7 @@ def load_photo(path, size):
     return normalized(square_pixels(path, size, draft=True))
 
 
-def square_pixels(path, side, draft=False):
+def square_pixels(path: Path, side: int, draft: bool = False) -> np.ndarray:
     """float32 RGB values 0-255 of the photo resized bilinearly to side x side.
 
     Raises UnusablePhoto, naming the file, for anything Pillow cannot decode.
@@ -142,7 +143,7 @@ def to_rgb(image):
     return image.convert("RGB")
 
 
-def split_of(relative_path, validation_percentage, testing_percentage):
+def split_of(relative_path: str, validation_percentage: int, testing_percentage: int) -> str:
     """'training', 'validation' or 'testing', exactly as retrain.py decides.
 
     The sha1 of the file name (ignoring anything after `_nohash_`, so
@@ -160,7 +161,7 @@ def split_of(relative_path, validation_percentage, testing_percentage):
     return "training"
 
 
-def load_batches(root, items, size, batch_size=32):
+def load_batches(root: Path, items: list, size: int, batch_size: int = 32) -> Iterator[list]:
     """Yield batches of (item, pixels) for items (relative path, ...) under `root`.
 
     `pixels` is the UnusablePhoto error where a photo cannot be decoded.
@@ -185,7 +186,7 @@ def load_batches(root, items, size, batch_size=32):
             yield [(item, future.result()) for item, future in zip(batch, current)]
 
 
-def sample_photos(root, size, count=16):
+def sample_photos(root: Path, size: int, count: int = 16) -> np.ndarray:
     """Up to `count` decodable photos spread over all classes, as a batch."""
     photos = find_photos(root)
     picked = photos[:: max(1, len(photos) // count)]
@@ -200,7 +201,8 @@ def sample_photos(root, size, count=16):
     return np.stack(batch)
 
 
-def distort_photo(path, size, rng, flip_left_right=False, random_crop=0, random_scale=0, random_brightness=0):
+def distort_photo(path: Path, size: int, rng: np.random.Generator, flip_left_right: bool = False,
+                  random_crop: int = 0, random_scale: int = 0, random_brightness: int = 0) -> np.ndarray:
     """A randomly distorted copy of the photo, as retrain.py's input distortions make it.
 
     The photo is resized to size * (1 + random_crop%) * U(1, 1 + random_scale%)

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from poets.contract import INPUT, OUTPUT
 from poets.graphs import open_model
 from poets.images import load_photo
-from poets.contract import INPUT, OUTPUT
 
 
-def label_image(graph, labels, image, input_size=None, input_layer=INPUT, output_layer=OUTPUT):
+def label_image(graph: Path, labels: Path, image: Path, input_size: int | None = None, input_layer: str = INPUT,
+                output_layer: str = OUTPUT) -> tuple[float, list[tuple[str, float]]]:
     """(seconds for the one image, [(label, score)] best first)."""
     with open_model(graph, input_layer, output_layer) as model:
         size = input_size or model.size or 224
@@ -34,7 +35,7 @@ def label_image(graph, labels, image, input_size=None, input_layer=INPUT, output
     return seconds, [(names[i], float(probabilities[i])) for i in order]
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Print the top 5 labels of an image.")
     parser.add_argument("--graph", required=True, help="frozen graph (.pb) or TFLite model (.tflite, .lite)")
     parser.add_argument("--labels", required=True, help="one label a line, in output order")

@@ -12,8 +12,8 @@ convolution's weights and the offset becomes a BiasAdd.
 
 import numpy as np
 
-from poets.graphs import const_node, const_value
 from poets.contract import INPUT, OUTPUT
+from poets.graphs import const_node, const_value
 
 TOLERANCE = 1e-5
 CONVOLUTIONS = ("Conv2D", "DepthwiseConv2dNative")
@@ -164,12 +164,12 @@ def fold_batch_norms(graph_def):
     return _rebuild(graph_def, nodes)
 
 
-def batch_norm_ops(graph_def):
+def batch_norm_ops(graph_def) -> list[str]:
     """The batch-norm arithmetic left in a graph (empty once fully folded)."""
     return sorted(node.name for node in graph_def.node if node.op in BATCH_NORM_OPS)
 
 
-def max_difference(graph_a, graph_b, pixels):
+def max_difference(graph_a, graph_b, pixels: np.ndarray) -> float:
     """The largest |difference| of the two graphs' softmax on the same batch."""
     from poets.graphs import Classifier
 
@@ -177,7 +177,7 @@ def max_difference(graph_a, graph_b, pixels):
         return float(np.abs(a(pixels) - b(pixels)).max())
 
 
-def check_same_outputs(original, optimized, pixels, tolerance=TOLERANCE):
+def check_same_outputs(original, optimized, pixels: np.ndarray, tolerance: float = TOLERANCE) -> float:
     difference = max_difference(original, optimized, pixels)
     if not difference <= tolerance:
         raise OptimizationChangedOutputs(

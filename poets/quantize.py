@@ -38,6 +38,9 @@ input and output so the Android app loads them unchanged:
 - int8: weights and activations int8, calibrated on training photos.
 """
 
+from collections.abc import Iterable
+from pathlib import Path
+
 import numpy as np
 
 GRAPH_MODES = ("weights_rounded", "weights")
@@ -61,7 +64,7 @@ def channel_shape(values, depthwise=False):
     return values.shape[-2:] if depthwise else values.shape[-1:]
 
 
-def levels_of(values, channels):
+def levels_of(values: np.ndarray, channels: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(uint8 levels shaped like values, per-channel low, per-channel step)."""
     flat = values.reshape(-1, int(np.prod(channels)))
     low, high = flat.min(axis=0), flat.max(axis=0)
@@ -70,7 +73,7 @@ def levels_of(values, channels):
     return levels.reshape(values.shape), low.reshape(channels), step.reshape(channels)
 
 
-def rounded(values, channels):
+def rounded(values: np.ndarray, channels: tuple) -> tuple[np.ndarray, np.ndarray]:
     """(codes, scale) for weights_rounded: (codes - CENTER) * scale ~ values.
 
     Levels -127..127 (zero exact) span the largest |value| of the tensor, or
@@ -89,7 +92,7 @@ def rounded(values, channels):
     return codes, (ranges * CODE_STEP / half).astype(np.float32)
 
 
-def round_weights(values, channels):
+def round_weights(values: np.ndarray, channels: tuple) -> np.ndarray:
     """What the weights_rounded graph computes for a kernel, in its float32 arithmetic."""
     codes, scale = rounded(values, channels)
     return (codes - np.float32(CENTER)) * scale
@@ -109,7 +112,7 @@ def weight_tensors(graph_def):
                 yield node, values, channel_shape(values, node.name in depthwise)
 
 
-def quantize_tflite(graph_path, size, mode, calibration=None):
+def quantize_tflite(graph_path: Path, size: int, mode: str, calibration: Iterable[np.ndarray] | None = None) -> bytes:
     """TFLite bytes of the frozen graph at `graph_path` in a TFLite mode.
 
     `calibration` (int8 only): an iterable of float32 [size, size, 3] photos,

@@ -13,7 +13,7 @@ import numpy as np
 ANDROID_TOLERANCE = 0.01
 
 
-def choose_android_variant(variants):
+def choose_android_variant(variants: dict) -> str:
     """The variant to ship: within ANDROID_TOLERANCE of the optimized graph's
     accuracy, the smallest graph.lite; on a tie the optimized graph itself.
 
@@ -31,7 +31,7 @@ def choose_android_variant(variants):
     return min(candidates, key=lambda name: (shipped_size(name), name != "optimized", -variants[name]["accuracy"]))
 
 
-def table(summary):
+def table(summary: dict) -> str:
     rows = ["| variant | accuracy | cross-entropy | size (bytes) | gzip (bytes) | gzip saves | ms a photo | agrees with optimized |",
             "|---|---|---|---|---|---|---|---|"]
     for name, v in summary["variants"].items():
@@ -41,7 +41,7 @@ def table(summary):
     return "\n".join(rows)
 
 
-def tflite_table(summary):
+def tflite_table(summary: dict) -> str:
     """The TFLite models of the run: what each needs of the runtime that loads it."""
     models = {name: v["tflite"] for name, v in summary["variants"].items() if "tflite" in v}
     models[f"graph.lite ({summary['android']['variant']})"] = summary["android"]["tflite"]
@@ -53,7 +53,7 @@ def tflite_table(summary):
     return "\n".join(rows)
 
 
-def write_report(summary, folder):
+def write_report(summary: dict, folder: Path) -> None:
     """report.md and accuracy_vs_size.png in `folder`."""
     import matplotlib
 

@@ -24,7 +24,7 @@ AVERAGE_DECAY = 0.99
 TRAIN_METRICS_PHOTOS = 1000
 
 
-def predict(layers, features):
+def predict(layers: list[tuple[np.ndarray, np.ndarray]], features: np.ndarray) -> np.ndarray:
     """Probabilities of the head `layers`, [(weights, biases), ...], the last the softmax layer."""
     for weights, biases in layers[:-1]:
         features = np.maximum(features @ weights + biases, 0)
@@ -144,10 +144,11 @@ def train_head(train_x, train_y, val_x, val_y, classes, steps, learning_rate, ba
 def retrained_graph(architecture, weights_path, layers):
     """A frozen GraphDef: `input` [None, size, size, 3] float32 -> `final_result` softmax
     of the head `layers` [(weights, biases), ...] on the base model's features."""
-    import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
     import keras
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
 
     # Keras numbers unnamed layers per process (global_average_pooling2d_3),
     # and those names end up in the graph: start from a clean count so the
