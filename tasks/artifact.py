@@ -8,6 +8,7 @@ switching back finds the old folders still there.
 """
 
 import errno
+import functools
 import hashlib
 import json
 import logging
@@ -31,6 +32,10 @@ log = logging.getLogger("luigi-interface")
 RECORD = "params.json"
 
 
+class ArtifactDamaged(RuntimeError):
+    """An artifact's files are not what its record says it wrote."""
+
+
 class ArtifactTask(luigi.Task):
     data_dir = luigi.Parameter(default="data", description="root folder of every artifact")
     # Not significant: it changes what the log shows, not what a task makes.
@@ -47,6 +52,12 @@ class ArtifactTask(luigi.Task):
     #: Whether run() uses TensorFlow: it is then imported before run(), its
     #: start-up chatter filtered out of the log.
     uses_tensorflow = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Every run() checks the artifacts it reads before it reads them.
+        if "run" in cls.__dict__:
+            cls.run = _checking_inputs(cls.__dict__["run"])
 
     @classmethod
     def get_params(cls):
@@ -125,6 +136,8 @@ class ArtifactTask(luigi.Task):
             "requires": self.upstream_ids(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "seconds": round(seconds, 3),
+            # What the folder holds, so a reader can tell it is still what was written.
+            "files": file_digests(folder),
         }
         (folder / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
@@ -150,6 +163,65 @@ def _note_start(task):
     quiet.set_verbose(task.verbose)
     if task.uses_tensorflow:
         quiet.import_tensorflow()
+
+
+def _checking_inputs(run):
+    @functools.wraps(run)
+    def checked(self):
+        for task in flatten(self.requires()):
+            check_intact(task)
+        return run(self)
+
+    return checked
+
+
+def file_digests(folder: Path) -> dict:
+    """{relative path: {"size", "sha256"}} of every file under `folder` but its record."""
+    digests = {}
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_file() and path.name != RECORD:
+            with open(path, "rb") as data:
+                digest = hashlib.file_digest(data, "sha256").hexdigest()
+            digests[path.relative_to(folder).as_posix()] = {"size": path.stat().st_size, "sha256": digest}
+    return digests
+
+
+def damage(folder: Path) -> list[str]:
+    """What differs between the files of the artifact `folder` and its record:
+    [] when they agree, or when the record lists no files (made before it did)."""
+    record = read_record(folder)
+    problems = []
+    for name, expected in ((record or {}).get("files") or {}).items():
+        path = Path(folder, name)
+        if not path.is_file():
+            problems.append(f"{name} is missing")
+        elif path.stat().st_size != expected["size"]:
+            problems.append(f"{name} has {path.stat().st_size} bytes, not {expected['size']}")
+        else:
+            with open(path, "rb") as data:
+                if hashlib.file_digest(data, "sha256").hexdigest() != expected["sha256"]:
+                    problems.append(f"{name} does not have the sha256 its record gives")
+    return problems
+
+
+# Artifacts found intact in this process, by folder and record: an artifact
+# read by several tasks of one run is hashed once.
+_intact = set()
+
+
+def check_intact(task: ArtifactTask) -> None:
+    """Raise ArtifactDamaged, naming the artifact and the file, unless the
+    artifact `task` made is what its record says."""
+    folder = Path(task.output().path)
+    record = folder / RECORD
+    key = (str(folder.resolve()), record.stat().st_mtime_ns if record.exists() else None)
+    if key in _intact:
+        return
+    problems = damage(folder)
+    if problems:
+        raise ArtifactDamaged(f"{task.task_family} artifact {folder} is damaged: {'; '.join(problems)}. "
+                              f"Remove the folder and run again to rebuild it")
+    _intact.add(key)
 
 
 def read_record(folder):

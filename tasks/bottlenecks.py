@@ -5,7 +5,7 @@ import logging
 from luigi.util import inherits
 
 from poets import bottlenecks
-from tasks.artifact import ArtifactTask, artifact_folders, read_record, write_json
+from tasks.artifact import ArtifactTask, artifact_folders, damage, read_record, write_json
 from tasks.download import DownloadBaseModel, DownloadDataset
 
 log = logging.getLogger("luigi-interface")
@@ -35,6 +35,9 @@ class Bottlenecks(ArtifactTask):
         for folder in artifact_folders(self.data_dir, self.stage):
             record = read_record(folder)
             if record["version"] == self.version and base_model in record["requires"]:
+                if problems := damage(folder):
+                    log.warning("Bottlenecks: not reusing %s, it is damaged: %s", folder, "; ".join(problems))
+                    continue
                 found.append(folder / self.features.name)
         return sorted(found)
 

@@ -167,6 +167,7 @@ def test_the_codelab_android_app_preprocessing_gives_the_projects_labels(complet
 
 
 def test_labels_that_do_not_fit_the_model_fail_the_task_and_leave_no_artifact(completed, tmp_path):
+    from tasks.artifact import file_digests, read_record, write_json
     from tasks.quantize import Quantize
 
     params, _ = completed
@@ -177,6 +178,10 @@ def test_labels_that_do_not_fit_the_model_fail_the_task_and_leave_no_artifact(co
     task = Quantize(**{**params, "data_dir": str(data_dir)}, quantization_mode="float16")
     labels = task.requires()["retrain"].labels
     labels.write_text(labels.read_text() + "tulips\n")
+    # A labels file that is what its record says (so not damaged), but wrong for the model.
+    record = read_record(labels.parent)
+    record["files"] = file_digests(labels.parent)
+    write_json(labels.parent / "params.json", record)
     failures = build_failing(task)
     assert len(failures) == 1 and isinstance(failures[0][1], MetadataError)
     assert str(labels) in str(failures[0][1]) and "4 labels" in str(failures[0][1])

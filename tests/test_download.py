@@ -208,3 +208,13 @@ def test_bad_local_archive_fails_naming_the_url_and_leaves_nothing(tmp_path, nam
         data_dir=str(tmp_path / "data"), dataset_url=url, dataset_sha256=sha256))
     assert url in str(error) and message in str(error)
     assert list((tmp_path / "data").rglob("*")) == [tmp_path / "data" / "dataset"]
+
+
+def test_the_default_archive_is_fetched_over_https_and_checked_against_its_known_sha256():
+    from tasks.download import DownloadDataset
+
+    task = DownloadDataset()
+    assert task.dataset_url.startswith("https://") and task.dataset_sha256 == ""
+    assert task.expected_sha256 == "4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c"
+    assert DownloadDataset(dataset_url="https://example.com/mine.tgz").expected_sha256 == ""
+    assert DownloadDataset(dataset_sha256="ab" * 32).expected_sha256 == "ab" * 32

@@ -2,10 +2,13 @@
 
     python -m workflows.artifacts list  [MobileModel flags, e.g. --data-dir data --quantization-mode int8]
     python -m workflows.artifacts clean [--yes] [MobileModel flags]
+    python -m workflows.artifacts verify [MobileModel flags]
 
 `list` prints every artifact folder with the parameters that made it, its
 size, and whether the MobileModel of the given flags (defaults and luigi.cfg
-otherwise) reaches it. `clean` removes the folders it does not reach, and
+otherwise) reaches it. `verify` rehashes the files of every artifact those
+flags reach against the sizes and sha256s its record lists, prints each
+damaged one, and exits 1 if there is one. `clean` removes the folders it does not reach, and
 the `-luigi-tmp-` leftovers of killed runs older than an hour; it only says
 what it would remove unless given --yes.
 """
@@ -19,7 +22,7 @@ from pathlib import Path
 from luigi.cmdline_parser import CmdlineParser
 from luigi.task import flatten
 
-from tasks.artifact import read_record
+from tasks.artifact import damage, read_record
 
 LEFTOVER_AGE = 3600
 
@@ -53,9 +56,9 @@ def inventory(data_dir, reach):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], usage="%(prog)s {list,clean} [--yes] "
-                                     "[MobileModel flags]")
-    parser.add_argument("command", choices=("list", "clean"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], usage="%(prog)s {list,clean,verify} "
+                                     "[--yes] [MobileModel flags]")
+    parser.add_argument("command", choices=("list", "clean", "verify"))
     parser.add_argument("--yes", action="store_true", help="clean: really remove")
     args, flags = parser.parse_known_args(argv)
 
@@ -72,6 +75,20 @@ def main(argv=None):
         print(f"{len(rows)} folders, {total / 1e6:.1f} MB; "
               f"{sum(is_reached for *_, is_reached in rows)} reached by these parameters")
         return 0
+    if args.command == "verify":
+        checked = damaged = 0
+        for folder, record, _, is_reached in rows:
+            if not is_reached or record is None:
+                continue
+            checked += 1
+            if problems := damage(folder):
+                damaged += 1
+                print(f"DAMAGED {folder}: {'; '.join(problems)}")
+            elif "files" not in record:
+                print(f"unverifiable {folder}: made before records listed their files")
+        print(f"{checked} artifacts checked, {damaged} damaged" + ("; remove them and run again to rebuild them"
+                                                                   if damaged else ""))
+        return 1 if damaged else 0
     now = time.time()
     doomed = [(folder, size) for folder, record, size, is_reached in rows
               if not is_reached and (record is not None or now - folder.stat().st_mtime > LEFTOVER_AGE)]

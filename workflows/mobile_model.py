@@ -7,7 +7,7 @@ from luigi.util import inherits
 
 from poets.evaluate import per_class
 from poets.report import Evaluation, choose_android_variant, write_html, write_report
-from tasks.artifact import ArtifactTask, read_json, write_json
+from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.bottlenecks import Bottlenecks
 from tasks.compress import Compress
 from tasks.download import DownloadDataset
@@ -90,6 +90,8 @@ class MobileModel(ArtifactTask):
         # dependency: luigi runs it and calls run() again.
         export, shipped = self.clone(Export, variant=chosen), self.clone(Evaluate, variant=chosen)
         yield [export, shipped]
+        for task in (export, shipped):  # read below, like the static requirements
+            check_intact(task)
         summary = {
             "architecture": self.architecture,
             "labels": labels,
