@@ -6,6 +6,7 @@ local archive need not be copied before it is extracted: `local_file` gives
 its path, checked like a download.
 """
 
+import base64
 import hashlib
 import http.client
 import logging
@@ -40,8 +41,31 @@ class TransientError(DownloadError):
 def check_url(url: str, flag: str = "URL") -> str:
     scheme = urllib.parse.urlparse(url).scheme
     if scheme not in SCHEMES:
-        raise ValueError(f"{flag}: {url!r} is not an http://, https:// or file:// URL")
+        raise ValueError(f"{flag}: {redacted(url)!r} is not an http://, https:// or file:// URL")
     return url
+
+
+def redacted(url: str) -> str:
+    """`url` with the password in it, if any, shown as ***: what records, ids,
+    logs and errors may show of a URL like https://user:secret@host/file."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def _request(url):
+    """A urllib Request for `url`. User info in the URL becomes a Basic
+    Authorization header: urllib itself would take it for part of the host name."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return urllib.request.Request(url)
+    bare = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    credentials = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+    request = urllib.request.Request(bare)
+    request.add_header("Authorization", "Basic " + base64.b64encode(credentials.encode()).decode("ascii"))
+    return request
 
 
 def download(url: str, dest: Path, progress: Callable[[int, int], None] | None = None, timeout: float = 60,
@@ -72,7 +96,7 @@ def download(url: str, dest: Path, progress: Callable[[int, int], None] | None =
 
 def _check_digest(url, digest, sha256):
     if sha256 and digest != sha256.lower():
-        raise DownloadError(f"cannot download {url}: sha256 is {digest}, expected {sha256.lower()}")
+        raise DownloadError(f"cannot download {redacted(url)}: sha256 is {digest}, expected {sha256.lower()}")
 
 
 def is_local(url: str) -> bool:
@@ -85,7 +109,7 @@ def local_file(url: str, sha256: str | None = None) -> Path:
     naming the URL."""
     path = Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path))
     if not path.is_file():
-        raise DownloadError(f"cannot download {url}: no such file")
+        raise DownloadError(f"cannot download {redacted(url)}: no such file")
     if sha256:
         with open(path, "rb") as data:
             _check_digest(url, hashlib.file_digest(data, "sha256").hexdigest(), sha256)
@@ -95,7 +119,7 @@ def local_file(url: str, sha256: str | None = None) -> Path:
 def _fetch(url, dest, progress, timeout):
     digest = hashlib.sha256()
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(dest, "wb") as out:
+        with urllib.request.urlopen(_request(url), timeout=timeout) as response, open(dest, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0)
             done = 0
             while chunk := response.read(CHUNK):
@@ -106,25 +130,25 @@ def _fetch(url, dest, progress, timeout):
                     progress(done, total)
     except urllib.error.HTTPError as error:
         kind = TransientError if error.code in TRANSIENT_HTTP else DownloadError
-        raise kind(f"cannot download {url}: HTTP {error.code} {error.reason}") from error
+        raise kind(f"cannot download {redacted(url)}: HTTP {error.code} {error.reason}") from error
     except (http.client.IncompleteRead, ConnectionError, socket.timeout, TimeoutError) as error:
-        raise TransientError(f"cannot download {url}: {error!r}") from error
+        raise TransientError(f"cannot download {redacted(url)}: {error!r}") from error
     except urllib.error.URLError as error:
         # A host name that does not resolve (a typo, no network) or a port
         # nobody listens on will not change in the seconds a retry waits.
         if isinstance(error.reason, socket.gaierror):
             host = urllib.parse.urlparse(url).hostname
-            raise DownloadError(f"cannot download {url}: the host name {host!r} does not resolve "
+            raise DownloadError(f"cannot download {redacted(url)}: the host name {host!r} does not resolve "
                                 f"({error.reason.strerror}): check the URL and the network") from error
         if isinstance(error.reason, ConnectionRefusedError):
-            raise DownloadError(f"cannot download {url}: connection refused (nothing listens there)") from error
+            raise DownloadError(f"cannot download {redacted(url)}: connection refused (nothing listens there)") from error
         if isinstance(error.reason, (ConnectionError, socket.timeout, TimeoutError, OSError)) and not is_local(url):
-            raise TransientError(f"cannot download {url}: {error.reason}") from error
-        raise DownloadError(f"cannot download {url}: {error.reason}") from error
+            raise TransientError(f"cannot download {redacted(url)}: {error.reason}") from error
+        raise DownloadError(f"cannot download {redacted(url)}: {error.reason}") from error
     except (OSError, ValueError) as error:
-        raise DownloadError(f"cannot download {url}: {error}") from error
+        raise DownloadError(f"cannot download {redacted(url)}: {error}") from error
     if total and done != total:
-        raise TransientError(f"cannot download {url}: the response ended after {done} of {total} bytes")
+        raise TransientError(f"cannot download {redacted(url)}: the response ended after {done} of {total} bytes")
     return digest.hexdigest()
 
 

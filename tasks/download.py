@@ -7,7 +7,7 @@ from pathlib import Path
 import luigi
 
 from poets import architectures
-from poets.download import download, extract_photos, is_local, local_file
+from poets.download import download, extract_photos, is_local, local_file, redacted
 from poets.images import fingerprint
 from tasks.artifact import ArtifactTask
 from tasks.parameters import Choice, Url, sha256
@@ -65,7 +65,7 @@ class DownloadDataset(ArtifactTask):
         # A local folder is keyed on its photos, not on where it is; a URL on itself.
         if self.dataset_dir:
             return {"photos_fingerprint": self._fingerprint}
-        return {"dataset_url": self.dataset_url, "dataset_sha256": self.dataset_sha256}
+        return {"dataset_url": redacted(self.dataset_url), "dataset_sha256": self.dataset_sha256}
 
     @property
     def photos(self):
@@ -124,4 +124,5 @@ class DownloadBaseModel(ArtifactTask):
             if self.architecture not in fits:
                 holds = (f"weights of {', '.join(fits)}" if fits
                          else "no MobileNet weights keras.applications can load")
-                raise ValueError(f"--base-model-url: {url} holds {holds}, not of --architecture {self.architecture}")
+                raise ValueError(f"--base-model-url: {redacted(url)} holds {holds}, not of --architecture "
+                                 f"{self.architecture}")

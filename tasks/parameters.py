@@ -66,6 +66,13 @@ class Url(luigi.Parameter):
 
         return x if self.optional and not x else check_url(x, self.flag)
 
+    def serialize(self, x):
+        # What task ids, luigi's log lines, the scheduler and the records see:
+        # never the password of a URL with credentials in it.
+        from poets.download import redacted
+
+        return redacted(x)
+
 
 class Sha256(luigi.Parameter):
     """A sha256 as 64 hexadecimal digits, or empty: not checked."""

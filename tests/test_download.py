@@ -4,6 +4,7 @@ import io
 import tarfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -218,3 +219,47 @@ def test_the_default_archive_is_fetched_over_https_and_checked_against_its_known
     assert task.expected_sha256 == "4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c"
     assert DownloadDataset(dataset_url="https://example.com/mine.tgz").expected_sha256 == ""
     assert DownloadDataset(dataset_sha256="ab" * 32).expected_sha256 == "ab" * 32
+
+
+def test_a_url_with_credentials_works_and_its_secret_is_written_nowhere(flowers, tmp_path, caplog):
+    import base64
+    import functools
+
+    from tasks.download import DownloadDataset
+    from tests.conftest import fresh
+
+    secret = "s3cr3t-pa55"
+    folder = Path(flowers["photos"]).parent
+
+    class Guarded(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            if self.headers.get("Authorization") != "Basic " + base64.b64encode(f"poet:{secret}".encode()).decode():
+                self.send_error(401, "Unauthorized")
+                return
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    make_archive(flowers["photos"], folder / "guarded.tgz")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Guarded, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://poet:{secret}@127.0.0.1:{server.server_address[1]}/guarded.tgz"
+        fresh()
+        task = DownloadDataset(data_dir=str(tmp_path / "data"), dataset_url=url)
+        caplog.set_level("DEBUG")
+        build(task)
+        assert list(task.photos.glob("*/*.jpg"))
+        assert secret not in task.task_id and secret not in repr(task) and secret not in caplog.text
+        for path in (tmp_path / "data").rglob("*"):
+            if path.is_file() and path.suffix in (".json", ".txt", ""):
+                assert secret.encode() not in path.read_bytes(), path
+        assert "poet:***@" in (task.path("params.json")).read_text()
+        # A wrong password fails, naming the URL without it.
+        fresh()
+        wrong = url.replace(secret, "wrong-pa55")
+        [(_, error)] = build_failing(DownloadDataset(data_dir=str(tmp_path / "other"), dataset_url=wrong))
+        assert "401" in str(error) and "poet:***@127.0.0.1" in str(error) and "wrong-pa55" not in str(error)
+    finally:
+        server.shutdown()
