@@ -121,6 +121,13 @@ class ArtifactTask(luigi.Task):
                     raise
                 log.info("%s: another run made %s first; keeping it", self.task_family, final)
                 shutil.rmtree(folder, ignore_errors=True)
+        except OSError as error:
+            shutil.rmtree(folder, ignore_errors=True)
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise OSError(error.errno, f"{self.task_family}: the disk is full (or the quota used up) while "
+                                           f"writing {final}; nothing of it was kept. Free some space, or move "
+                                           f"--data-dir, and run again", error.filename) from error
+            raise
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise

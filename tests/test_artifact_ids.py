@@ -84,3 +84,22 @@ def test_a_failed_run_leaves_no_folder(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         task.run()
     assert not task.output().exists() and list((tmp_path / "sums").iterdir()) == []
+
+
+def test_a_full_disk_leaves_no_partial_artifact_and_says_so(tmp_path, monkeypatch):
+    import errno
+
+    fresh()
+
+    def filling(self):
+        with self.artifact_folder() as folder:
+            (folder / "part.txt").write_text("half of it")
+            raise OSError(errno.ENOSPC, "No space left on device", str(folder / "sum.txt"))
+
+    monkeypatch.setattr(Sums, "run", filling)
+    task = Sums(data_dir=str(tmp_path))
+    with pytest.raises(OSError, match=r"Sums: the disk is full .* while writing .*sums/[0-9a-f]{16}; nothing of it "
+                                      r"was kept") as error:
+        task.run()
+    assert error.value.errno == errno.ENOSPC
+    assert not task.output().exists() and list((tmp_path / "sums").iterdir()) == []
