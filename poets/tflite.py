@@ -51,6 +51,7 @@ class TFLiteClassifier:
 
     def __init__(self, model_path: Path | None = None, model_content: bytes | None = None,
                  threads: int | None = None):
+        # LiteRT prints its XNNPACK notice when the tensors are allocated.
         with quiet.chatter_filtered():
             from ai_edge_litert.interpreter import Interpreter
 
@@ -62,10 +63,6 @@ class TFLiteClassifier:
         self.size = int(self.input["shape"][1])
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
-        with quiet.chatter_filtered():  # the XNNPACK notice comes at the first invoke
-            return self._run(pixels)
-
-    def _run(self, pixels):
         results = []
         for image in np.asarray(pixels, np.float32):  # the model's batch is 1
             self.interpreter.set_tensor(self.input["index"], image[None])
