@@ -182,15 +182,15 @@ def _checking_inputs(run):
     return checked
 
 
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as data:
+        return hashlib.file_digest(data, "sha256").hexdigest()
+
+
 def file_digests(folder: Path) -> dict:
     """{relative path: {"size", "sha256"}} of every file under `folder` but its record."""
-    digests = {}
-    for path in sorted(Path(folder).rglob("*")):
-        if path.is_file() and path.name != RECORD:
-            with open(path, "rb") as data:
-                digest = hashlib.file_digest(data, "sha256").hexdigest()
-            digests[path.relative_to(folder).as_posix()] = {"size": path.stat().st_size, "sha256": digest}
-    return digests
+    return {path.relative_to(folder).as_posix(): {"size": path.stat().st_size, "sha256": _sha256(path)}
+            for path in sorted(Path(folder).rglob("*")) if path.is_file() and path.name != RECORD}
 
 
 def damage(folder: Path) -> list[str]:
@@ -204,10 +204,8 @@ def damage(folder: Path) -> list[str]:
             problems.append(f"{name} is missing")
         elif path.stat().st_size != expected["size"]:
             problems.append(f"{name} has {path.stat().st_size} bytes, not {expected['size']}")
-        else:
-            with open(path, "rb") as data:
-                if hashlib.file_digest(data, "sha256").hexdigest() != expected["sha256"]:
-                    problems.append(f"{name} does not have the sha256 its record gives")
+        elif _sha256(path) != expected["sha256"]:
+            problems.append(f"{name} does not have the sha256 its record gives")
     return problems
 
 
