@@ -118,6 +118,7 @@ def local_file(url: str, sha256: str | None = None) -> Path:
 
 def _fetch(url, dest, progress, timeout):
     digest = hashlib.sha256()
+    shown = redacted(url)  # what errors may say of the URL
     try:
         with urllib.request.urlopen(_request(url), timeout=timeout) as response, open(dest, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0)
@@ -130,25 +131,25 @@ def _fetch(url, dest, progress, timeout):
                     progress(done, total)
     except urllib.error.HTTPError as error:
         kind = TransientError if error.code in TRANSIENT_HTTP else DownloadError
-        raise kind(f"cannot download {redacted(url)}: HTTP {error.code} {error.reason}") from error
+        raise kind(f"cannot download {shown}: HTTP {error.code} {error.reason}") from error
     except (http.client.IncompleteRead, ConnectionError, socket.timeout, TimeoutError) as error:
-        raise TransientError(f"cannot download {redacted(url)}: {error!r}") from error
+        raise TransientError(f"cannot download {shown}: {error!r}") from error
     except urllib.error.URLError as error:
         # A host name that does not resolve (a typo, no network) or a port
         # nobody listens on will not change in the seconds a retry waits.
         if isinstance(error.reason, socket.gaierror):
             host = urllib.parse.urlparse(url).hostname
-            raise DownloadError(f"cannot download {redacted(url)}: the host name {host!r} does not resolve "
+            raise DownloadError(f"cannot download {shown}: the host name {host!r} does not resolve "
                                 f"({error.reason.strerror}): check the URL and the network") from error
         if isinstance(error.reason, ConnectionRefusedError):
-            raise DownloadError(f"cannot download {redacted(url)}: connection refused (nothing listens there)") from error
+            raise DownloadError(f"cannot download {shown}: connection refused (nothing listens there)") from error
         if isinstance(error.reason, (ConnectionError, socket.timeout, TimeoutError, OSError)) and not is_local(url):
-            raise TransientError(f"cannot download {redacted(url)}: {error.reason}") from error
-        raise DownloadError(f"cannot download {redacted(url)}: {error.reason}") from error
+            raise TransientError(f"cannot download {shown}: {error.reason}") from error
+        raise DownloadError(f"cannot download {shown}: {error.reason}") from error
     except (OSError, ValueError) as error:
-        raise DownloadError(f"cannot download {redacted(url)}: {error}") from error
+        raise DownloadError(f"cannot download {shown}: {error}") from error
     if total and done != total:
-        raise TransientError(f"cannot download {redacted(url)}: the response ended after {done} of {total} bytes")
+        raise TransientError(f"cannot download {shown}: the response ended after {done} of {total} bytes")
     return digest.hexdigest()
 
 
