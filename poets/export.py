@@ -50,14 +50,15 @@ def check_against_graph(model: bytes, reference: Path, pixels: np.ndarray, exact
     return check
 
 
-def for_clients(model: bytes, labels_path: Path, name: str, description: str, version: str,
+def for_clients(model: bytes, labels_path: Path, architecture: str, variant: str, version: str,
                 pixels: np.ndarray, model_path: Path) -> tuple[bytes, dict]:
     """`model` with its metadata written in, and what clients need to know of it.
 
     Args:
       model: TFLite bytes as the converter wrote them.
       labels_path: the labels file, one a line in output order.
-      name, description, version: the model's metadata.
+      architecture, variant: what the model is, for its metadata's name.
+      version: the metadata's version (the id of the artifact writing it).
       pixels: photos as the model's input expects them, for the checks.
       model_path: where the model will be written, for error messages.
 
@@ -69,7 +70,10 @@ def for_clients(model: bytes, labels_path: Path, name: str, description: str, ve
       MetadataError: the model is not an image classifier, or the labels do
         not fit it. ExportCheckFailed: the metadata changed the outputs.
     """
-    described = with_metadata(model, labels_path, name, description, version, model_path=str(model_path))
+    classes = len(Path(labels_path).read_text(encoding="utf-8").splitlines())
+    described = with_metadata(model, labels_path, name=f"{architecture} retrained ({variant})",
+                              description=f"Classifies photos into {classes} classes.", version=version,
+                              model_path=str(model_path))
     difference = float(np.abs(TFLiteClassifier(model_content=described)(pixels)
                               - TFLiteClassifier(model_content=model)(pixels)).max())
     if not difference <= METADATA_TOLERANCE:

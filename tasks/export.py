@@ -54,10 +54,8 @@ class Export(VariantTask):
         else:
             converted = to_tflite(source, size)
             check = check_against_graph(converted, source, pixels, exact=True)
-            model, facts = for_clients(
-                converted, labels, name=f"{self.architecture} retrained ({self.variant})",
-                description=f"Classifies photos into {len(needs['retrain'].read_labels())} classes.",
-                version=self.artifact_id, pixels=pixels, model_path=self.model)
+            model, facts = for_clients(converted, labels, self.architecture, self.variant, version=self.artifact_id,
+                                       pixels=pixels, model_path=self.model)
         with self.artifact_folder() as folder:
             (folder / "assets").mkdir()
             (folder / "assets" / self.model.name).write_bytes(model)

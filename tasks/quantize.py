@@ -62,9 +62,8 @@ class Quantize(ArtifactTask):
                 retrain = self.requires()["retrain"]
                 photos = self.requires()["dataset"].photos
                 model, facts = for_clients(
-                    model, retrain.labels, name=f"{self.architecture} retrained ({self.quantization_mode})",
-                    description=f"Classifies photos into {len(retrain.read_labels())} classes.",
-                    version=self.artifact_id, pixels=sample_photos(photos, size), model_path=self.graph)
+                    model, retrain.labels, self.architecture, self.quantization_mode, version=self.artifact_id,
+                    pixels=sample_photos(photos, size), model_path=self.graph)
                 (folder / self.graph_file).write_bytes(model)
                 check_client_loads(folder / self.graph_file, retrain.read_labels())
                 write_json(folder / TFLITE_RECORD, facts)
