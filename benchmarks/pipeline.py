@@ -66,15 +66,15 @@ def clients(workflow, variant, model_path, facts):
 
     from poets.clients import android_pixels, mediapipe_probabilities, top_label_agreement
     from poets.metadata import read_metadata
+    from poets.report import Evaluation
     from poets.tflite import TFLiteClassifier
     from tasks.evaluate import Evaluate
 
     evaluate = workflow.clone(Evaluate, variant=variant)
     labels = evaluate.requires()["retrain"].read_labels()
     photos_dir = evaluate.requires()["dataset"].photos
-    photos = evaluate.photos()
-    truth = np.array([labels.index(label) for _, label in photos])
-    ours = evaluate.probabilities()
+    photos, ours = evaluate.photos(), evaluate.probabilities()
+    truth = Evaluation(photos, ours).truth(labels)
     started = time.monotonic()
     mediapipe = mediapipe_probabilities(model_path, [photos_dir / path for path, _ in photos], labels)
     mediapipe_s = (time.monotonic() - started) / len(photos)

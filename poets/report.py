@@ -106,6 +106,10 @@ class Evaluation:
     photos: list
     probabilities: np.ndarray
 
+    def truth(self, labels: list[str]) -> np.ndarray:
+        """The index in `labels` of each photo's true label."""
+        return np.array([labels.index(label) for _, label in self.photos])
+
 
 def write_html(summary: dict, folder: Path, evaluations: dict, photos_dir: Path, training: dict,
                skipped: list) -> Path:
@@ -124,7 +128,7 @@ def write_html(summary: dict, folder: Path, evaluations: dict, photos_dir: Path,
     labels = summary["labels"]
     shipped = summary["android"]["variant"]
     quantized = next((name for name in summary["variants"] if name not in ("retrained", "optimized")), None)
-    truth = np.array([labels.index(label) for _, label in evaluations["optimized"].photos])
+    truth = evaluations["optimized"].truth(labels)
     parts = [f"<h1>{escape(summary['architecture'])} on {len(labels)} classes</h1>",
              "<h2>Variants</h2>", _variants_html(summary, shipped),
              "<h2>Per class, on the test photos</h2>", _per_class_html(summary, labels)]

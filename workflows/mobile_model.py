@@ -2,7 +2,6 @@
 
 import logging
 
-import numpy as np
 from luigi.util import inherits
 
 from poets.evaluate import per_class
@@ -65,12 +64,12 @@ class MobileModel(ArtifactTask):
         retrain = needs["retrain"]
         labels = retrain.read_labels()
         skipped = needs["bottlenecks"].skipped
-        optimized = needs["evaluate"]["optimized"].probabilities().argmax(axis=1)
+        evaluations = {name: Evaluation(task.photos(), task.probabilities()) for name, task in needs["evaluate"].items()}
+        optimized = evaluations["optimized"].probabilities.argmax(axis=1)
         variants = {}
         for name in self.variants():
-            evaluate, sizes = needs["evaluate"][name], needs["compress"][name].sizes()
+            evaluate, sizes, scores = needs["evaluate"][name], needs["compress"][name].sizes(), evaluations[name]
             metrics = evaluate.metrics()
-            truth = np.array([labels.index(label) for _, label in evaluate.photos()])
             variants[name] = {
                 "path": str(evaluate.graph_task().graph.resolve()),
                 "accuracy": metrics["accuracy"],
@@ -78,8 +77,8 @@ class MobileModel(ArtifactTask):
                 "size_bytes": sizes["uncompressed"],
                 "gzip_bytes": sizes["compressed"],
                 "latency_s": metrics["latency_s"],
-                "agreement": float((evaluate.probabilities().argmax(axis=1) == optimized).mean()),
-                "per_class": per_class(evaluate.probabilities(), truth, labels),
+                "agreement": float((scores.probabilities.argmax(axis=1) == optimized).mean()),
+                "per_class": per_class(scores.probabilities, scores.truth(labels), labels),
             }
             if variants[name]["path"].endswith(".tflite"):
                 variants[name]["tflite"] = evaluate.graph_task().tflite_facts()
@@ -104,7 +103,6 @@ class MobileModel(ArtifactTask):
         with self.artifact_folder() as folder:
             write_json(folder / self.summary.name, summary)
             write_report(summary, folder)
-            evaluations = {name: Evaluation(task.photos(), task.probabilities())
-                           for name, task in {**needs["evaluate"], chosen: shipped}.items()}
+            evaluations.setdefault(chosen, Evaluation(shipped.photos(), shipped.probabilities()))
             write_html(summary, folder, evaluations, needs["dataset"].photos, retrain.training(), read_json(skipped))
         log.info("MobileModel: summary in %s", self.summary.resolve())
