@@ -31,15 +31,18 @@ def run_by_luigi_command(argv: list[str]) -> bool:
     return os.path.basename(program) == "luigi" or program.endswith(os.path.join("luigi", "__main__.py"))
 
 
-def scheduler_address() -> tuple[str, int, str]:
-    """(host, port, url) of the central scheduler luigi's configuration names."""
+def _address_of_url(url: str) -> tuple[str, int, str]:
     import urllib.parse
 
+    parsed = urllib.parse.urlparse(url)
+    return parsed.hostname or "localhost", parsed.port or 8082, url
+
+
+def scheduler_address() -> tuple[str, int, str]:
+    """(host, port, url) of the central scheduler luigi's configuration names."""
     config = luigi.configuration.get_config()
-    url = config.get("core", "scheduler_url", "")
-    if url:
-        parsed = urllib.parse.urlparse(url)
-        return parsed.hostname or "localhost", parsed.port or 8082, url
+    if url := config.get("core", "scheduler_url", ""):
+        return _address_of_url(url)
     host, port = config.get("core", "scheduler_host", "localhost"), config.getint("core", "scheduler_port", 8082)
     return host, port, f"http://{host}:{port}/"
 
@@ -78,17 +81,14 @@ def choose(argv: list[str]) -> None:
 
 def _address_from_flags(args):
     """(host, port, url) from the command line's flags, the configuration for the rest."""
-    host, port, url = scheduler_address()
+    host, port, _ = scheduler_address()
     values = {}
     for i, arg in enumerate(args):
         name, _, value = arg.partition("=")
         if name in ADDRESS_FLAGS:
             values[name.replace("--core-", "--")] = value or (args[i + 1] if i + 1 < len(args) else "")
     if "--scheduler-url" in values:
-        import urllib.parse
-
-        parsed = urllib.parse.urlparse(values["--scheduler-url"])
-        return parsed.hostname or "localhost", parsed.port or 8082, values["--scheduler-url"]
+        return _address_of_url(values["--scheduler-url"])
     host = values.get("--scheduler-host", host)
     try:
         port = int(values.get("--scheduler-port", port))
