@@ -31,13 +31,19 @@ CHATTER = re.compile(
     r"|fully_quantize: \d, inference_type: )"
 )
 
-verbose = os.environ.get("POETS_VERBOSE", "") not in ("", "0")
+def _verbose_by_environment():
+    return os.environ.get("POETS_VERBOSE", "") not in ("", "0")
+
+
+verbose = _verbose_by_environment()
+# TensorFlow once imported (and its devices probed) by import_tensorflow.
+_tensorflow = None
 
 
 def set_verbose(flag: bool) -> None:
     """Let everything through (True), or filter the chatter (False)."""
     global verbose
-    verbose = flag or os.environ.get("POETS_VERBOSE", "") not in ("", "0")
+    verbose = flag or _verbose_by_environment()
     if not verbose:
         # Read by TensorFlow's native logging once it is initialised.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -71,11 +77,14 @@ def chatter_filtered():
 
 
 def import_tensorflow():
-    """`import tensorflow`, its start-up chatter filtered; later imports are free."""
-    set_verbose(verbose)
-    with chatter_filtered():
-        import tensorflow
+    """`import tensorflow`, its start-up chatter filtered; later calls return it at once."""
+    global _tensorflow
+    if _tensorflow is None:
+        set_verbose(verbose)
+        with chatter_filtered():
+            import tensorflow
 
-        # The first look for devices is when TensorFlow tries CUDA, and says so.
-        tensorflow.config.list_physical_devices()
-    return tensorflow
+            # The first look for devices is when TensorFlow tries CUDA, and says so.
+            tensorflow.config.list_physical_devices()
+        _tensorflow = tensorflow
+    return _tensorflow
