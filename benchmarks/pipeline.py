@@ -128,7 +128,8 @@ def main():
     variants = dict(summaries["weights_rounded"]["variants"])
     for mode in MODES[1:]:
         variants[mode] = summaries[mode]["variants"][mode]
-    [bottlenecks] = [read_record(f) for f in artifact_folders(data_dir, "bottlenecks")]
+    # The features are computed by the shards, one after the other on this one worker.
+    bottleneck_seconds = sum(read_record(f)["seconds"] for f in artifact_folders(data_dir, "bottleneck_shards"))
     [optimize] = [f for f in folders(data_dir) if f.parent.name == "optimize"]
     optimize_record = json.loads((optimize / "optimize.json").read_text())
     float_lite = Path(summaries["weights_rounded"]["android"]["model"])
@@ -163,7 +164,7 @@ def main():
         "int8_share_of_float_tflite": variants["int8"]["size_bytes"] / float_lite.stat().st_size,
         "android_variant": {mode: summaries[mode]["android"]["variant"] for mode in MODES},
         "optimize": optimize_record,
-        "bottleneck_images_per_s": photo_count / bottlenecks["seconds"],
+        "bottleneck_images_per_s": photo_count / bottleneck_seconds,
         "label_image_s": label_times,
         "cold_seconds": cold,
         "rerun_seconds": rerun,

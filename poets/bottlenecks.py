@@ -1,9 +1,12 @@
 """The codelab's bottlenecks: the base model's pooled features, one per photo.
 
-Computed once per (photos, architecture) and stored in a single .npz, so
-retraining with other training parameters only reads them back.
+Computed once per (photos, architecture), in shards any worker can take
+(a photo's shard follows from its content hash, so adding photos changes only
+the shards they land in), then merged into a single .npz, so retraining with
+other training parameters only reads them back.
 """
 
+import functools
 import hashlib
 import logging
 from collections.abc import Callable, Iterable
@@ -17,7 +20,6 @@ from poets.images import (
     DECODE_THREADS,
     UnusablePhoto,
     check_classes,
-    find_photos,
     load_batches,
 )
 
@@ -26,24 +28,31 @@ log = logging.getLogger(__name__)
 BATCH = 32
 
 
-def compute(dataset_dir: Path, architecture: str, weights_path: Path, out_path: Path,
-            progress: Callable[[int, int], None] | None = None, reuse: Iterable[Path] = ()) -> tuple[list, dict]:
-    """Write features, paths, labels and content hashes of every usable photo to `out_path`.
+def shard_of(sha256: str, shards: int) -> int:
+    """The shard (0 .. shards - 1) of a photo with this content sha256 (hex)."""
+    return int(sha256[:8], 16) % shards
 
-    `reuse`: earlier outputs of `compute` made with the same base model
-    weights; a photo whose bytes are in one of them (same sha1) takes its
-    features from there instead of running the model, so adding a few photos
-    to a folder costs a few photos' time. Returns (the list of (relative
-    path, reason) of the files skipped: photos that cannot be decoded, files
-    that are not photos; {"computed": n, "reused": m}). Fails before any work
-    when the photos cannot train a classifier. `progress(done, total)` is
-    called after every batch.
+
+@functools.cache
+def _feature_extractor(architecture, weights_path):
+    # Once per process: a worker taking many shards builds the base model once.
+    return architectures.get(architecture).feature_extractor(weights_path)
+
+
+def compute(dataset_dir: Path, photos: list[tuple[str, str]], architecture: str, weights_path: Path,
+            out_path: Path, progress: Callable[[int, int], None] | None = None,
+            reuse: Iterable[Path] = ()) -> tuple[list, dict]:
+    """Write features, paths, labels and content hashes of the usable ones of
+    `photos` ((relative path, label) under `dataset_dir`) to `out_path`.
+
+    `reuse`: earlier outputs of `compute` or `merge` made with the same base
+    model weights; a photo whose bytes are in one of them (same sha1) takes
+    its features from there instead of running the model, so adding a few
+    photos to a folder costs a few photos' time. Returns (the list of
+    (relative path, reason) of the photos that cannot be decoded;
+    {"computed": n, "reused": m}). `progress(done, total)` is called after
+    every batch.
     """
-    arch = architectures.get(architecture)
-    others = []
-    photos = find_photos(dataset_dir, others)
-    check_classes(photos, dataset_dir)
-    skipped = [(path, "not a photo: no image file extension") for path in others]
     known = {}
     for earlier in reuse:
         with np.load(earlier) as data:
@@ -55,25 +64,46 @@ def compute(dataset_dir: Path, architecture: str, weights_path: Path, out_path: 
         hashes = {path: digest for (path, _), digest in zip(photos, digests)}
     features = {path: known[hashes[path]] for path, _ in photos if hashes[path] in known}
     todo = [item for item in photos if item[0] not in features]
+    skipped = []
     if todo:
-        features.update(_features_of(dataset_dir, todo, arch, weights_path, skipped, progress))
+        features.update(_features_of(dataset_dir, todo, architecture, weights_path, skipped, progress))
     kept = [item for item in photos if item[0] in features]
-    check_classes(kept, f"{dataset_dir} once the photos that cannot be decoded are left out")
-    np.savez(
-        out_path,
-        features=np.stack([features[path] for path, _ in kept]).astype(np.float32),
-        paths=np.array([path for path, _ in kept]),
-        labels=np.array([label for _, label in kept]),
-        hashes=np.array([hashes[path] for path, _ in kept]),
-    )
+    _save(out_path, kept, features, hashes)
     return skipped, {"computed": len(todo), "reused": len(photos) - len(todo)}
 
 
-def _features_of(dataset_dir, photos, arch, weights_path, skipped, progress):
+def _save(out_path, kept, features, hashes):
+    np.savez(
+        out_path,
+        features=(np.stack([features[path] for path, _ in kept]).astype(np.float32) if kept
+                  else np.zeros((0, 0), np.float32)),
+        paths=np.array([path for path, _ in kept], dtype=str),
+        labels=np.array([label for _, label in kept], dtype=str),
+        hashes=np.array([hashes[path] for path, _ in kept], dtype=str),
+    )
+
+
+def merge(parts: Iterable[Path], photos: list[tuple[str, str]], out_path: Path, where) -> int:
+    """Write the features of `photos` found in the shards `parts` to `out_path`,
+    in the order of `photos`, as one `compute` over them all would have;
+    fail, saying why, when the decodable ones cannot train a classifier.
+    Returns how many photos it holds."""
+    features, hashes = {}, {}
+    for part in parts:
+        with np.load(part) as data:
+            for path, row, digest in zip(data["paths"], data["features"], data["hashes"]):
+                features[str(path)], hashes[str(path)] = row, str(digest)
+    kept = [item for item in photos if item[0] in features]
+    check_classes(kept, f"{where} once the photos that cannot be decoded are left out")
+    _save(out_path, kept, features, hashes)
+    return len(kept)
+
+
+def _features_of(dataset_dir, photos, architecture, weights_path, skipped, progress):
     """{relative path: features} of the decodable `photos`; the others go to `skipped`."""
-    features_of = arch.feature_extractor(weights_path)
+    features_of = _feature_extractor(architecture, Path(weights_path))
     features, done = {}, 0
-    for batch in load_batches(dataset_dir, photos, arch.size, BATCH):
+    for batch in load_batches(dataset_dir, photos, architectures.get(architecture).size, BATCH):
         good = []
         for item, pixels in batch:
             if isinstance(pixels, UnusablePhoto):
@@ -100,7 +130,7 @@ def distorted_features(dataset_dir: Path, train_paths: list[str], architecture: 
     if not any(distortions.values()):
         return None
     arch = architectures.get(architecture)
-    features_of = arch.feature_extractor(weights_path)
+    features_of = _feature_extractor(architecture, Path(weights_path))
 
     def distorted(rows, rng):
         # One seed per photo, drawn in order, keeps threaded decoding reproducible.

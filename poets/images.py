@@ -36,18 +36,26 @@ def find_photos(root: Path, others: list[str] | None = None) -> list[tuple[str, 
     extension (Thumbs.db, notes.txt) are appended to `others` when given.
     """
     root = Path(root)
-    photos = []
+    names = []
     for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for dirpath, dirnames, filenames in os.walk(class_dir):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
-                if name.startswith("."):
-                    continue
-                relative = Path(dirpath, name).relative_to(root).as_posix()
-                if Path(name).suffix.lower() in EXTENSIONS:
-                    photos.append((relative, class_dir.name))
-                elif others is not None:
-                    others.append(relative)
+            names.extend(Path(dirpath, name).relative_to(root).as_posix() for name in sorted(filenames))
+    return photos_among(names, others)
+
+
+def photos_among(names: list[str], others: list[str] | None = None) -> list[tuple[str, str]]:
+    """find_photos's choice among relative file names (an artifact's record
+    lists them without the files at hand), in the order given."""
+    photos = []
+    for name in names:
+        parts = name.split("/")
+        if len(parts) < 2 or any(part.startswith(".") for part in parts):
+            continue
+        if Path(name).suffix.lower() in EXTENSIONS:
+            photos.append((name, parts[0]))
+        elif others is not None:
+            others.append(name)
     return photos
 
 

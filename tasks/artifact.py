@@ -12,8 +12,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
-import random
 import shutil
 import sys
 import time
@@ -26,18 +24,27 @@ from luigi.task import flatten
 
 from poets import quiet
 from tasks.parameters import name_flags
+from tasks.store import (  # noqa: F401 (read_record, ArtifactDamaged: what the other tasks import from here)
+    RECORD,
+    ArtifactDamaged,
+    damage,
+    file_digests,
+    move_into_place,
+    read_record,
+    store_for,
+    temporary_sibling,
+)
 
 log = logging.getLogger("luigi-interface")
 
-RECORD = "params.json"
-
-
-class ArtifactDamaged(RuntimeError):
-    """An artifact's files are not what its record says it wrote."""
-
 
 class ArtifactTask(luigi.Task):
-    data_dir = luigi.Parameter(default="data", description="root folder of every artifact")
+    data_dir = luigi.Parameter(default="data", description="root folder of every artifact, or s3://bucket/prefix "
+                                                           "(endpoint and credentials: the AWS configuration)")
+    # Not significant: two machines sharing a bucket run the same tasks from different caches.
+    cache_dir = luigi.Parameter(default="", significant=False,
+                                description="with an s3:// --data-dir, where artifacts are made and read "
+                                            "(default ~/.cache/poets-workflow)")
     # Not significant: it changes what the log shows, not what a task makes.
     verbose = luigi.BoolParameter(significant=False, description="let TensorFlow's, LiteRT's and MediaPipe's "
                                                                  "start-up and deprecation lines into the log")
@@ -79,22 +86,32 @@ class ArtifactTask(luigi.Task):
     def upstream_ids(self):
         return sorted(f"{task.task_family}:{task.artifact_id}" for task in flatten(self.requires()))
 
+    def identity(self):
+        """What fixes this artifact's content, hashed into its id."""
+        return [self.task_family, self.version, self.artifact_params(), self.upstream_ids()]
+
     @property
     def artifact_id(self):
         if not hasattr(self, "_artifact_id"):
-            key = json.dumps(
-                [self.task_family, self.version, self.artifact_params(), self.upstream_ids()],
-                sort_keys=True,
-            )
+            key = json.dumps(self.identity(), sort_keys=True)
             self._artifact_id = hashlib.sha256(key.encode()).hexdigest()[:16]
         return self._artifact_id
 
+    @property
+    def store(self):
+        return store_for(self.data_dir, self.cache_dir)
+
     def output(self):
-        return luigi.LocalTarget(str(Path(self.data_dir, self.stage, self.artifact_id)))
+        return self.store.target(self.stage, self.artifact_id)
+
+    @property
+    def folder(self) -> Path:
+        """The local folder of this task's artifact: in the data dir, or in the cache of an s3:// one."""
+        return self.store.folder(self.stage, self.artifact_id)
 
     def path(self, name):
         """A file inside this task's artifact folder."""
-        return Path(self.output().path, name)
+        return self.folder / name
 
     @contextmanager
     def artifact_folder(self):
@@ -105,22 +122,15 @@ class ArtifactTask(luigi.Task):
         complete; on an exception the temporary folder is removed. Unlike
         luigi's temporary_path(), losing the race to another run that made the
         same artifact is not an error: same id, same content, theirs is kept.
+        With an s3:// data dir the folder is then uploaded, its record last.
         """
-        final = Path(self.output().path)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        folder = final.with_name(f"{final.name}-luigi-tmp-{random.randrange(10**10):010d}")
-        folder.mkdir()
+        final = self.folder
+        folder = temporary_sibling(final)
         try:
             yield folder
             self._write_record(folder, time.monotonic() - getattr(self, "_started", time.monotonic()))
-            try:
-                # rename(2) of a folder onto a non-empty one fails rather than replacing it.
-                os.rename(folder, final)
-            except OSError as error:
-                if error.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not (final / RECORD).exists():
-                    raise
+            if not move_into_place(folder, final):
                 log.info("%s: another run made %s first; keeping it", self.task_family, final)
-                shutil.rmtree(folder, ignore_errors=True)
         except OSError as error:
             shutil.rmtree(folder, ignore_errors=True)
             if error.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -131,6 +141,7 @@ class ArtifactTask(luigi.Task):
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
+        self.store.publish(self.stage, self.artifact_id)
 
     def _write_record(self, folder, seconds):
         record = {
@@ -175,6 +186,12 @@ def _note_start(task):
 def _checking_inputs(run):
     @functools.wraps(run)
     def checked(self):
+        # Scheduled as incomplete, yet there: a shard whose id (its photos) the scheduler could not
+        # know before the dataset arrived, or an artifact another worker made since.
+        if self.complete():
+            log.info("%s: %s is already made; nothing to do", self.task_family,
+                     self.store.where(self.stage, self.artifact_id))
+            return None
         for task in flatten(self.requires()):
             check_intact(task)
         return run(self)
@@ -182,62 +199,30 @@ def _checking_inputs(run):
     return checked
 
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as data:
-        return hashlib.file_digest(data, "sha256").hexdigest()
-
-
-def file_digests(folder: Path) -> dict:
-    """{relative path: {"size", "sha256"}} of every file under `folder` but its record."""
-    return {path.relative_to(folder).as_posix(): {"size": path.stat().st_size, "sha256": _sha256(path)}
-            for path in sorted(Path(folder).rglob("*")) if path.is_file() and path.name != RECORD}
-
-
-def damage(folder: Path) -> list[str]:
-    """What differs between the files of the artifact `folder` and its record:
-    [] when they agree, or when the record lists no files (made before it did)."""
-    record = read_record(folder)
-    problems = []
-    for name, expected in ((record or {}).get("files") or {}).items():
-        path = Path(folder, name)
-        if not path.is_file():
-            problems.append(f"{name} is missing")
-        elif path.stat().st_size != expected["size"]:
-            problems.append(f"{name} has {path.stat().st_size} bytes, not {expected['size']}")
-        elif _sha256(path) != expected["sha256"]:
-            problems.append(f"{name} does not have the sha256 its record gives")
-    return problems
-
-
 # Artifacts found intact in this process, by folder and record: an artifact
 # read by several tasks of one run is hashed once.
 _intact = set()
 
 
-def check_intact(task: ArtifactTask) -> None:
-    """Raise ArtifactDamaged, naming the artifact and the file, unless the
-    artifact `task` made is what its record says."""
-    folder = Path(task.output().path)
+def check_intact(task: ArtifactTask) -> Path:
+    """The local folder of the artifact `task` made, downloaded first from an
+    s3:// data dir; raise ArtifactDamaged, naming the artifact and the file,
+    unless its files are what its record says."""
+    folder = task.folder
     record = folder / RECORD
     key = (str(folder.resolve()), record.stat().st_mtime_ns if record.exists() else None)
     if key in _intact:
-        return
-    problems = damage(folder)
-    if problems:
-        raise ArtifactDamaged(f"{task.task_family} artifact {folder} is damaged: {'; '.join(problems)}. "
-                              f"Remove the folder and run again to rebuild it")
-    _intact.add(key)
-
-
-def read_record(folder):
-    """The record (params.json) of the artifact folder `folder`, or None when
-    it has none: a `-luigi-tmp-` leftover, or not an artifact."""
-    path = Path(folder, RECORD)
-    return read_json(path) if path.exists() else None
+        return folder
+    try:
+        task.store.fetch(task.stage, task.artifact_id)
+    except ArtifactDamaged as error:
+        raise ArtifactDamaged(f"{task.task_family} {error}") from None
+    _intact.add((str(folder.resolve()), record.stat().st_mtime_ns))
+    return folder
 
 
 def artifact_folders(data_dir, stage="*"):
-    """The complete artifact folders under `data_dir` (of one stage, or all)."""
+    """The complete artifact folders under the local `data_dir` (of one stage, or all)."""
     return sorted(path.parent for path in Path(data_dir).glob(f"{stage}/*/{RECORD}"))
 
 

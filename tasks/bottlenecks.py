@@ -1,24 +1,116 @@
-"""Bottlenecks: the base model's features for every photo, computed once."""
+"""Bottlenecks: the base model's features for every photo, computed once, in shards."""
 
 import logging
 
+import luigi
 from luigi.util import inherits
 
 from poets import bottlenecks
-from tasks.artifact import ArtifactTask, artifact_folders, damage, read_record, write_json
+from poets.images import find_photos, photos_among
+from tasks.artifact import ArtifactTask, read_json, write_json
 from tasks.download import DownloadBaseModel, DownloadDataset
 
 log = logging.getLogger("luigi-interface")
 
+# Reusable features: the shards', and those of Bottlenecks before it had shards.
+REUSABLE = (("bottleneck_shards", 1), ("bottlenecks", 2), ("bottlenecks", 3))
+
 
 @inherits(DownloadDataset, DownloadBaseModel)
-class Bottlenecks(ArtifactTask):
-    stage = "bottlenecks"
+class BottleneckShard(ArtifactTask):
+    """The features of the photos whose content hash falls in shard `shard` of `shards`.
+
+    Its id hashes those photos (path and sha256) and the base model, not the
+    dataset: adding photos reruns only the shards they land in."""
+
+    stage = "bottleneck_shards"
     uses_tensorflow = True
-    version = 2  # 2: content hashes, features reused from earlier bottlenecks
+    version = 1
+    shard = luigi.IntParameter(description="which shard, 0 .. shards - 1")
+    shards = luigi.IntParameter(description="how many shards the photos are split into")
+    unhashed = ArtifactTask.unhashed + ("shard", "shards")
 
     def requires(self):
         return {"dataset": self.clone(DownloadDataset), "base_model": self.clone(DownloadBaseModel)}
+
+    def complete(self):
+        # Which photos are in the shard, and so its id, is known once the dataset is.
+        return self.requires()["dataset"].complete() and super().complete()
+
+    def _photo_digests(self):
+        """{relative path: sha256} of the dataset's files, from its record (no photo needs to be here)."""
+        dataset = self.requires()["dataset"]
+        record = dataset.store.record(dataset.stage, dataset.artifact_id)
+        if record is None:
+            raise LookupError(f"BottleneckShard {self.shard}: its photos are known once "
+                              f"{dataset.store.where(dataset.stage, dataset.artifact_id)} is downloaded")
+        files = record["files"]
+        return {name.removeprefix("photos/"): file["sha256"] for name, file in files.items()
+                if name.startswith("photos/")}
+
+    def members(self):
+        """[(relative path, label)] of this shard's photos."""
+        digests = self._photo_digests()
+        return [(path, label) for path, label in photos_among(list(digests))
+                if bottlenecks.shard_of(digests[path], self.shards) == self.shard]
+
+    def identity(self):
+        digests = self._photo_digests()
+        return [self.task_family, self.version, self.requires()["base_model"].artifact_id,
+                [(path, digests[path]) for path, _ in self.members()]]
+
+    @property
+    def features(self):
+        return self.path("bottlenecks.npz")
+
+    def reusable(self):
+        """Earlier features made with the same base model weights, downloaded when they are elsewhere."""
+        base_model = f"DownloadBaseModel:{self.requires()['base_model'].artifact_id}"
+        found = []
+        for stage, version in REUSABLE:
+            for artifact_id in self.store.ids(stage):
+                record = self.store.record(stage, artifact_id)
+                if record["version"] == version and base_model in record["requires"]:
+                    try:
+                        found.append(self.store.fetch(stage, artifact_id) / self.features.name)
+                    except Exception as error:  # reuse is an optimisation: never let it fail the shard
+                        log.warning("BottleneckShard: not reusing %s: %s", artifact_id, error)
+        return found
+
+    def run(self):
+        dataset, base_model = self.requires()["dataset"], self.requires()["base_model"]
+        with self.artifact_folder() as folder:
+            skipped, counts = bottlenecks.compute(
+                dataset.photos, self.members(), self.architecture, base_model.weights,
+                folder / self.features.name, progress=self.progress, reuse=self.reusable(),
+            )
+            write_json(folder / "skipped.json", [{"photo": p, "reason": r} for p, r in skipped])
+            write_json(folder / "bottlenecks.json", counts)
+        log.info("BottleneckShard %d/%d: computed %d photos, reused %d", self.shard, self.shards,
+                 counts["computed"], counts["reused"])
+
+
+@inherits(DownloadDataset, DownloadBaseModel)
+class Bottlenecks(ArtifactTask):
+    """Every photo's features in one file, merged from the shards."""
+
+    stage = "bottlenecks"
+    version = 3  # 2: content hashes, features reused from earlier bottlenecks; 3: merged from shards
+    bottleneck_shards = luigi.IntParameter(
+        default=8, description="how many tasks compute the features (each any worker can take)")
+    # How the work was split does not change the features.
+    unhashed = ArtifactTask.unhashed + ("bottleneck_shards",)
+
+    def requires(self):
+        return {"dataset": self.clone(DownloadDataset), "base_model": self.clone(DownloadBaseModel),
+                "shards": [self.clone(BottleneckShard, shard=i, shards=self.bottleneck_shards)
+                           for i in range(self.bottleneck_shards)]}
+
+    def identity(self):
+        # The photos and the weights fix the features; the shards are how they were computed.
+        upstream = [f"{task.task_family}:{task.artifact_id}"
+                    for task in (self.requires()["dataset"], self.requires()["base_model"])]
+        return [self.task_family, self.version, self.artifact_params(), upstream]
 
     @property
     def features(self):
@@ -28,26 +120,20 @@ class Bottlenecks(ArtifactTask):
     def skipped(self):
         return self.path("skipped.json")
 
-    def reusable(self):
-        """Earlier bottlenecks of this version made with the same base model weights."""
-        base_model = f"DownloadBaseModel:{self.requires()['base_model'].artifact_id}"
-        found = []
-        for folder in artifact_folders(self.data_dir, self.stage):
-            record = read_record(folder)
-            if record["version"] == self.version and base_model in record["requires"]:
-                if problems := damage(folder):
-                    log.warning("Bottlenecks: not reusing %s, it is damaged: %s", folder, "; ".join(problems))
-                    continue
-                found.append(folder / self.features.name)
-        return sorted(found)
-
     def run(self):
-        dataset, base_model = self.requires()["dataset"], self.requires()["base_model"]
+        dataset, shards = self.requires()["dataset"], self.requires()["shards"]
+        others = []
+        photos = find_photos(dataset.photos, others)
+        skipped = [{"photo": path, "reason": "not a photo: no image file extension"} for path in others]
+        counts = {"computed": 0, "reused": 0}
+        for shard in shards:
+            skipped += read_json(shard.path("skipped.json"))
+            for key, value in read_json(shard.path("bottlenecks.json")).items():
+                counts[key] += value
         with self.artifact_folder() as folder:
-            skipped, counts = bottlenecks.compute(
-                dataset.photos, self.architecture, base_model.weights,
-                folder / self.features.name, progress=self.progress, reuse=self.reusable(),
-            )
-            write_json(folder / self.skipped.name, [{"photo": p, "reason": r} for p, r in skipped])
+            bottlenecks.merge([shard.features for shard in shards], photos, folder / self.features.name,
+                                     dataset.photos)
+            write_json(folder / self.skipped.name, sorted(skipped, key=lambda item: item["photo"]))
             write_json(folder / "bottlenecks.json", counts)
+        self.progress(len(photos), len(photos))
         log.info("Bottlenecks: computed %d photos, reused %d", counts["computed"], counts["reused"])

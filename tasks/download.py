@@ -8,7 +8,7 @@ import luigi
 
 from poets import architectures
 from poets.download import download, extract_photos, is_local, local_file, redacted
-from poets.images import fingerprint
+from poets.images import check_classes, find_photos, fingerprint
 from tasks.artifact import ArtifactTask
 from tasks.parameters import Choice, Url, sha256
 
@@ -85,15 +85,17 @@ class DownloadDataset(ArtifactTask):
                 # moves or changes; hard links make it cost no space on the same disk.
                 shutil.copytree(Path(self.dataset_dir).resolve(), folder / "photos", copy_function=link_or_copy,
                                 ignore=shutil.ignore_patterns(".*"))
-                return
-            if is_local(self.dataset_url):
+            elif is_local(self.dataset_url):
                 # Extracted where it is: copying the flower photos' archive first took a third of this task.
                 extract_photos(local_file(self.dataset_url, self.expected_sha256), folder / "photos")
-                return
-            archive = folder / "archive.tgz"
-            fetch(self, self.dataset_url, archive, self.expected_sha256)
-            extract_photos(archive, folder / "photos")
-            archive.unlink()
+            else:
+                archive = folder / "archive.tgz"
+                fetch(self, self.dataset_url, archive, self.expected_sha256)
+                extract_photos(archive, folder / "photos")
+                archive.unlink()
+            # Here, once, rather than in each of the shards that read the photos.
+            check_classes(find_photos(folder / "photos"), f"--dataset-dir {self.dataset_dir}" if self.dataset_dir
+                          else f"--dataset-url {redacted(self.dataset_url)}")
 
 
 class DownloadBaseModel(ArtifactTask):

@@ -2,8 +2,15 @@
 
 import functools
 import http.server
+import json
+import socket
+import subprocess
+import sys
 import tarfile
 import threading
+import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import luigi
@@ -179,3 +186,41 @@ def summary_of(params):
     from workflows import MobileModel
 
     return json.loads(MobileModel(**params).summary.read_text())
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def luigid(tmp_path):
+    """A real luigid on a free loopback port, recording task history in SQLite;
+    yields (port, api(status) -> tasks)."""
+    port = free_port()
+    (tmp_path / "log").mkdir()
+    (tmp_path / "luigi.cfg").write_text(  # luigid reads the luigi.cfg where it starts
+        "[scheduler]\nrecord_task_history=true\n"
+        f"[task_history]\ndb_connection=sqlite:///{tmp_path / 'history.db'}\n")
+    daemon = subprocess.Popen(
+        [str(Path(sys.executable).parent / "luigid"), "--address", "127.0.0.1", "--port", str(port),
+         "--state-path", str(tmp_path / "state.pickle"), "--logdir", str(tmp_path / "log")],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def api(status):
+        query = urllib.parse.quote(json.dumps({"status": status}))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/task_list?data={query}", timeout=5) as response:
+            return json.load(response)["response"]
+
+    for _ in range(100):
+        try:
+            api("DONE")
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        pytest.fail("luigid did not start")
+    yield port, api
+    daemon.terminate()
+    daemon.wait(timeout=10)

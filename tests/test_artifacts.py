@@ -30,8 +30,8 @@ def test_list_and_clean_keep_what_the_parameters_reach(completed, tmp_path, caps
     artifacts.main(["list", *flags(base)])
     listing = capsys.readouterr().out
     assert "learning_rate=0.02" in listing and " unreached " in listing and " incomplete " in listing
-    present = sum(1 for f in data_dir.glob("*/*") if f.resolve() in reach)
-    assert f"; {present} reached by these parameters" in listing and present >= 14
+    present = sum(1 for f in data_dir.glob("*/*") if (f.parent.name, f.name) in reach)
+    assert f"; {present} reached by these parameters" in listing and present >= 22
 
     before = set(data_dir.glob("*/*"))
     artifacts.main(["clean", *flags(base)])
@@ -40,7 +40,7 @@ def test_list_and_clean_keep_what_the_parameters_reach(completed, tmp_path, caps
 
     artifacts.main(["clean", "--yes", *flags(base)])
     after = set(data_dir.glob("*/*"))
-    assert {f.resolve() for f in after} == {f.resolve() for f in before if f.resolve() in reach} | {recent.resolve()}
+    assert after == {f for f in before if (f.parent.name, f.name) in reach} | {recent}
     assert not leftover.exists() and recent.exists()
     fresh()
     assert build(MobileModel(**base)) == []

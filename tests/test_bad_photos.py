@@ -159,8 +159,11 @@ def test_datasets_that_cannot_train_fail_before_the_bottlenecks(tmp_path, flower
     task = Bottlenecks(data_dir=str(tmp_path / "data"), dataset_url=archive.as_uri(),
                        base_model_url=flowers["base_model_url"], architecture=TINY)
     [(failed, error)] = build_failing(task)
-    assert failed.task_family == "Bottlenecks" and message in str(error)
-    assert not (tmp_path / "data" / "bottlenecks").exists() or not list((tmp_path / "data" / "bottlenecks").iterdir())
+    # Once, where the photos arrive, naming the flag that brought them; no shard starts.
+    assert failed.task_family == "DownloadDataset" and message in str(error)
+    assert f"--dataset-url {archive.as_uri()}" in str(error)
+    for stage in ("dataset", "bottleneck_shards", "bottlenecks"):
+        assert not list((tmp_path / "data").glob(f"{stage}/*/params.json")), stage
 
 
 def test_a_class_without_training_photos_fails_before_training(tmp_path, flowers):

@@ -1,61 +1,17 @@
 """The DAG against a real luigid, with several workers and several runs at once."""
 
-import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
-import pytest
 
-from tests.conftest import summary_of
+from tests.conftest import free_port, summary_of
 from tests.test_interruptions import command, comparable
 
 ROOT = Path(__file__).parents[1]
-FAMILIES = {"DownloadDataset", "DownloadBaseModel", "Bottlenecks", "Retrain", "Optimize", "Quantize", "Compress",
+FAMILIES = {"DownloadDataset", "DownloadBaseModel", "BottleneckShard", "Bottlenecks", "Retrain", "Optimize", "Quantize", "Compress",
             "Evaluate", "Export", "MobileModel"}
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def luigid(tmp_path):
-    """A real luigid on a free loopback port, recording task history in SQLite;
-    yields (port, api(status) -> tasks)."""
-    port = free_port()
-    (tmp_path / "log").mkdir()
-    (tmp_path / "luigi.cfg").write_text(  # luigid reads the luigi.cfg where it starts
-        "[scheduler]\nrecord_task_history=true\n"
-        f"[task_history]\ndb_connection=sqlite:///{tmp_path / 'history.db'}\n")
-    daemon = subprocess.Popen(
-        [str(Path(sys.executable).parent / "luigid"), "--address", "127.0.0.1", "--port", str(port),
-         "--state-path", str(tmp_path / "state.pickle"), "--logdir", str(tmp_path / "log")],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def api(status):
-        query = urllib.parse.quote(json.dumps({"status": status}))
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/task_list?data={query}", timeout=5) as response:
-            return json.load(response)["response"]
-
-    for _ in range(100):
-        try:
-            api("DONE")
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        pytest.fail("luigid did not start")
-    yield port, api
-    daemon.terminate()
-    daemon.wait(timeout=10)
 
 
 def central(params, data_dir, port, *extra):
@@ -71,7 +27,7 @@ def test_every_task_ends_done_in_luigid_with_its_progress(completed, luigid, tmp
     assert run.returncode == 0, run.stderr[-3000:]
     done = api("DONE").values()
     assert {task["name"] for task in done} == FAMILIES
-    assert len(done) == 14 and not api("FAILED") and not api("PENDING")
+    assert len(done) == 22 and not api("FAILED") and not api("PENDING")
     progress = {task["name"]: (task["progress_percentage"], task["status_message"]) for task in done}
     assert progress["Bottlenecks"] == (100, "73/73 photos")
     assert progress["Retrain"] == (100, "300/300 steps")

@@ -11,6 +11,10 @@ flags reach against the sizes and sha256s its record lists, prints each
 damaged one, and exits 1 if there is one. `clean` removes the folders it does not reach, and
 the `-luigi-tmp-` leftovers of killed runs older than an hour; it only says
 what it would remove unless given --yes.
+
+With an s3:// --data-dir, `list` and `verify` read the bucket (`verify`
+rehashes the objects themselves, not the cache's copies); `clean` works on
+local data dirs only: a bucket's lifecycle rules are the tool there.
 """
 
 import argparse
@@ -22,24 +26,27 @@ from pathlib import Path
 from luigi.cmdline_parser import CmdlineParser
 from luigi.task import flatten
 
-from tasks.artifact import damage, read_record
+from tasks.artifact import read_record
 
 LEFTOVER_AGE = 3600
 
 
 def reached(task):
-    """Every artifact folder the task's DAG uses, dynamic requirements included."""
-    folders, pending = set(), [task]
+    """(stage, id) of every artifact the task's DAG uses, dynamic requirements included."""
+    found, pending = set(), [task]
     while pending:
         current = pending.pop()
-        folder = Path(current.output().path).resolve()
-        if folder in folders:
+        try:
+            key = (current.stage, current.artifact_id)
+        except LookupError:  # a shard of photos not downloaded yet: nothing of it can exist
             continue
-        folders.add(folder)
+        if key in found:
+            continue
+        found.add(key)
         pending.extend(flatten(current.requires()))
         # MobileModel: the export and evaluation of whichever variant it ships.
         pending.extend(getattr(current, "dynamic_requirements", list)())
-    return folders
+    return found
 
 
 def size_of(folder):
@@ -47,11 +54,23 @@ def size_of(folder):
 
 
 def inventory(data_dir, reach):
-    """[(folder, record or None for a leftover, size, reached)] under data_dir."""
+    """[(folder, record or None for a leftover, size, reached)] under the local data_dir."""
     rows = []
     for folder in sorted(Path(data_dir).glob("*/*")):
         record = read_record(folder)
-        rows.append((folder, record, size_of(folder), folder.resolve() in reach))
+        rows.append((folder, record, size_of(folder), (folder.parent.name, folder.name) in reach))
+    return rows
+
+
+def remote_inventory(store, reach):
+    """The same rows for the complete artifacts in a bucket (a folder there is its URL)."""
+    stages = {stage for stage, _ in reach}
+    rows = []
+    for stage in sorted(stages):
+        for artifact_id in store.ids(stage):
+            record = store.record(stage, artifact_id)
+            size = sum(file["size"] for file in (record.get("files") or {}).values())
+            rows.append((Path(stage, artifact_id), record, size, (stage, artifact_id) in reach))
     return rows
 
 
@@ -65,7 +84,12 @@ def main(argv=None):
     with CmdlineParser.global_instance(["MobileModel", *flags]) as cmdline:
         task = cmdline.get_task_obj()
     reach = reached(task)
-    rows = inventory(task.data_dir, reach)
+    store = task.store
+    if store.remote and args.command == "clean":
+        print(f"clean works on a local --data-dir; for {task.data_dir}, expire old artifacts with the "
+              f"bucket's lifecycle rules", file=sys.stderr)
+        return 2
+    rows = remote_inventory(store, reach) if store.remote else inventory(task.data_dir, reach)
     if args.command == "list":
         for folder, record, size, is_reached in rows:
             state = "reached" if is_reached else ("incomplete" if record is None else "unreached")
@@ -81,9 +105,9 @@ def main(argv=None):
             if not is_reached or record is None:
                 continue
             checked += 1
-            if problems := damage(folder):
+            if problems := store.damage(folder.parent.name, folder.name):
                 damaged += 1
-                print(f"DAMAGED {folder}: {'; '.join(problems)}")
+                print(f"DAMAGED {store.where(folder.parent.name, folder.name)}: {'; '.join(problems)}")
             elif "files" not in record:
                 print(f"unverifiable {folder}: made before records listed their files")
         print(f"{checked} artifacts checked, {damaged} damaged" + ("; remove them and run again to rebuild them"

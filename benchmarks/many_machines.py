@@ -1,0 +1,181 @@
+"""Many machines on the real flower photos: shard sizes, and 1 and 2 workers on a bucket beside a local run.
+
+    .venv/bin/python benchmarks/many_machines.py [--data ../shared/data] [--architecture mobilenet_0.75_224]
+
+1. Shard size: the dataset and base model made once, then `Bottlenecks`
+   alone with --bottleneck-shards 1, 4, 8 and 16, each in a data dir of its
+   own (so nothing is reused), on one worker.
+2. The cold MobileModel run three ways, side by side: a local data dir with
+   the local scheduler; an s3:// data dir (moto's S3 server on loopback) with
+   one worker and luigid; the same with two worker processes, each with its
+   own working folder and cache, as two machines would have.
+Prints a table and writes benchmarks/results/many_machines.json: seconds,
+ratios to the local run, bytes uploaded and downloaded, the per-photo and
+per-stage figures the README's cost estimate uses.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from poets import architectures
+from tasks.artifact import artifact_folders, read_record
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+BUCKET = "poets-bench"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(port):
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"nothing listens on port {port}")
+
+
+def run_all(commands, env=None, cwds=None):
+    """Run the commands at once; (wall seconds for all of them, their stderr)."""
+    started = time.monotonic()
+    procs = [subprocess.Popen(c, cwd=(cwds or [ROOT] * len(commands))[i], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for i, c in enumerate(commands)]
+    logs = [p.communicate()[1] for p in procs]
+    seconds = time.monotonic() - started
+    for proc, command, log in zip(procs, commands, logs):
+        if proc.returncode not in (0, 10, 25):
+            sys.exit(f"failed ({proc.returncode}): {' '.join(command)}\n{log[-3000:]}")
+    return seconds, logs
+
+
+def size_of(folder):
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
+
+
+def bucket_bytes(client, prefix):
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    return sum(item["Size"] for page in pages for item in page.get("Contents", []))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--architecture", default="mobilenet_0.75_224")
+    parser.add_argument("--shards", default="1,4,8,16")
+    args = parser.parse_args()
+
+    data = Path(args.data).resolve()
+    work = Path(tempfile.mkdtemp(prefix="poets-many-"))
+    urls = ["--architecture", args.architecture, "--dataset-url", (data / "flower_photos.tgz").as_uri(),
+            "--base-model-url", (data / "models" / architectures.get(args.architecture).weights_file).as_uri()]
+    luigi = [str(BIN / "luigi"), "--module", "workflows"]
+    result = {"architecture": args.architecture}
+    try:
+        # 1. Shard size: only the features, from the same dataset and base model artifacts.
+        base = work / "base"
+        for task in ("DownloadDataset", "DownloadBaseModel"):
+            run_all([luigi + [task, "--local-scheduler", "--data-dir", str(base)]
+                     + [a for a in urls if task == "DownloadDataset" or "--dataset-url" not in a]])
+        shard_runs = {}
+        for shards in [int(s) for s in args.shards.split(",")]:
+            data_dir = work / f"shards-{shards}"
+            shutil.copytree(base, data_dir, copy_function=os.link)
+            seconds, _ = run_all([luigi + ["Bottlenecks", "--local-scheduler", "--data-dir", str(data_dir),
+                                           "--bottleneck-shards", str(shards)] + urls])
+            shard_runs[shards] = {
+                "seconds": seconds,
+                "shard_seconds": [read_record(f)["seconds"] for f in artifact_folders(data_dir, "bottleneck_shards")],
+            }
+            shutil.rmtree(data_dir)
+        photos = len(json.loads(next((work / "base").glob("dataset/*/params.json")).read_text())["files"])
+        result["photos"] = photos
+        result["shards"] = shard_runs
+
+        # 2. The cold run: local, and on a bucket with one and two workers.
+        local_dir = work / "local"
+        local_seconds, _ = run_all([luigi + ["MobileModel", "--local-scheduler", "--data-dir", str(local_dir)] + urls])
+        stages = {}
+        for folder in artifact_folders(local_dir):
+            stages.setdefault(folder.parent.name, []).append(read_record(folder)["seconds"])
+        result["local"] = {"seconds": local_seconds, "stage_seconds": {k: sum(v) for k, v in stages.items()},
+                           "stage_tasks": {k: len(v) for k, v in stages.items()},
+                           "artifact_bytes": {k: size_of(local_dir / k) for k in stages}}
+
+        moto_port, luigid_port = free_port(), free_port()
+        servers = [subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                   subprocess.Popen([str(BIN / "luigid"), "--address", "127.0.0.1", "--port", str(luigid_port),
+                                     "--state-path", str(work / "luigid.pickle"), "--logdir", str(work)],
+                                    cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+        try:
+            wait_for(moto_port)
+            wait_for(luigid_port)
+            env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}", "AWS_ACCESS_KEY_ID": "bench",
+                   "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+            os.environ.update(env)
+            import boto3
+
+            client = boto3.client("s3")
+            client.create_bucket(Bucket=BUCKET)
+            for workers in (1, 2):
+                machines = [work / f"s3-{workers}-machine-{i}" for i in range(workers)]
+                commands = [luigi + ["MobileModel", "--data-dir", f"s3://{BUCKET}/w{workers}",
+                                     "--cache-dir", str(m / "cache"), "--scheduler-host", "127.0.0.1",
+                                     "--scheduler-port", str(luigid_port), "--worker-keep-alive",
+                                     "--worker-wait-interval", "0.5"] + urls for m in machines]
+                for m in machines:
+                    m.mkdir()
+                seconds, logs = run_all(commands, env=env, cwds=machines)
+                uploaded = bucket_bytes(client, f"w{workers}/")
+                cached = [size_of(m / "cache") for m in machines]
+                result[f"s3_{workers}_workers"] = {
+                    "seconds": seconds,
+                    "ratio_to_local": seconds / local_seconds,
+                    "bytes_uploaded": uploaded,
+                    # Each cache holds what its machine made (uploaded once) and what it downloaded.
+                    "bytes_downloaded": sum(cached) - uploaded,
+                    "shards_per_worker": [log.count("running   BottleneckShard(") for log in logs],
+                    "tasks_per_worker": [log.count(" running   ") for log in logs],
+                }
+        finally:
+            for server in servers:
+                server.terminate()
+                server.wait()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    rows = [("run", "seconds", "ratio", "uploaded MB", "downloaded MB", "tasks per worker")]
+    rows.append(("local data dir, 1 worker", f"{local_seconds:.1f}", "1.00", "-", "-", "-"))
+    for workers in (1, 2):
+        r = result[f"s3_{workers}_workers"]
+        rows.append((f"s3 + luigid, {workers} worker{'s' * (workers > 1)}", f"{r['seconds']:.1f}",
+                     f"{r['ratio_to_local']:.2f}", f"{r['bytes_uploaded'] / 1e6:.1f}",
+                     f"{r['bytes_downloaded'] / 1e6:.1f}", "/".join(map(str, r["tasks_per_worker"]))))
+    k1 = shard_runs[min(shard_runs)]["seconds"]
+    for shards, r in shard_runs.items():
+        rows.append((f"Bottlenecks, {shards} shard{'s' * (shards > 1)}", f"{r['seconds']:.1f}",
+                     f"{r['seconds'] / k1:.2f}", "-", "-", "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)))
+    out = ROOT / "benchmarks" / "results" / "many_machines.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written {out}")
+
+
+if __name__ == "__main__":
+    main()

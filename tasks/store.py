@@ -1,0 +1,315 @@
+"""Where artifacts live: a local folder, or an S3 bucket read through a local cache.
+
+`--data-dir data` keeps every artifact in `data/<stage>/<id>/`, as always.
+`--data-dir s3://bucket/prefix` keeps them under that prefix in any
+S3-compatible store; the endpoint and the credentials come from the standard
+AWS configuration (the environment, `~/.aws/config`, `AWS_ENDPOINT_URL`), never
+from a parameter, so none of it reaches a task id, a record or the log. Tasks
+still read and write plain local folders: an artifact is made in the cache
+(`--cache-dir`, by default `~/.cache/poets-workflow`), then uploaded, its files
+first and its record last, so the record's presence in the bucket is what
+makes it complete (luigi's S3FlagTarget with the record as the flag) and a
+killed upload never looks finished. An artifact another machine made is
+downloaded into the cache the first time a task reads it; an id fixes the
+content, so the cache never goes stale and is shared by every data dir.
+
+Every file downloaded is checked against the size and sha256 its record
+lists before anything reads it: bad bytes fail naming the artifact and the
+file, and nothing of them stays in the cache.
+
+boto3 (through luigi's S3Client, which builds it from luigi.cfg's `[s3]`
+section or else boto3's own configuration) rather than s3fs: luigi's S3
+targets already are what luigi workers use to decide completeness, and
+boto3's client is thread-safe, so the thousands of photos of a dataset move
+on a pool of threads without another layer.
+"""
+
+import errno
+import functools
+import hashlib
+import json
+import logging
+import os
+import random
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import luigi
+
+log = logging.getLogger("luigi-interface")
+
+RECORD = "params.json"
+# Parallel transfers: object stores answer one small request at a time per connection.
+TRANSFER_THREADS = 16
+
+
+class ArtifactDamaged(RuntimeError):
+    """An artifact's files are not what its record says it wrote."""
+
+
+def is_remote(data_dir: str) -> bool:
+    return str(data_dir).startswith("s3://")
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "poets-workflow")
+
+
+def sha256_of(path: Path) -> str:
+    with open(path, "rb") as data:
+        return hashlib.file_digest(data, "sha256").hexdigest()
+
+
+def file_digests(folder: Path) -> dict:
+    """{relative path: {"size", "sha256"}} of every file under `folder` but its record."""
+    return {path.relative_to(folder).as_posix(): {"size": path.stat().st_size, "sha256": sha256_of(path)}
+            for path in sorted(Path(folder).rglob("*")) if path.is_file() and path.name != RECORD}
+
+
+def read_record(folder):
+    """The record (params.json) of the artifact folder `folder`, or None when
+    it has none: a `-luigi-tmp-` leftover, or not an artifact."""
+    path = Path(folder, RECORD)
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def damage(folder: Path) -> list[str]:
+    """What differs between the files of the artifact `folder` and its record:
+    [] when they agree, or when the record lists no files (made before it did)."""
+    return _differences(read_record(folder), lambda name: Path(folder, name))
+
+
+def _differences(record, local_path):
+    problems = []
+    for name, expected in ((record or {}).get("files") or {}).items():
+        path = local_path(name)
+        if not path.is_file():
+            problems.append(f"{name} is missing")
+        elif path.stat().st_size != expected["size"]:
+            problems.append(f"{name} has {path.stat().st_size} bytes, not {expected['size']}")
+        elif sha256_of(path) != expected["sha256"]:
+            problems.append(f"{name} does not have the sha256 its record gives")
+    return problems
+
+
+def temporary_sibling(final: Path) -> Path:
+    """A fresh `-luigi-tmp-` folder beside `final`, renamed onto it when complete."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    folder = final.with_name(f"{final.name}-luigi-tmp-{random.randrange(10**10):010d}")
+    folder.mkdir()
+    return folder
+
+
+def move_into_place(folder: Path, final: Path) -> bool:
+    """Rename the complete `folder` onto `final`; False (and `folder` removed)
+    when another process put the same artifact there first: same id, same content."""
+    try:
+        # rename(2) of a folder onto a non-empty one fails rather than replacing it.
+        os.rename(folder, final)
+        return True
+    except OSError as error:
+        if error.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not (final / RECORD).exists():
+            raise
+        shutil.rmtree(folder, ignore_errors=True)
+        return False
+
+
+class LocalStore:
+    """Artifacts in the folder `data_dir`, read and written in place."""
+
+    remote = False
+
+    def __init__(self, data_dir):
+        self.root = str(data_dir)
+
+    def folder(self, stage, artifact_id) -> Path:
+        return Path(self.root, stage, artifact_id)
+
+    def where(self, stage, artifact_id) -> str:
+        return str(self.folder(stage, artifact_id))
+
+    def target(self, stage, artifact_id):
+        return luigi.LocalTarget(str(self.folder(stage, artifact_id)))
+
+    def record(self, stage, artifact_id):
+        return read_record(self.folder(stage, artifact_id))
+
+    def ids(self, stage):
+        """The ids of the complete artifacts of `stage`."""
+        return sorted(path.parent.name for path in Path(self.root).glob(f"{stage}/*/{RECORD}"))
+
+    def fetch(self, stage, artifact_id) -> Path:
+        folder = self.folder(stage, artifact_id)
+        if problems := damage(folder):
+            raise ArtifactDamaged(f"artifact {folder} is damaged: {'; '.join(problems)}. "
+                                  f"Remove the folder and run again to rebuild it")
+        return folder
+
+    def publish(self, stage, artifact_id):
+        """Nothing to do: the folder in place is the artifact."""
+
+    def damage(self, stage, artifact_id):
+        return damage(self.folder(stage, artifact_id))
+
+
+class S3Store:
+    """Artifacts under `s3://bucket/prefix`, each made and read in a local cache folder."""
+
+    remote = True
+
+    def __init__(self, data_dir, cache_dir):
+        self.root = str(data_dir).rstrip("/")
+        self.cache = Path(cache_dir or default_cache_dir())
+
+    @functools.cached_property
+    def fs(self):
+        from luigi.contrib.s3 import S3Client
+
+        return S3Client()
+
+    @property
+    def client(self):
+        # boto3's low-level client: unlike its resources, safe to share between threads.
+        return self.fs.s3.meta.client
+
+    def url(self, stage, artifact_id, name=""):
+        return f"{self.root}/{stage}/{artifact_id}/{name}"
+
+    def _bucket_key(self, url):
+        bucket, _, key = url[len("s3://"):].partition("/")
+        return bucket, key
+
+    def folder(self, stage, artifact_id) -> Path:
+        return self.cache / stage / artifact_id
+
+    def where(self, stage, artifact_id) -> str:
+        return self.url(stage, artifact_id)
+
+    def target(self, stage, artifact_id):
+        return _record_target(self.url(stage, artifact_id), self.fs)
+
+    def record(self, stage, artifact_id):
+        # A complete record never changes (its id fixes it): read each once.
+        return _remote_record(self, self.url(stage, artifact_id, RECORD))
+
+    def _get_record(self, url):
+        bucket, key = self._bucket_key(url)
+        try:
+            body = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except self.client.exceptions.NoSuchKey:
+            return None
+        return json.loads(body.decode("utf-8"))
+
+    def ids(self, stage):
+        bucket, prefix = self._bucket_key(self.url(stage, "").rstrip("/") + "/")
+        found = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                artifact_id, _, name = item["Key"][len(prefix):].partition("/")
+                if name == RECORD:
+                    found.append(artifact_id)
+        return sorted(found)
+
+    def fetch(self, stage, artifact_id) -> Path:
+        """The artifact's local folder in the cache, downloaded and checked if it is not there."""
+        final = self.folder(stage, artifact_id)
+        if final.exists():
+            if not (problems := damage(final)):
+                return final
+            log.warning("%s: the cached copy is damaged (%s); downloading it again", final, "; ".join(problems))
+            shutil.rmtree(final)
+        record = self.record(stage, artifact_id)
+        if record is None:
+            raise FileNotFoundError(f"{self.url(stage, artifact_id)} has no {RECORD}: it is not a complete artifact")
+        folder = temporary_sibling(final)
+        try:
+            def get(item):
+                name, expected = item
+                path = folder / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                bucket, key = self._bucket_key(self.url(stage, artifact_id, name))
+                self.client.download_file(bucket, key, str(path))
+                return _differences({"files": {name: expected}}, lambda _: path)
+
+            with ThreadPoolExecutor(TRANSFER_THREADS) as pool:
+                problems = [p for found in pool.map(get, (record.get("files") or {}).items()) for p in found]
+            if problems:
+                raise ArtifactDamaged(f"artifact {self.url(stage, artifact_id)} is damaged: "
+                                      f"{'; '.join(problems)}. Remove it from the bucket and run again to "
+                                      f"rebuild it")
+            (folder / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+            move_into_place(folder, final)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return final
+
+    def publish(self, stage, artifact_id):
+        """Upload the cached folder: every file first, the record last."""
+        folder = self.folder(stage, artifact_id)
+        if self.record(stage, artifact_id) is not None:
+            log.info("%s: another worker uploaded it first; keeping theirs", self.url(stage, artifact_id))
+            return
+        names = sorted(read_record(folder).get("files") or {})
+
+        def put(name):
+            self.client.upload_file(str(folder / name), *self._bucket_key(self.url(stage, artifact_id, name)))
+
+        with ThreadPoolExecutor(TRANSFER_THREADS) as pool:
+            list(pool.map(put, names))
+        put(RECORD)
+
+    def damage(self, stage, artifact_id):
+        """Rehash the artifact's files in the bucket against its record."""
+        record = self.record(stage, artifact_id) or {}
+
+        def check(item):
+            name, expected = item
+            bucket, key = self._bucket_key(self.url(stage, artifact_id, name))
+            try:
+                body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
+            except self.client.exceptions.NoSuchKey:
+                return [f"{name} is missing"]
+            digest, size = hashlib.sha256(), 0
+            for chunk in body.iter_chunks(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+            if size != expected["size"]:
+                return [f"{name} has {size} bytes, not {expected['size']}"]
+            return [] if digest.hexdigest() == expected["sha256"] else [
+                f"{name} does not have the sha256 its record gives"]
+
+        with ThreadPoolExecutor(TRANSFER_THREADS) as pool:
+            return [p for found in pool.map(check, (record.get("files") or {}).items()) for p in found]
+
+
+def _record_target(url, fs):
+    from luigi.contrib.s3 import S3FlagTarget
+
+    class RecordTarget(S3FlagTarget):
+        """The folder is complete when its record is there."""
+
+        def exists(self):
+            # One HEAD: S3FlagTarget's exists() also probes for folder markers, three more requests.
+            return self.fs.get_key(self.path + self.flag) is not None
+
+    return RecordTarget(url, client=fs, flag=RECORD)
+
+
+_records = {}
+
+
+def _remote_record(store, url):
+    if url not in _records:
+        record = store._get_record(url)
+        if record is None:
+            return None
+        _records[url] = record
+    return _records[url]
+
+
+@functools.cache
+def store_for(data_dir: str, cache_dir: str = ""):
+    """The store of `--data-dir` (one per process, so an S3 client is built once)."""
+    return S3Store(data_dir, cache_dir) if is_remote(data_dir) else LocalStore(data_dir)

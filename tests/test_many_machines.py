@@ -1,0 +1,176 @@
+"""Many machines: artifacts in an S3 bucket (moto's real S3 API on loopback),
+workers that share nothing but the bucket and luigid, every byte checked."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port, summary_of
+from tests.test_interruptions import command, comparable
+from tests.test_scheduler import central
+
+ROOT = Path(__file__).parents[1]
+SECRET = "moto-secret-key-never-written-0123456789"
+BUCKET = "poets"
+
+
+@pytest.fixture
+def bucket(monkeypatch):
+    """An S3 endpoint (moto's server) with an empty bucket; the AWS configuration
+    in the environment, as a user would set it; yields the data dir URL."""
+    boto3 = pytest.importorskip("boto3")
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    for name, value in {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "poets-tester",
+                        "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    # moto keeps its buckets per process, not per server: start from none.
+    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST"))
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    yield f"s3://{BUCKET}/run"
+    server.stop()
+
+
+def objects(prefix=""):
+    import boto3
+
+    client = boto3.client("s3")
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    return {item["Key"]: item["Size"] for page in pages for item in page.get("Contents", [])}
+
+
+def get(key):
+    import boto3
+
+    return boto3.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read()
+
+
+def remote_summary(data_dir):
+    [key] = [key for key in objects("run/mobile_model/") if key.endswith("/summary.json")]
+    return json.loads(get(key))
+
+
+def worker(params, data_dir, cache, port=None, *extra):
+    """A `luigi` command as a machine of its own would run it: own working folder and cache."""
+    args = central(params, data_dir, port, *extra) if port else [*command(params, data_dir), *extra]
+    cache.mkdir(parents=True, exist_ok=True)
+    return args + ["--cache-dir", str(cache)]
+
+
+def test_two_workers_on_a_bucket_split_the_shards_and_match_a_local_run(completed, bucket, luigid, tmp_path):
+    params, _ = completed
+    port, _ = luigid
+    machines = [tmp_path / "a", tmp_path / "b"]
+    runs = [subprocess.Popen(worker(params, bucket, machine / "cache", port, "--worker-keep-alive",
+                                    "--worker-wait-interval", "0.2"),
+                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            for machine in machines]
+    logs = []
+    for run in runs:
+        _, err = run.communicate(timeout=600)
+        assert run.returncode in (0, 10, 25), err[-3000:]
+        logs.append(err)
+    both = "".join(logs)
+    # Every task ran once, on one machine or the other; the shards on both.
+    for family in ("DownloadDataset", "DownloadBaseModel", "Bottlenecks", "Retrain", "Optimize", "Quantize",
+                   "Export", "MobileModel"):
+        assert both.count(f"done      {family}(") == 1, family
+    shards = [log.count("done      BottleneckShard(") for log in logs]
+    assert sum(shards) == 8 and min(shards) >= 1, shards
+    assert both.count("done      Evaluate(") == 3 and both.count("done      Compress(") == 3
+
+    # The same model as a local run: same metrics, same bytes of the retrained graph.
+    summary = remote_summary(bucket)
+    made_by = next(m for m in machines if str(m / "cache") in json.dumps(summary))
+    assert comparable(summary, made_by / "cache") == comparable(summary_of(params), params["data_dir"])
+    [retrained] = [k for k in objects("run/retrain/") if k.endswith("retrained_graph.pb")]
+    [local] = Path(params["data_dir"], "retrain").glob("*/retrained_graph.pb")
+    assert get(retrained) == local.read_bytes()
+    assert retrained.split("/")[2] == local.parent.name  # the same id
+
+    # Nothing secret anywhere: not in the bucket, not in either cache, not in the log.
+    assert SECRET not in both
+    for key in objects():
+        assert SECRET.encode() not in get(key), key
+    for machine in machines:
+        for path in machine.rglob("*"):
+            assert not path.is_file() or SECRET.encode() not in path.read_bytes(), path
+
+    # A byte flipped in the bucket: the next reader fails naming artifact and file; verify says so too.
+    [optimized] = [k for k in objects("run/optimize/") if k.endswith(".pb")]
+    damaged = bytearray(get(optimized))
+    damaged[len(damaged) // 2] ^= 0xFF
+    import boto3
+
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=optimized, Body=bytes(damaged))
+    rerun = subprocess.run(worker({**params, "quantization_mode": "float16"}, bucket, tmp_path / "c" / "cache"),
+                           cwd=ROOT, capture_output=True, text=True)
+    assert rerun.returncode != 0
+    folder = f"{bucket}/{optimized.rsplit('/', 1)[0].removeprefix('run/')}/"
+    assert f"artifact {folder} is damaged: {optimized.rsplit('/', 1)[1]} does not have the sha256" in rerun.stderr
+    assert not [k for k in objects("run/quantize/") if k.endswith("params.json") and "float16" in get(k).decode()]
+    verify = subprocess.run([sys.executable, "-m", "workflows.artifacts", "verify", "--data-dir", bucket,
+                             *[f"--{k.replace('_', '-')}={v}" for k, v in params.items() if k != "data_dir"],
+                             "--cache-dir", str(tmp_path / "d")],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert verify.returncode == 1, verify.stdout + verify.stderr
+    assert f"DAMAGED {folder}" in verify.stdout and "1 damaged" in verify.stdout
+
+
+KILLER = """
+import os, signal, sys
+import boto3.s3.inject
+real, calls = boto3.s3.inject.upload_file, []
+def upload_then_die(self, *args, **kwargs):
+    calls.append(1)
+    if len(calls) == 20:  # in the middle of the dataset's photos
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(self, *args, **kwargs)
+boto3.s3.inject.upload_file = upload_then_die
+import luigi.cmdline
+sys.argv = ["luigi"] + sys.argv[1:]
+luigi.cmdline.luigi_run()
+"""
+
+
+def test_a_worker_killed_mid_upload_leaves_nothing_that_looks_complete(completed, bucket, tmp_path):
+    params, _ = completed
+    cache = tmp_path / "cache"
+    args = worker(params, bucket, cache)
+    killed = subprocess.run([sys.executable, "-c", KILLER, *args[args.index("--module"):]],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    uploaded = objects("run/dataset/")
+    assert uploaded and not [key for key in uploaded if key.endswith("params.json")]
+    listing = subprocess.run([sys.executable, "-m", "workflows.artifacts", "list", "--data-dir", bucket,
+                              "--cache-dir", str(cache), "--dataset-url", params["dataset_url"]],
+                             cwd=ROOT, capture_output=True, text=True)
+    assert "dataset/" not in listing.stdout, listing.stdout
+
+    rerun = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert comparable(remote_summary(bucket), cache) == comparable(summary_of(params), params["data_dir"])
+
+
+def test_a_damaged_cached_copy_is_downloaded_again(completed, bucket, tmp_path):
+    from tasks.store import S3Store
+
+    params, _ = completed
+    subprocess.run(worker(params, bucket, tmp_path / "cache"), cwd=ROOT, check=True, capture_output=True)
+    store = S3Store(bucket, tmp_path / "cache")
+    [artifact_id] = store.ids("retrain")
+    graph = store.fetch("retrain", artifact_id) / "retrained_graph.pb"
+    good = graph.read_bytes()
+    os.chmod(graph, 0o644)
+    graph.write_bytes(good[:-1])
+    assert store.fetch("retrain", artifact_id) == graph.parent
+    assert graph.read_bytes() == good
