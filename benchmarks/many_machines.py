@@ -87,9 +87,8 @@ def main():
     try:
         # 1. Shard size: only the features, from the same dataset and base model artifacts.
         base = work / "base"
-        for task in ("DownloadDataset", "DownloadBaseModel"):
-            run_all([luigi + [task, "--local-scheduler", "--data-dir", str(base)]
-                     + [a for a in urls if task == "DownloadDataset" or "--dataset-url" not in a]])
+        run_all([luigi + ["DownloadDataset", "--local-scheduler", "--data-dir", str(base)] + urls[2:4]])
+        run_all([luigi + ["DownloadBaseModel", "--local-scheduler", "--data-dir", str(base)] + urls[:2] + urls[4:]])
         shard_runs = {}
         for shards in [int(s) for s in args.shards.split(",")]:
             data_dir = work / f"shards-{shards}"
