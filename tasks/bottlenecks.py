@@ -7,7 +7,7 @@ from luigi.util import inherits
 
 from poets import bottlenecks
 from poets.images import find_photos, photos_among
-from tasks.artifact import ArtifactTask, read_json, write_json
+from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.download import DownloadBaseModel, DownloadDataset
 
 log = logging.getLogger("luigi-interface")
@@ -29,6 +29,8 @@ class BottleneckShard(ArtifactTask):
     shard = luigi.IntParameter(description="which shard, 0 .. shards - 1")
     shards = luigi.IntParameter(description="how many shards the photos are split into")
     unhashed = ArtifactTask.unhashed + ("shard", "shards")
+    # A shard needs its own photos, not all of them: from a bucket, it downloads only those.
+    reads_in_part = ("dataset",)
 
     def requires(self):
         return {"dataset": self.clone(DownloadDataset), "base_model": self.clone(DownloadBaseModel)}
@@ -79,9 +81,11 @@ class BottleneckShard(ArtifactTask):
 
     def run(self):
         dataset, base_model = self.requires()["dataset"], self.requires()["base_model"]
+        members = self.members()
+        photos = check_intact(dataset, [f"photos/{path}" for path, _ in members]) / dataset.photos.name
         with self.artifact_folder() as folder:
             skipped, counts = bottlenecks.compute(
-                dataset.photos, self.members(), self.architecture, base_model.weights,
+                photos, members, self.architecture, base_model.weights,
                 folder / self.features.name, progress=self.progress, reuse=self.reusable(),
             )
             write_json(folder / "skipped.json", [{"photo": p, "reason": r} for p, r in skipped])

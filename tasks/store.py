@@ -74,15 +74,17 @@ def read_record(folder):
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def damage(folder: Path) -> list[str]:
-    """What differs between the files of the artifact `folder` and its record:
-    [] when they agree, or when the record lists no files (made before it did)."""
-    return _differences(read_record(folder), lambda name: Path(folder, name))
+def damage(folder: Path, names=None) -> list[str]:
+    """What differs between the files of the artifact `folder` (or only those
+    `names`) and its record: [] when they agree, or when the record lists no
+    files (made before it did)."""
+    return _differences(read_record(folder), lambda name: Path(folder, name), names)
 
 
-def _differences(record, local_path):
-    problems = []
-    for name, expected in ((record or {}).get("files") or {}).items():
+def _differences(record, local_path, names=None):
+    files = (record or {}).get("files") or {}
+    problems = [f"{name} is not in the artifact" for name in names or () if name not in files]
+    for name, expected in files.items() if names is None else [(n, files[n]) for n in names if n in files]:
         path = local_path(name)
         if not path.is_file():
             problems.append(f"{name} is missing")
@@ -139,9 +141,10 @@ class LocalStore:
         """The ids of the complete artifacts of `stage`."""
         return sorted(path.parent.name for path in Path(self.root).glob(f"{stage}/*/{RECORD}"))
 
-    def fetch(self, stage, artifact_id) -> Path:
+    def fetch(self, stage, artifact_id, names=None) -> Path:
+        """The artifact's folder, its files (or only `names`) checked against its record."""
         folder = self.folder(stage, artifact_id)
-        if problems := damage(folder):
+        if problems := damage(folder, names):
             raise ArtifactDamaged(f"artifact {folder} is damaged: {'; '.join(problems)}. "
                                   f"Remove the folder and run again to rebuild it")
         return folder
@@ -211,17 +214,24 @@ class S3Store:
                     found.append(artifact_id)
         return sorted(found)
 
-    def fetch(self, stage, artifact_id) -> Path:
-        """The artifact's local folder in the cache, downloaded and checked if it is not there."""
+    def fetch(self, stage, artifact_id, names=None) -> Path:
+        """The artifact's local folder in the cache, downloaded and checked if it is not there.
+
+        With `names`, only those files: a folder `<id>-part` in the cache
+        that collects them one by one, each checked (a shard needs its
+        photos, not the whole dataset).
+        """
         final = self.folder(stage, artifact_id)
         if final.exists():
-            if not (problems := damage(final)):
+            if not (problems := damage(final, names)):
                 return final
             log.warning("%s: the cached copy is damaged (%s); downloading it again", final, "; ".join(problems))
             shutil.rmtree(final)
         record = self.record(stage, artifact_id)
         if record is None:
             raise FileNotFoundError(f"{self.url(stage, artifact_id)} has no {RECORD}: it is not a complete artifact")
+        if names is not None:
+            return self._fetch_part(stage, artifact_id, record, names)
         folder = temporary_sibling(final)
         try:
             def get(item):
@@ -244,6 +254,34 @@ class S3Store:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         return final
+
+    def _fetch_part(self, stage, artifact_id, record, names):
+        part = self.cache / stage / f"{artifact_id}-part"
+        files = record.get("files") or {}
+        if missing := [name for name in names if name not in files]:
+            raise FileNotFoundError(f"{self.url(stage, artifact_id)} has no {', '.join(missing[:3])}")
+
+        def get(name):
+            path = part / name
+            if not _differences(record, lambda _: path, [name]):
+                return []  # downloaded, and checked, before
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f"{path.name}-luigi-tmp-{random.randrange(10**10):010d}")
+            try:
+                self.client.download_file(*self._bucket_key(self.url(stage, artifact_id, name)), str(partial))
+                if problems := _differences(record, lambda _: partial, [name]):
+                    return problems
+                os.replace(partial, path)
+                return []
+            finally:
+                partial.unlink(missing_ok=True)
+
+        with ThreadPoolExecutor(TRANSFER_THREADS) as pool:
+            problems = [p for found in pool.map(get, names) for p in found]
+        if problems:
+            raise ArtifactDamaged(f"artifact {self.url(stage, artifact_id)} is damaged: {'; '.join(problems)}. "
+                                  f"Remove it from the bucket and run again to rebuild it")
+        return part
 
     def publish(self, stage, artifact_id):
         """Upload the cached folder: every file first, the record last."""

@@ -174,3 +174,24 @@ def test_a_damaged_cached_copy_is_downloaded_again(completed, bucket, tmp_path):
     graph.write_bytes(good[:-1])
     assert store.fetch("retrain", artifact_id) == graph.parent
     assert graph.read_bytes() == good
+
+
+def test_a_shard_downloads_only_its_photos_and_checks_each(completed, bucket, tmp_path):
+    import boto3
+
+    from tasks.store import ArtifactDamaged, S3Store
+
+    params, _ = completed
+    subprocess.run(worker(params, bucket, tmp_path / "cache"), cwd=ROOT, check=True, capture_output=True)
+    [artifact_id] = S3Store(bucket, tmp_path / "cache").ids("dataset")
+    store = S3Store(bucket, tmp_path / "elsewhere")
+    photos = ["photos/roses/roses_000.jpg", "photos/sunflowers/sunflowers_003.jpg"]
+    part = store.fetch("dataset", artifact_id, photos)
+    assert sorted(p.relative_to(part).as_posix() for p in part.rglob("*") if p.is_file()) == sorted(photos)
+    assert not store.folder("dataset", artifact_id).exists()
+
+    key = f"run/dataset/{artifact_id}/{photos[0]}"
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=get(key)[:-1])
+    with pytest.raises(ArtifactDamaged, match="roses/roses_000.jpg has"):
+        S3Store(bucket, tmp_path / "third").fetch("dataset", artifact_id, photos)
+    assert not list((tmp_path / "third").rglob("*.jpg*"))
