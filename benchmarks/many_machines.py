@@ -57,7 +57,7 @@ def run_all(commands, env=None, cwds=None):
     logs = [p.communicate()[1] for p in procs]
     seconds = time.monotonic() - started
     for proc, command, log in zip(procs, commands, logs):
-        if proc.returncode not in (0, 10, 25):
+        if proc.returncode not in (0, 10, 20, 25):  # see tests/test_many_machines.py
             sys.exit(f"failed ({proc.returncode}): {' '.join(command)}\n{log[-3000:]}")
     return seconds, logs
 

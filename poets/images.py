@@ -194,9 +194,10 @@ def load_batches(root: Path, items: list, size: int, batch_size: int = 32) -> It
             yield [(item, future.result()) for item, future in zip(batch, current)]
 
 
-def sample_photos(root: Path, size: int, count: int = 16) -> np.ndarray:
-    """Up to `count` decodable photos spread over all classes, as a batch."""
-    photos = find_photos(root)
+def sample_photos(root: Path, size: int, count: int = 16, photos: list | None = None) -> np.ndarray:
+    """Up to `count` decodable photos spread over all classes (or over
+    `photos`, (path, label) under `root`), as a batch."""
+    photos = find_photos(root) if photos is None else photos
     picked = photos[:: max(1, len(photos) // count)]
     batch = []
     for item in picked:

@@ -39,25 +39,14 @@ class BottleneckShard(ArtifactTask):
         # Which photos are in the shard, and so its id, is known once the dataset is.
         return self.requires()["dataset"].complete() and super().complete()
 
-    def _photo_digests(self):
-        """{relative path: sha256} of the dataset's files, from its record (no photo needs to be here)."""
-        dataset = self.requires()["dataset"]
-        record = dataset.store.record(dataset.stage, dataset.artifact_id)
-        if record is None:
-            raise LookupError(f"BottleneckShard {self.shard}: its photos are known once "
-                              f"{dataset.store.where(dataset.stage, dataset.artifact_id)} is downloaded")
-        files = record["files"]
-        return {name.removeprefix("photos/"): file["sha256"] for name, file in files.items()
-                if name.startswith("photos/")}
-
     def members(self):
         """[(relative path, label)] of this shard's photos."""
-        digests = self._photo_digests()
+        digests = self.requires()["dataset"].photo_digests()
         return [(path, label) for path, label in photos_among(list(digests))
                 if bottlenecks.shard_of(digests[path], self.shards) == self.shard]
 
     def identity(self):
-        digests = self._photo_digests()
+        digests = self.requires()["dataset"].photo_digests()
         return [self.task_family, self.version, self.requires()["base_model"].artifact_id,
                 [(path, digests[path]) for path, _ in self.members()]]
 

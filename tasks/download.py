@@ -8,7 +8,7 @@ import luigi
 
 from poets import architectures
 from poets.download import download, extract_photos, is_local, local_file, redacted
-from poets.images import check_classes, find_photos, fingerprint
+from poets.images import check_classes, find_photos, fingerprint, photos_among
 from tasks.artifact import ArtifactTask
 from tasks.parameters import Choice, Url, sha256
 
@@ -70,6 +70,19 @@ class DownloadDataset(ArtifactTask):
     @property
     def photos(self):
         return self.path("photos")
+
+    def photo_digests(self):
+        """{path under photos/: sha256} of every file, from the record: no photo needs to be here."""
+        record = self.store.record(self.stage, self.artifact_id)
+        if record is None:
+            raise LookupError(f"the photos are known once {self.store.where(self.stage, self.artifact_id)} "
+                              f"is downloaded")
+        return {name.removeprefix("photos/"): file["sha256"] for name, file in record["files"].items()
+                if name.startswith("photos/")}
+
+    def listed_photos(self):
+        """find_photos's (path, label) of the photos, from the record."""
+        return photos_among(list(self.photo_digests()))
 
     @property
     def expected_sha256(self):

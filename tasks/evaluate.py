@@ -7,7 +7,7 @@ import numpy as np
 from poets import architectures
 from poets.evaluate import evaluate, latency
 from poets.images import sample_photos
-from tasks.artifact import read_json, write_json
+from tasks.artifact import check_intact, read_json, write_json
 from tasks.download import DownloadDataset
 from tasks.retrain import Retrain
 from tasks.variant import VariantTask
@@ -18,7 +18,9 @@ log = logging.getLogger("luigi-interface")
 class Evaluate(VariantTask):
     stage = "evaluate"
     uses_tensorflow = True
-    version = 3  # 2: latency and probabilities; 3: photos.json, LiteRT
+    version = 4  # 2: latency and probabilities; 3: photos.json, LiteRT; 4: latency on test photos
+    # It reads the test photos only: from a bucket, only those are downloaded.
+    reads_in_part = ("dataset",)
 
     def requires(self):
         return {
@@ -41,11 +43,11 @@ class Evaluate(VariantTask):
         needs = self.requires()
         retrain = needs["retrain"]
         test = retrain.split_photos("testing")
+        root = check_intact(needs["dataset"], [f"photos/{path}" for path, _ in test]) / "photos"
         size = architectures.get(self.architecture).size
-        metrics = evaluate(needs["graph"].graph, needs["dataset"].photos, test, retrain.read_labels(), size,
-                           progress=self.progress)
+        metrics = evaluate(needs["graph"].graph, root, test, retrain.read_labels(), size, progress=self.progress)
         probabilities, photos = metrics.pop("probabilities"), metrics.pop("photos")
-        metrics["latency_s"] = latency(needs["graph"].graph, sample_photos(needs["dataset"].photos, size))
+        metrics["latency_s"] = latency(needs["graph"].graph, sample_photos(root, size, photos=test))
         with self.artifact_folder() as folder:
             write_json(folder / "metrics.json", metrics)
             # For the top-1 agreement between variants, photo by photo.

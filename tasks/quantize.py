@@ -5,13 +5,14 @@ from luigi.util import inherits
 from poets import architectures, graphs, quantize
 from poets.export import check_client_loads, for_clients
 from poets.images import load_photo, sample_photos
-from tasks.artifact import ArtifactTask, read_json, write_json
+from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.download import DownloadDataset
 from tasks.optimize import Optimize
 from tasks.parameters import Choice
 from tasks.retrain import Retrain
 
 CALIBRATION_PHOTOS = 100
+SAMPLE_PHOTOS = 16  # the photos the metadata is checked to change no output on
 TFLITE_RECORD = "tflite.json"
 
 
@@ -26,6 +27,9 @@ class Quantize(ArtifactTask):
         description="weights_rounded: 256 levels stored as float (gzips well); weights: 8-bit weights in "
                     "the graph; float16, dynamic_range, int8: TFLite models (int8 calibrated on training photos)",
     )
+
+    # It reads a few photos at most: from a bucket, only those are downloaded.
+    reads_in_part = ("dataset",)
 
     def requires(self):
         return {"optimize": self.clone(Optimize), "retrain": self.clone(Retrain), "dataset": self.clone(DownloadDataset)}
@@ -42,13 +46,10 @@ class Quantize(ArtifactTask):
         """TFLite modes: size, minimum runtime version and builtin ops of the model."""
         return read_json(self.path(TFLITE_RECORD))
 
-    def calibration_photos(self, size):
+    def calibration_paths(self):
         """Up to CALIBRATION_PHOTOS training photos (never validation or test), spread evenly."""
-        needs = self.requires()
-        training = [path for path, _ in needs["retrain"].split_photos("training")]
-        photos = needs["dataset"].photos
-        picked = training[:: max(1, len(training) // CALIBRATION_PHOTOS)][:CALIBRATION_PHOTOS]
-        return (load_photo(photos / path, size) for path in picked)
+        training = [path for path, _ in self.requires()["retrain"].split_photos("training")]
+        return training[:: max(1, len(training) // CALIBRATION_PHOTOS)][:CALIBRATION_PHOTOS]
 
     def run(self):
         optimized = self.requires()["optimize"].graph
@@ -57,13 +58,18 @@ class Quantize(ArtifactTask):
                 graphs.save(quantize.quantize(graphs.load(optimized), self.quantization_mode), folder / self.graph_file)
             else:
                 size = architectures.get(self.architecture).size
-                calibration = self.calibration_photos(size) if self.quantization_mode == "int8" else None
-                model = quantize.quantize_tflite(optimized, size, self.quantization_mode, calibration)
-                retrain = self.requires()["retrain"]
-                photos = self.requires()["dataset"].photos
+                dataset, retrain = self.requires()["dataset"], self.requires()["retrain"]
+                calibrating = self.calibration_paths() if self.quantization_mode == "int8" else []
+                listed = dataset.listed_photos()
+                # sample_photos's candidates among all the photos, so only those are fetched.
+                sample = listed[:: max(1, len(listed) // SAMPLE_PHOTOS)]
+                photos = check_intact(dataset, [f"photos/{p}" for p in calibrating + [p for p, _ in sample]])
+                calibration = (load_photo(photos / "photos" / path, size) for path in calibrating)
+                model = quantize.quantize_tflite(optimized, size, self.quantization_mode,
+                                                 calibration if calibrating else None)
                 model, facts = for_clients(
                     model, retrain.labels, self.architecture, self.quantization_mode, version=self.artifact_id,
-                    pixels=sample_photos(photos, size), model_path=self.graph)
+                    pixels=sample_photos(photos / "photos", size, SAMPLE_PHOTOS, sample), model_path=self.graph)
                 (folder / self.graph_file).write_bytes(model)
                 check_client_loads(folder / self.graph_file, retrain.read_labels())
                 write_json(folder / TFLITE_RECORD, facts)

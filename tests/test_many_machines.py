@@ -77,7 +77,10 @@ def test_two_workers_on_a_bucket_split_the_shards_and_match_a_local_run(complete
     logs = []
     for run in runs:
         _, err = run.communicate(timeout=600)
-        assert run.returncode in (0, 10, 25), err[-3000:]
+        # 10, 25: another worker ran some of its tasks; 20: luigi's summary files MobileModel,
+        # whose second run() (after its dynamic requirements) the other worker took, under
+        # "missing external dependencies". That all of it was made is checked below.
+        assert run.returncode in (0, 10, 20, 25), err[-3000:]
         logs.append(err)
     both = "".join(logs)
     # Every task ran once, on one machine or the other; the shards on both.
@@ -87,6 +90,12 @@ def test_two_workers_on_a_bucket_split_the_shards_and_match_a_local_run(complete
     shards = [log.count("done      BottleneckShard(") for log in logs]
     assert sum(shards) == 8 and min(shards) >= 1, shards
     assert both.count("done      Evaluate(") == 3 and both.count("done      Compress(") == 3
+
+    # Only the machine that made the dataset, or quantized (int8 calibrates on training photos),
+    # holds all of it; the shards, the evaluations and the report download just their photos.
+    for machine, log in zip(machines, logs):
+        if "done      DownloadDataset(" not in log and "done      Quantize(" not in log:
+            assert not [f for f in (machine / "cache" / "dataset").glob("*") if not f.name.endswith("-part")]
 
     # The same model as a local run: same metrics, same bytes of the retrained graph.
     summary = remote_summary(bucket)
@@ -194,4 +203,5 @@ def test_a_shard_downloads_only_its_photos_and_checks_each(completed, bucket, tm
     boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=get(key)[:-1])
     with pytest.raises(ArtifactDamaged, match="roses/roses_000.jpg has"):
         S3Store(bucket, tmp_path / "third").fetch("dataset", artifact_id, photos)
-    assert not list((tmp_path / "third").rglob("*.jpg*"))
+    # The good photo is kept, checked; nothing of the bad one.
+    assert [p.name for p in (tmp_path / "third").rglob("*.jpg*")] == ["sunflowers_003.jpg"]

@@ -29,6 +29,8 @@ class MobileModel(ArtifactTask):
     stage = "mobile_model"
     version = 5  # 2: latency, agreement, the chosen Android variant, the report; 3: skipped photos;
     # 4: what each TFLite model needs of its runtime; 5: per-class figures, report.html
+    # The report shows test photos only: from a bucket, only those are downloaded.
+    reads_in_part = ("dataset",)
     android_variant = Choice(
         default="auto", choices=("auto",) + VARIANTS,
         description="the variant exported as graph.lite; auto: the smallest within 1 point of the "
@@ -104,5 +106,7 @@ class MobileModel(ArtifactTask):
             write_json(folder / self.summary.name, summary)
             write_report(summary, folder)
             evaluations.setdefault(chosen, Evaluation(shipped.photos(), shipped.probabilities()))
-            write_html(summary, folder, evaluations, needs["dataset"].photos, retrain.training(), read_json(skipped))
+            shown = sorted({path for evaluation in evaluations.values() for path, _ in evaluation.photos})
+            photos = check_intact(needs["dataset"], [f"photos/{path}" for path in shown]) / "photos"
+            write_html(summary, folder, evaluations, photos, retrain.training(), read_json(skipped))
         log.info("MobileModel: summary in %s", self.summary.resolve())
