@@ -6,7 +6,7 @@ import luigi
 from luigi.util import inherits
 
 from poets import bottlenecks
-from poets.images import find_photos, photos_among
+from poets.images import photos_among
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.download import DownloadBaseModel, DownloadDataset
 
@@ -89,6 +89,8 @@ class Bottlenecks(ArtifactTask):
 
     stage = "bottlenecks"
     version = 3  # 2: content hashes, features reused from earlier bottlenecks; 3: merged from shards
+    # It needs the dataset's list of files (its record), not its photos.
+    reads_in_part = ("dataset",)
     bottleneck_shards = luigi.IntParameter(
         default=8, description="how many tasks compute the features (each any worker can take)")
     # How the work was split does not change the features.
@@ -116,7 +118,7 @@ class Bottlenecks(ArtifactTask):
     def run(self):
         dataset, shards = self.requires()["dataset"], self.requires()["shards"]
         others = []
-        photos = find_photos(dataset.photos, others)
+        photos = photos_among(list(dataset.photo_digests()), others)
         skipped = [{"photo": path, "reason": "not a photo: no image file extension"} for path in others]
         counts = {"computed": 0, "reused": 0}
         for shard in shards:

@@ -9,7 +9,7 @@ from luigi.util import inherits
 from poets import bottlenecks, graphs
 from poets.images import check_classes, check_split, split_of
 from poets.retrain import retrained_graph, train_head
-from tasks.artifact import ArtifactTask, read_json, write_json
+from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.bottlenecks import Bottlenecks
 from tasks.download import DownloadBaseModel, DownloadDataset
 from tasks.parameters import Number, percentage, positive
@@ -26,6 +26,8 @@ class Retrain(ArtifactTask):
     stage = "retrain"
     uses_tensorflow = True
     version = 3  # 2: a hidden layer with dropout, trained with Adam; 3: split.json, the split the later stages read
+    # It reads photos only to distort them: from a bucket, only then are (the training ones) downloaded.
+    reads_in_part = ("dataset",)
     training_steps = positive(3000, "training steps of the head")
     learning_rate = positive(0.001, "Adam's step size")
     train_batch_size = positive(100, "photos per training step")
@@ -83,6 +85,13 @@ class Retrain(ArtifactTask):
         return {"flip_left_right": self.flip_left_right, "random_crop": self.random_crop,
                 "random_scale": self.random_scale, "random_brightness": self.random_brightness}
 
+    def training_photos(self, training):
+        """The folder of the dataset's photos, with the training ones there when a distortion
+        needs them (from a bucket, nothing is downloaded otherwise)."""
+        dataset = self.requires()["dataset"]
+        names = [f"photos/{path}" for path in training] if any(self.distortions.values()) else []
+        return check_intact(dataset, names) / dataset.photos.name
+
     def run(self):
         import tensorflow as tf
 
@@ -111,7 +120,7 @@ class Retrain(ArtifactTask):
                 features[train], truth[train], features[validation], truth[validation], len(classes),
                 self.training_steps, self.learning_rate, self.train_batch_size, self.random_seed,
                 on_eval=on_eval, distorted=bottlenecks.distorted_features(
-                    self.requires()["dataset"].photos,
+                    self.training_photos([p for p, t in zip(paths, train) if t]),
                     [p for p, t in zip(paths, train) if t], self.architecture,
                     self.requires()["base_model"].weights, **self.distortions),
                 hidden_units=self.hidden_units, dropout=self.dropout,
