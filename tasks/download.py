@@ -8,13 +8,21 @@ import luigi
 
 from poets import architectures
 from poets.download import download, extract_photos, is_local, local_file, redacted
-from poets.images import check_classes, find_photos, fingerprint, photos_among
-from tasks.artifact import ArtifactTask
+from poets.images import (
+    check_classes,
+    find_photos,
+    fingerprint,
+    photos_among,
+    sample_photos,
+)
+from tasks.artifact import ArtifactTask, check_intact
 from tasks.parameters import Choice, Url, sha256
 
 CODELAB_PHOTOS = "https://download.tensorflow.org/example_images/flower_photos.tgz"
 # Archives whose checksum is known: the codelab's photos as TensorFlow Datasets
 # pins them (228,813,984 bytes), checked without --dataset-sha256.
+# The photos a rewritten model is checked on (Optimize, Quantize, Export).
+SAMPLE_PHOTOS = 16
 KNOWN_SHA256 = {CODELAB_PHOTOS: "4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c"}
 
 
@@ -83,6 +91,14 @@ class DownloadDataset(ArtifactTask):
     def listed_photos(self):
         """find_photos's (path, label) of the photos, from the record."""
         return photos_among(list(self.photo_digests()))
+
+    def sample_pixels(self, size, count=SAMPLE_PHOTOS):
+        """sample_photos's batch of photos spread over the classes, for the checks that
+        a rewritten model gives the same outputs; from a bucket, only those are downloaded."""
+        listed = self.listed_photos()
+        candidates = listed[:: max(1, len(listed) // count)]
+        root = check_intact(self, [f"photos/{path}" for path, _ in candidates]) / self.photos.name
+        return sample_photos(root, size, count, candidates)
 
     @property
     def expected_sha256(self):

@@ -5,7 +5,6 @@ import shutil
 
 from poets import architectures
 from poets.export import check_against_graph, check_client_loads, for_clients
-from poets.images import sample_photos
 from poets.tflite import to_tflite
 from tasks.artifact import read_json, write_json
 from tasks.download import DownloadDataset
@@ -25,6 +24,9 @@ class Export(VariantTask):
     stage = "export"
     uses_tensorflow = True
     version = 3  # 2: TFLite variants; the assets/ layout; 3: TFLite metadata, LiteRT
+
+    # A sample of the photos: from a bucket, only those are downloaded.
+    reads_in_part = ("dataset",)
 
     def requires(self):
         return {"graph": self.graph_task(), "optimize": self.clone(Optimize), "retrain": self.clone(Retrain),
@@ -46,7 +48,7 @@ class Export(VariantTask):
         needs = self.requires()
         source, labels = needs["graph"].graph, needs["retrain"].labels
         size = architectures.get(self.architecture).size
-        pixels = sample_photos(needs["dataset"].photos, size)
+        pixels = needs["dataset"].sample_pixels(size)
         if source.suffix == ".tflite":
             # A TFLite variant already carries its metadata: it ships as it is.
             model, facts = source.read_bytes(), needs["graph"].tflite_facts()

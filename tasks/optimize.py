@@ -5,7 +5,6 @@ import logging
 from luigi.util import inherits
 
 from poets import architectures, graphs, optimize
-from poets.images import sample_photos
 from tasks.artifact import ArtifactTask, write_json
 from tasks.download import DownloadDataset
 from tasks.retrain import Retrain
@@ -20,6 +19,9 @@ class Optimize(ArtifactTask):
     version = 2  # 2: constant folding and batch norms folded into the convolutions
     graph_file = "optimized_graph.pb"
 
+    # A sample of the photos: from a bucket, only those are downloaded.
+    reads_in_part = ("dataset",)
+
     def requires(self):
         return {"retrain": self.clone(Retrain), "dataset": self.clone(DownloadDataset)}
 
@@ -30,7 +32,7 @@ class Optimize(ArtifactTask):
     def run(self):
         retrained = graphs.load(self.requires()["retrain"].graph)
         optimized = optimize.optimize(retrained)
-        pixels = sample_photos(self.requires()["dataset"].photos, architectures.get(self.architecture).size)
+        pixels = self.requires()["dataset"].sample_pixels(architectures.get(self.architecture).size)
         difference = optimize.check_same_outputs(retrained, optimized, pixels)
         if left := optimize.batch_norm_ops(optimized):
             raise AssertionError(f"batch norm arithmetic left in the optimized graph: {', '.join(left[:5])}")

@@ -4,7 +4,7 @@ from luigi.util import inherits
 
 from poets import architectures, graphs, quantize
 from poets.export import check_client_loads, for_clients
-from poets.images import load_photo, sample_photos
+from poets.images import load_photo
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.download import DownloadDataset
 from tasks.optimize import Optimize
@@ -12,7 +12,6 @@ from tasks.parameters import Choice
 from tasks.retrain import Retrain
 
 CALIBRATION_PHOTOS = 100
-SAMPLE_PHOTOS = 16  # the photos the metadata is checked to change no output on
 TFLITE_RECORD = "tflite.json"
 
 
@@ -28,7 +27,7 @@ class Quantize(ArtifactTask):
                     "the graph; float16, dynamic_range, int8: TFLite models (int8 calibrated on training photos)",
     )
 
-    # It reads a few photos at most: from a bucket, only those are downloaded.
+    # It reads a sample of the photos, and int8's calibration photos: from a bucket, only those are downloaded.
     reads_in_part = ("dataset",)
 
     def requires(self):
@@ -60,16 +59,13 @@ class Quantize(ArtifactTask):
                 size = architectures.get(self.architecture).size
                 dataset, retrain = self.requires()["dataset"], self.requires()["retrain"]
                 calibrating = self.calibration_paths() if self.quantization_mode == "int8" else []
-                listed = dataset.listed_photos()
-                # sample_photos's candidates among all the photos, so only those are fetched.
-                sample = listed[:: max(1, len(listed) // SAMPLE_PHOTOS)]
-                photos = check_intact(dataset, [f"photos/{p}" for p in calibrating + [p for p, _ in sample]])
-                calibration = (load_photo(photos / "photos" / path, size) for path in calibrating)
+                photos = check_intact(dataset, [f"photos/{path}" for path in calibrating]) / dataset.photos.name
+                calibration = (load_photo(photos / path, size) for path in calibrating)
                 model = quantize.quantize_tflite(optimized, size, self.quantization_mode,
                                                  calibration if calibrating else None)
                 model, facts = for_clients(
                     model, retrain.labels, self.architecture, self.quantization_mode, version=self.artifact_id,
-                    pixels=sample_photos(photos / "photos", size, SAMPLE_PHOTOS, sample), model_path=self.graph)
+                    pixels=dataset.sample_pixels(size), model_path=self.graph)
                 (folder / self.graph_file).write_bytes(model)
                 check_client_loads(folder / self.graph_file, retrain.read_labels())
                 write_json(folder / TFLITE_RECORD, facts)
