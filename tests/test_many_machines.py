@@ -170,11 +170,14 @@ def test_a_worker_killed_mid_upload_leaves_nothing_that_looks_complete(completed
     assert comparable(remote_summary(bucket), cache) == comparable(summary_of(params), params["data_dir"])
 
 
-def test_a_damaged_cached_copy_is_downloaded_again(completed, bucket, tmp_path):
-    from tasks.store import S3Store
+def test_cached_copies_and_partial_downloads_are_checked_file_by_file(completed, bucket, tmp_path):
+    import boto3
+
+    from tasks.store import ArtifactDamaged, S3Store
 
     params, _ = completed
     subprocess.run(worker(params, bucket, tmp_path / "cache"), cwd=ROOT, check=True, capture_output=True)
+    # A damaged cached copy is downloaded again.
     store = S3Store(bucket, tmp_path / "cache")
     [artifact_id] = store.ids("retrain")
     graph = store.fetch("retrain", artifact_id) / "retrained_graph.pb"
@@ -184,20 +187,13 @@ def test_a_damaged_cached_copy_is_downloaded_again(completed, bucket, tmp_path):
     assert store.fetch("retrain", artifact_id) == graph.parent
     assert graph.read_bytes() == good
 
-
-def test_a_shard_downloads_only_its_photos_and_checks_each(completed, bucket, tmp_path):
-    import boto3
-
-    from tasks.store import ArtifactDamaged, S3Store
-
-    params, _ = completed
-    subprocess.run(worker(params, bucket, tmp_path / "cache"), cwd=ROOT, check=True, capture_output=True)
-    [artifact_id] = S3Store(bucket, tmp_path / "cache").ids("dataset")
-    store = S3Store(bucket, tmp_path / "elsewhere")
+    # A shard downloads only its photos, each checked.
+    [artifact_id] = store.ids("dataset")
+    elsewhere = S3Store(bucket, tmp_path / "elsewhere")
     photos = ["photos/roses/roses_000.jpg", "photos/sunflowers/sunflowers_003.jpg"]
-    part = store.fetch("dataset", artifact_id, photos)
+    part = elsewhere.fetch("dataset", artifact_id, photos)
     assert sorted(p.relative_to(part).as_posix() for p in part.rglob("*") if p.is_file()) == sorted(photos)
-    assert not store.folder("dataset", artifact_id).exists()
+    assert not elsewhere.folder("dataset", artifact_id).exists()
 
     key = f"run/dataset/{artifact_id}/{photos[0]}"
     boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=get(key)[:-1])
