@@ -189,6 +189,7 @@ def _note_start(task):
 def _checking_inputs(run):
     @functools.wraps(run)
     def checked(self):
+        self.store.check()
         # Scheduled as incomplete, yet there: a shard whose id (its photos) the scheduler could not
         # know before the dataset arrived, or an artifact another worker made since.
         if self.complete():

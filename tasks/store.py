@@ -149,6 +149,9 @@ class LocalStore:
                                   f"Remove the folder and run again to rebuild it")
         return folder
 
+    def check(self):
+        """Nothing to check: a missing folder is made when written."""
+
     def publish(self, stage, artifact_id):
         """Nothing to do: the folder in place is the artifact."""
 
@@ -164,6 +167,44 @@ class S3Store:
     def __init__(self, data_dir, cache_dir):
         self.root = str(data_dir).rstrip("/")
         self.cache = Path(cache_dir or default_cache_dir())
+        self._checked = False
+
+    def check(self):
+        """Fail, naming --data-dir and saying why, unless the bucket can be reached (once per process)."""
+        if not self._checked:
+            try:
+                self.client.head_bucket(Bucket=self._bucket_key(self.root + "/")[0])
+            except Exception as error:
+                raise self.unusable(error) from None
+            self._checked = True
+
+    def unusable(self, error) -> RuntimeError:
+        """`error` from the S3 client, said in terms of --data-dir and the AWS configuration."""
+        from botocore.exceptions import (
+            ClientError,
+            EndpointConnectionError,
+            NoCredentialsError,
+        )
+
+        from poets.download import redacted
+
+        bucket = self._bucket_key(self.root + "/")[0]
+        endpoint = redacted(self.client.meta.endpoint_url)
+        if isinstance(error, NoCredentialsError):
+            why = ("no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile "
+                   "in ~/.aws/config")
+        elif isinstance(error, EndpointConnectionError):
+            why = f"cannot reach the S3 endpoint {endpoint} (AWS_ENDPOINT_URL or ~/.aws/config)"
+        elif isinstance(error, ClientError):
+            code = str(error.response.get("Error", {}).get("Code"))
+            why = {"404": f"there is no bucket {bucket} at {endpoint}",
+                   "NoSuchBucket": f"there is no bucket {bucket} at {endpoint}",
+                   "403": f"the credentials may not use bucket {bucket} at {endpoint}",
+                   "AccessDenied": f"the credentials may not use bucket {bucket} at {endpoint}",
+                   }.get(code, f"{endpoint} answered {code}")
+        else:
+            return error
+        return RuntimeError(f"--data-dir {self.root}: {why}")
 
     @functools.cached_property
     def fs(self):
@@ -190,7 +231,7 @@ class S3Store:
         return self.url(stage, artifact_id)
 
     def target(self, stage, artifact_id):
-        return _record_target(self.url(stage, artifact_id), self.fs)
+        return _record_target(self, self.url(stage, artifact_id))
 
     def record(self, stage, artifact_id):
         # A complete record never changes (its id fixes it): read each once.
@@ -322,17 +363,20 @@ class S3Store:
             return [p for found in pool.map(check, (record.get("files") or {}).items()) for p in found]
 
 
-def _record_target(url, fs):
+def _record_target(store, url):
     from luigi.contrib.s3 import S3FlagTarget
 
     class RecordTarget(S3FlagTarget):
         """The folder is complete when its record is there."""
 
         def exists(self):
-            # One HEAD: S3FlagTarget's exists() also probes for folder markers, three more requests.
-            return self.fs.get_key(self.path + self.flag) is not None
+            try:
+                # One HEAD: S3FlagTarget's exists() also probes for folder markers, three more requests.
+                return self.fs.get_key(self.path + self.flag) is not None
+            except Exception as error:
+                raise store.unusable(error) from None
 
-    return RecordTarget(url, client=fs, flag=RECORD)
+    return RecordTarget(url, client=store.fs, flag=RECORD)
 
 
 _records = {}

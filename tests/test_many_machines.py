@@ -201,3 +201,18 @@ def test_cached_copies_and_partial_downloads_are_checked_file_by_file(completed,
         S3Store(bucket, tmp_path / "third").fetch("dataset", artifact_id, photos)
     # The good photo is kept, checked; nothing of the bad one.
     assert [p.name for p in (tmp_path / "third").rglob("*.jpg*")] == ["sunflowers_003.jpg"]
+
+
+def test_an_unusable_bucket_fails_naming_the_data_dir(bucket, flowers, tmp_path, monkeypatch):
+    from tasks.download import DownloadBaseModel
+    from tests.conftest import build_failing
+
+    weights = {"base_model_url": flowers["base_model_url"], "architecture": flowers["architecture"],
+               "cache_dir": str(tmp_path / "cache")}
+    [(_, error)] = build_failing(DownloadBaseModel(data_dir="s3://no-such-bucket/run", **weights))
+    assert "--data-dir s3://no-such-bucket/run: there is no bucket no-such-bucket at http://127.0.0.1:" in str(error)
+    assert not list((tmp_path / "cache").rglob("*.h5"))  # failed before any work
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(RuntimeError, match=r"--data-dir s3://poets/elsewhere: cannot reach the S3 endpoint"):
+        DownloadBaseModel(data_dir="s3://poets/elsewhere", **weights).complete()
