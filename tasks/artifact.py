@@ -215,22 +215,16 @@ def check_intact(task: ArtifactTask, names=None) -> Path:
     """The local folder of the artifact `task` made, downloaded first from an
     s3:// data dir; raise ArtifactDamaged, naming the artifact and the file,
     unless its files (or those `names` only) are what its record says."""
-    if names is not None:
-        try:
-            return task.store.fetch(task.stage, task.artifact_id, names)
-        except ArtifactDamaged as error:
-            raise ArtifactDamaged(f"{task.task_family} {error}") from None
-    folder = task.folder
-    record = folder / RECORD
-    key = (str(folder.resolve()), record.stat().st_mtime_ns if record.exists() else None)
-    if key in _intact:
-        return folder
+    record = task.folder / RECORD
+    if names is None and (str(record.resolve()), record.stat().st_mtime_ns if record.exists() else None) in _intact:
+        return task.folder
     try:
-        task.store.fetch(task.stage, task.artifact_id)
+        found = task.store.fetch(task.stage, task.artifact_id, names)
     except ArtifactDamaged as error:
         raise ArtifactDamaged(f"{task.task_family} {error}") from None
-    _intact.add((str(folder.resolve()), record.stat().st_mtime_ns))
-    return folder
+    if names is None:  # a part is checked file by file, each time
+        _intact.add((str(record.resolve()), record.stat().st_mtime_ns))
+    return found
 
 
 def artifact_folders(data_dir, stage="*"):

@@ -40,15 +40,14 @@ class BottleneckShard(ArtifactTask):
         return self.requires()["dataset"].complete() and super().complete()
 
     def members(self):
-        """[(relative path, label)] of this shard's photos."""
+        """[(relative path, label, sha256)] of this shard's photos."""
         digests = self.requires()["dataset"].photo_digests()
-        return [(path, label) for path, label in photos_among(list(digests))
+        return [(path, label, digests[path]) for path, label in photos_among(list(digests))
                 if bottlenecks.shard_of(digests[path], self.shards) == self.shard]
 
     def identity(self):
-        digests = self.requires()["dataset"].photo_digests()
         return [self.task_family, self.version, self.requires()["base_model"].artifact_id,
-                [(path, digests[path]) for path, _ in self.members()]]
+                [(path, digest) for path, _, digest in self.members()]]
 
     @property
     def features(self):
@@ -70,7 +69,7 @@ class BottleneckShard(ArtifactTask):
 
     def run(self):
         dataset, base_model = self.requires()["dataset"], self.requires()["base_model"]
-        members = self.members()
+        members = [(path, label) for path, label, _ in self.members()]
         photos = check_intact(dataset, [f"photos/{path}" for path, _ in members]) / dataset.photos.name
         with self.artifact_folder() as folder:
             skipped, counts = bottlenecks.compute(
@@ -127,7 +126,7 @@ class Bottlenecks(ArtifactTask):
                 counts[key] += value
         with self.artifact_folder() as folder:
             bottlenecks.merge([shard.features for shard in shards], photos, folder / self.features.name,
-                                     dataset.photos)
+                              dataset.photos)
             write_json(folder / self.skipped.name, sorted(skipped, key=lambda item: item["photo"]))
             write_json(folder / "bottlenecks.json", counts)
         self.progress(len(photos), len(photos))

@@ -80,13 +80,16 @@ class DownloadDataset(ArtifactTask):
         return self.path("photos")
 
     def photo_digests(self):
-        """{path under photos/: sha256} of every file, from the record: no photo needs to be here."""
-        record = self.store.record(self.stage, self.artifact_id)
-        if record is None:
-            raise LookupError(f"the photos are known once {self.store.where(self.stage, self.artifact_id)} "
-                              f"is downloaded")
-        return {name.removeprefix("photos/"): file["sha256"] for name, file in record["files"].items()
-                if name.startswith("photos/")}
+        """{path under photos/: sha256} of every file, from the record: no photo needs to be here.
+        Read once per task (its id fixes it): each shard, the merge and the checks ask for it."""
+        if not hasattr(self, "_photo_digests"):
+            record = self.store.record(self.stage, self.artifact_id)
+            if record is None:
+                raise LookupError(f"the photos are known once {self.store.where(self.stage, self.artifact_id)} "
+                                  f"is downloaded")
+            self._photo_digests = {name.removeprefix("photos/"): file["sha256"]
+                                   for name, file in record["files"].items() if name.startswith("photos/")}
+        return self._photo_digests
 
     def listed_photos(self):
         """find_photos's (path, label) of the photos, from the record."""

@@ -173,7 +173,7 @@ class S3Store:
         """Fail, naming --data-dir and saying why, unless the bucket can be reached (once per process)."""
         if not self._checked:
             try:
-                self.client.head_bucket(Bucket=self._bucket_key(self.root + "/")[0])
+                self.client.head_bucket(Bucket=self.bucket)
             except Exception as error:
                 raise self.unusable(error) from None
             self._checked = True
@@ -188,7 +188,7 @@ class S3Store:
 
         from poets.download import redacted
 
-        bucket = self._bucket_key(self.root + "/")[0]
+        bucket = self.bucket
         endpoint = redacted(self.client.meta.endpoint_url)
         if isinstance(error, NoCredentialsError):
             why = ("no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile "
@@ -220,6 +220,10 @@ class S3Store:
     def url(self, stage, artifact_id, name=""):
         return f"{self.root}/{stage}/{artifact_id}/{name}"
 
+    @property
+    def bucket(self):
+        return self._bucket_key(self.root + "/")[0]
+
     def _bucket_key(self, url):
         bucket, _, key = url[len("s3://"):].partition("/")
         return bucket, key
@@ -234,19 +238,18 @@ class S3Store:
         return _record_target(self, self.url(stage, artifact_id))
 
     def record(self, stage, artifact_id):
+        url = self.url(stage, artifact_id, RECORD)
         # A complete record never changes (its id fixes it): read each once.
-        return _remote_record(self, self.url(stage, artifact_id, RECORD))
-
-    def _get_record(self, url):
-        bucket, key = self._bucket_key(url)
-        try:
-            body = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except self.client.exceptions.NoSuchKey:
-            return None
-        return json.loads(body.decode("utf-8"))
+        if url not in _records:
+            try:
+                body = self.client.get_object(Bucket=self.bucket, Key=self._bucket_key(url)[1])["Body"].read()
+            except self.client.exceptions.NoSuchKey:
+                return None
+            _records[url] = json.loads(body.decode("utf-8"))
+        return _records[url]
 
     def ids(self, stage):
-        bucket, prefix = self._bucket_key(self.url(stage, "").rstrip("/") + "/")
+        bucket, prefix = self._bucket_key(f"{self.root}/{stage}/")
         found = []
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
@@ -271,24 +274,16 @@ class S3Store:
         record = self.record(stage, artifact_id)
         if record is None:
             raise FileNotFoundError(f"{self.url(stage, artifact_id)} has no {RECORD}: it is not a complete artifact")
+        files = record.get("files") or {}
         if names is not None:
-            return self._fetch_part(stage, artifact_id, record, names)
+            if missing := [name for name in names if name not in files]:
+                raise FileNotFoundError(f"{self.url(stage, artifact_id)} has no {', '.join(missing[:3])}")
+            part = self.cache / stage / f"{artifact_id}-part"
+            self._download(stage, artifact_id, record, names, part)
+            return part
         folder = temporary_sibling(final)
         try:
-            def get(item):
-                name, expected = item
-                path = folder / name
-                path.parent.mkdir(parents=True, exist_ok=True)
-                bucket, key = self._bucket_key(self.url(stage, artifact_id, name))
-                self.client.download_file(bucket, key, str(path))
-                return _differences({"files": {name: expected}}, lambda _: path)
-
-            with ThreadPoolExecutor(TRANSFER_THREADS) as pool:
-                problems = [p for found in pool.map(get, (record.get("files") or {}).items()) for p in found]
-            if problems:
-                raise ArtifactDamaged(f"artifact {self.url(stage, artifact_id)} is damaged: "
-                                      f"{'; '.join(problems)}. Remove it from the bucket and run again to "
-                                      f"rebuild it")
+            self._download(stage, artifact_id, record, list(files), folder)
             (folder / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
             move_into_place(folder, final)
         except BaseException:
@@ -296,14 +291,12 @@ class S3Store:
             raise
         return final
 
-    def _fetch_part(self, stage, artifact_id, record, names):
-        part = self.cache / stage / f"{artifact_id}-part"
-        files = record.get("files") or {}
-        if missing := [name for name in names if name not in files]:
-            raise FileNotFoundError(f"{self.url(stage, artifact_id)} has no {', '.join(missing[:3])}")
+    def _download(self, stage, artifact_id, record, names, into):
+        """Download the files `names` of the artifact into the folder `into`, each taking its
+        name there only once checked against `record`; one already there and intact is kept."""
 
         def get(name):
-            path = part / name
+            path = into / name
             if not _differences(record, lambda _: path, [name]):
                 return []  # downloaded, and checked, before
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -322,7 +315,6 @@ class S3Store:
         if problems:
             raise ArtifactDamaged(f"artifact {self.url(stage, artifact_id)} is damaged: {'; '.join(problems)}. "
                                   f"Remove it from the bucket and run again to rebuild it")
-        return part
 
     def publish(self, stage, artifact_id):
         """Upload the cached folder: every file first, the record last."""
@@ -379,16 +371,8 @@ def _record_target(store, url):
     return RecordTarget(url, client=store.fs, flag=RECORD)
 
 
+# Complete records read from buckets in this process, by URL.
 _records = {}
-
-
-def _remote_record(store, url):
-    if url not in _records:
-        record = store._get_record(url)
-        if record is None:
-            return None
-        _records[url] = record
-    return _records[url]
 
 
 @functools.cache
