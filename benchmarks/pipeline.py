@@ -21,13 +21,16 @@ import time
 from pathlib import Path
 
 from poets import architectures, quantize
+from tasks.bottlenecks import FINE_TUNE_BLOCKS
 from tasks.artifact import artifact_folders, read_record
 
 ROOT = Path(__file__).resolve().parents[1]
 # The codelab's published figures (TensorFlow for Poets 2).
 CODELAB = {"optimized_accuracy": 0.909, "optimized_cross_entropy": 0.270, "gzip_saving_float": 0.08,
            "gzip_saving_weights_rounded": 0.701, "label_image_s": 0.140}
-UPSTREAM = ("dataset", "base_model", "bottlenecks", "retrain", "optimize")
+UPSTREAM = ("dataset", "base_model", "bottlenecks", "activations", "retrain", "optimize")
+FEATURES = ("bottleneck_shards", "bottlenecks", "activation_shards", "activations")
+SEEDS = range(5)
 MODES = quantize.MODES
 
 
@@ -41,6 +44,23 @@ def luigi(command):
 
 def folders(data_dir):
     return set(artifact_folders(data_dir))
+
+
+def seed_runs(command, data_dir, blocks):
+    """The optimized and int8 graphs' test figures for seeds 0-4 with
+    --fine-tune-blocks `blocks`: {"runs": [...], "mean": {...}}."""
+    runs = []
+    for seed in SEEDS:
+        before = folders(data_dir)
+        seconds, _ = luigi(command + ["--random-seed", str(seed), "--quantization-mode", "int8",
+                                      "--fine-tune-blocks", str(blocks)])
+        summary = json.loads(next(f for f in folders(data_dir) - before
+                                  if f.parent.name == "mobile_model").joinpath("summary.json").read_text())
+        figures = {f"{variant}_{what}": summary["variants"][variant][what]
+                   for variant in ("optimized", "int8") for what in ("accuracy", "cross_entropy")}
+        runs.append({"seed": seed, "seconds": seconds, **figures})
+    mean = {key: sum(run[key] for run in runs) / len(runs) for key in runs[0] if key != "seed"}
+    return {"runs": runs, "mean": mean}
 
 
 def yardstick(photos, architecture, weights):
@@ -125,11 +145,21 @@ def main():
         [summary_folder] = [f for f in new if f.parent.name == "mobile_model"]
         summaries[mode] = json.loads((summary_folder / "summary.json").read_text())
 
+    # A training parameter: retraining and what follows run again, never the features.
+    before = folders(data_dir)
+    seconds, _ = luigi(command + ["--learning-rate", "0.002"])
+    new = folders(data_dir) - before
+    learning_rate_run = {"seconds": seconds, "new_artifacts": sorted(f.parent.name for f in new),
+                         "recomputed_features": sorted(f.parent.name for f in new if f.parent.name in FEATURES)}
+    # Five seeds with the default --fine-tune-blocks, and with 0 (the head on frozen features) beside it.
+    seeds = {blocks: seed_runs(command, data_dir, blocks) for blocks in (FINE_TUNE_BLOCKS, 0)}
+
     variants = dict(summaries["weights_rounded"]["variants"])
     for mode in MODES[1:]:
         variants[mode] = summaries[mode]["variants"][mode]
     # The features are computed by the shards, one after the other on this one worker.
-    bottleneck_seconds = sum(read_record(f)["seconds"] for f in artifact_folders(data_dir, "bottleneck_shards"))
+    bottleneck_seconds = sum(read_record(f)["seconds"] for f in artifact_folders(
+        data_dir, "activation_shards" if FINE_TUNE_BLOCKS else "bottleneck_shards"))
     [optimize] = [f for f in folders(data_dir) if f.parent.name == "optimize"]
     optimize_record = json.loads((optimize / "optimize.json").read_text())
     float_lite = Path(summaries["weights_rounded"]["android"]["model"])
@@ -170,6 +200,9 @@ def main():
         "rerun_seconds": rerun,
         "yardstick_seconds": yard_seconds,
         "mode_runs": mode_runs,
+        "learning_rate_run": learning_rate_run,
+        "fine_tune_blocks": FINE_TUNE_BLOCKS,
+        "seeds": {f"fine_tune_blocks={blocks}": runs for blocks, runs in seeds.items()},
         "clients": client_runs,
         "codelab": CODELAB,
     }
@@ -195,7 +228,17 @@ def main():
     for mode, run in mode_runs.items():
         print(f"--quantization-mode {mode}: {run['seconds']:.1f}s, new artifacts {', '.join(run['new_artifacts'])}; "
               f"reran upstream: {run['reran_upstream'] or 'nothing'}")
+    print(f"--learning-rate 0.002: {learning_rate_run['seconds']:.1f}s, new artifacts "
+          f"{', '.join(learning_rate_run['new_artifacts'])}; features recomputed: "
+          f"{learning_rate_run['recomputed_features'] or 'none'}")
     print(f"Android variant chosen: {result['android_variant']}")
+    print(f"\nSeeds 0-4, test split: {'seed':>4}{'optimized':>10}{'x-entropy':>10}{'int8':>8}{'x-entropy':>10}"
+          f"{'seconds':>9}")
+    for blocks, runs in seeds.items():
+        for run in runs["runs"] + [{"seed": "mean", **runs["mean"]}]:
+            print(f"{'--fine-tune-blocks ' + str(blocks):<22}{run['seed']:>4}{run['optimized_accuracy']:>10.4f}"
+                  f"{run['optimized_cross_entropy']:>10.4f}{run['int8_accuracy']:>8.4f}"
+                  f"{run['int8_cross_entropy']:>10.4f}{run['seconds']:>9.1f}")
     print(f"\nTFLite models in the clients, test split ({client_runs['int8']['test_photos']} photos): accuracy as the "
           f"project measures it, as MediaPipe's ImageClassifier does (from the file alone), as the codelab's "
           f"Android app prepares photos; agreement: same top label as the project\n")
@@ -211,7 +254,7 @@ def main():
     # MobileModel's reports, for every variant at once.
     from poets.report import Evaluation, choose_android_variant, write_html, write_report
     from tasks.artifact import read_json
-    from tasks.bottlenecks import Bottlenecks
+    from tasks.bottlenecks import features_of
     from tasks.download import DownloadDataset
     from tasks.evaluate import Evaluate
     from tasks.retrain import Retrain
@@ -226,7 +269,7 @@ def main():
                    for name, task in ((name, any_mode.clone(Evaluate, variant=name)) for name in variants)}
     shutil.rmtree(out.parent / "thumbnails", ignore_errors=True)
     write_html(every, out.parent, evaluations, any_mode.clone(DownloadDataset).photos,
-               any_mode.clone(Retrain).training(), read_json(any_mode.clone(Bottlenecks).skipped))
+               any_mode.clone(Retrain).training(), read_json(features_of(any_mode).skipped))
     print(f"written {out.relative_to(ROOT)}, report.md, report.html and their figures beside it")
     if not args.keep:
         shutil.rmtree(data_dir)

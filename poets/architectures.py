@@ -5,6 +5,7 @@
 average-pooled, so the base model maps an image to one feature vector.
 """
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,13 +67,53 @@ class Architecture:
         divisible = max(8, int(320 * self.alpha + 4) // 8 * 8)
         return divisible + 8 if divisible < 0.9 * 320 * self.alpha else divisible
 
-    def feature_extractor(self, weights_path):
-        """A tf.function from a batch of (v - 128) / 128 pixels to pooled features."""
+    @property
+    def blocks(self):
+        """How many blocks the network has: MobileNet v1's 13 depthwise-separable
+        convolutions; MobileNetV2's 17 inverted residuals (its final 1x1
+        convolution belongs to the last)."""
+        return 13 if self.version == 1 else 17
+
+    def block_of(self, layer_name):
+        """The block (1 .. blocks) a Keras layer belongs to, None for the stem
+        before the first block and the pooling after the last."""
+        if self.version == 1:
+            found = re.fullmatch(r"conv_(?:pad|dw|pw)_(\d+)(?:_bn|_relu)?", layer_name)
+            return int(found.group(1)) if found else None
+        if layer_name.startswith("expanded_conv"):
+            return 1
+        found = re.match(r"block_(\d+)_", layer_name)
+        if found:
+            return int(found.group(1)) + 1
+        return self.blocks if layer_name in ("Conv_1", "Conv_1_bn", "out_relu") else None
+
+    def split(self, weights_path, blocks):
+        """(stem, top): the base model cut at the input of its last `blocks`
+        blocks: Keras models from pixels to the activations there, and from
+        those activations to the pooled features. They share the base model's
+        layers, so training the top's weights trains the base model's."""
+        import keras
+
+        if not 0 < blocks <= self.blocks:
+            raise ValueError(f"{self.name} has {self.blocks} blocks; cannot cut at the last {blocks}")
+        model = self.base_model(weights_path)
+        first = next(layer for layer in model.layers if self.block_of(layer.name) == self.blocks - blocks + 1)
+        cut = first.input
+        return keras.Model(model.input, cut), keras.Model(cut, model.output)
+
+    def feature_extractor(self, weights_path, blocks=0):
+        """A tf.function from a batch of (v - 128) / 128 pixels to pooled
+        features, or with `blocks` > 0, to the activations at the input of
+        the last `blocks` blocks, as float16."""
         import tensorflow as tf
 
-        model = self.base_model(weights_path)
-        return tf.function(lambda pixels: model(pixels, training=False), input_signature=[
-            tf.TensorSpec([None, self.size, self.size, 3], tf.float32)])
+        if blocks:
+            stem, _ = self.split(weights_path, blocks)
+            run = lambda pixels: tf.cast(stem(pixels, training=False), tf.float16)
+        else:
+            model = self.base_model(weights_path)
+            run = lambda pixels: model(pixels, training=False)
+        return tf.function(run, input_signature=[tf.TensorSpec([None, self.size, self.size, 3], tf.float32)])
 
 
 def _all():

@@ -1,6 +1,7 @@
-"""The codelab's bottlenecks: the base model's pooled features, one per photo.
+"""The codelab's bottlenecks: the base model's pooled features, one per photo;
+or, to fine-tune its last blocks, the activations at their input (float16).
 
-Computed once per (photos, architecture), in shards any worker can take
+Computed once per (photos, architecture, cut), in shards any worker can take
 (a photo's shard follows from its content hash, so adding photos changes only
 the shards they land in), then merged into a single .npz, so retraining with
 other training parameters only reads them back.
@@ -34,39 +35,43 @@ def shard_of(sha256: str, shards: int) -> int:
 
 
 @functools.cache
-def _feature_extractor(architecture, weights_path):
+def _feature_extractor(architecture, weights_path, blocks=0):
     # Once per process: a worker taking many shards builds the base model once.
-    return architectures.get(architecture).feature_extractor(weights_path)
+    return architectures.get(architecture).feature_extractor(weights_path, blocks)
 
 
 def compute(dataset_dir: Path, photos: list[tuple[str, str]], architecture: str, weights_path: Path,
             out_path: Path, progress: Callable[[int, int], None] | None = None,
-            reuse: Iterable[Path] = ()) -> tuple[list, dict]:
+            reuse: Iterable[Path] = (), blocks: int = 0) -> tuple[list, dict]:
     """Write features, paths, labels and content hashes of the usable ones of
-    `photos` ((relative path, label) under `dataset_dir`) to `out_path`.
+    `photos` ((relative path, label) under `dataset_dir`) to `out_path`:
+    the pooled features, or with `blocks` > 0 the activations at the input
+    of the last `blocks` blocks.
 
     `reuse`: earlier outputs of `compute` or `merge` made with the same base
-    model weights; a photo whose bytes are in one of them (same sha1) takes
-    its features from there instead of running the model, so adding a few
-    photos to a folder costs a few photos' time. Returns (the list of
-    (relative path, reason) of the photos that cannot be decoded;
+    model weights and `blocks`; a photo whose bytes are in one of them (same
+    sha1) takes its features from there instead of running the model, so
+    adding a few photos to a folder costs a few photos' time. Returns (the
+    list of (relative path, reason) of the photos that cannot be decoded;
     {"computed": n, "reused": m}). `progress(done, total)` is called after
     every batch.
     """
-    known = {}
-    for earlier in reuse:
-        with np.load(earlier) as data:
-            if "hashes" in data:
-                known.update(zip(data["hashes"], data["features"]))
     # Two threads (hashlib lets go of the GIL): 0.5 s on the flower photos in one.
     with ThreadPoolExecutor(DECODE_THREADS) as pool:
         digests = pool.map(lambda item: hashlib.sha1(Path(dataset_dir, item[0]).read_bytes()).hexdigest(), photos)
         hashes = {path: digest for (path, _), digest in zip(photos, digests)}
+    wanted, known = set(hashes.values()), {}
+    for earlier in reuse:
+        with np.load(earlier) as data:
+            if "hashes" in data:
+                # Only the rows wanted: an activation is 75 KB or more a photo.
+                rows = [row for row, digest in enumerate(data["hashes"]) if digest in wanted]
+                known.update(zip(data["hashes"][rows], data["features"][rows]))
     features = {path: known[hashes[path]] for path, _ in photos if hashes[path] in known}
     todo = [item for item in photos if item[0] not in features]
     skipped = []
     if todo:
-        features.update(_features_of(dataset_dir, todo, architecture, weights_path, skipped, progress))
+        features.update(_features_of(dataset_dir, todo, architecture, weights_path, skipped, progress, blocks))
     kept = [item for item in photos if item[0] in features]
     _save(out_path, kept, features, hashes)
     return skipped, {"computed": len(todo), "reused": len(photos) - len(todo)}
@@ -75,8 +80,8 @@ def compute(dataset_dir: Path, photos: list[tuple[str, str]], architecture: str,
 def _save(out_path, kept, features, hashes):
     np.savez(
         out_path,
-        features=(np.stack([features[path] for path, _ in kept]).astype(np.float32) if kept
-                  else np.zeros((0, 0), np.float32)),
+        # float32 pooled features, float16 activations, as computed
+        features=(np.stack([features[path] for path, _ in kept]) if kept else np.zeros((0, 0), np.float32)),
         paths=np.array([path for path, _ in kept], dtype=str),
         labels=np.array([label for _, label in kept], dtype=str),
         hashes=np.array([hashes[path] for path, _ in kept], dtype=str),
@@ -99,9 +104,9 @@ def merge(parts: Iterable[Path], photos: list[tuple[str, str]], out_path: Path, 
     return len(kept)
 
 
-def _features_of(dataset_dir, photos, architecture, weights_path, skipped, progress):
+def _features_of(dataset_dir, photos, architecture, weights_path, skipped, progress, blocks):
     """{relative path: features} of the decodable `photos`; the others go to `skipped`."""
-    features_of = _feature_extractor(architecture, Path(weights_path))
+    features_of = _feature_extractor(architecture, Path(weights_path), blocks)
     features, done = {}, 0
     for batch in load_batches(dataset_dir, photos, architectures.get(architecture).size, BATCH):
         good = []
@@ -145,6 +150,7 @@ def distorted_features(dataset_dir: Path, train_paths: list[str], architecture: 
 
 
 def load(path: Path) -> tuple[np.ndarray, list[str], list[str]]:
-    """(features [N, D] float32, relative paths [N], labels [N]) from `compute`."""
+    """(features [N, D] float32 or activations [N, H, W, C] float16, relative
+    paths [N], labels [N]) from `compute` or `merge`."""
     with np.load(path) as data:
         return data["features"], [str(p) for p in data["paths"]], [str(label) for label in data["labels"]]

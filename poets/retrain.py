@@ -141,9 +141,11 @@ def train_head(train_x, train_y, val_x, val_y, classes, steps, learning_rate, ba
     return best[2:]
 
 
-def retrained_graph(architecture, weights_path, layers):
+def retrained_graph(architecture, weights_path, layers, block_weights=None):
     """A frozen GraphDef: `input` [None, size, size, 3] float32 -> `final_result` softmax
-    of the head `layers` [(weights, biases), ...] on the base model's features."""
+    of the head `layers` [(weights, biases), ...] on the base model's features,
+    its layers' weights replaced by `block_weights` ({layer name: weights},
+    the fine-tuned blocks) where given."""
     import keras
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import (
@@ -156,6 +158,8 @@ def retrained_graph(architecture, weights_path, layers):
     keras.backend.clear_session()
     arch = architectures.get(architecture)
     model = arch.base_model(weights_path)
+    for name, weights in (block_weights or {}).items():
+        model.get_layer(name).set_weights(weights)
     spec = tf.TensorSpec([None, arch.size, arch.size, 3], tf.float32, name=INPUT)
 
     @tf.function(input_signature=[spec])

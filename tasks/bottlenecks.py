@@ -1,19 +1,22 @@
-"""Bottlenecks: the base model's features for every photo, computed once, in shards."""
+"""Bottlenecks: the base model's features for every photo, computed once, in
+shards; Activations: to fine-tune the last blocks, the activations at their
+input, the same way."""
 
 import logging
 
 import luigi
 from luigi.util import inherits
 
-from poets import bottlenecks
+from poets import architectures, bottlenecks
 from poets.images import photos_among
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.download import DownloadBaseModel, DownloadDataset
+from tasks.parameters import Number
 
 log = logging.getLogger("luigi-interface")
 
-# Reusable features: the shards', and those of Bottlenecks before it had shards.
-REUSABLE = (("bottleneck_shards", 1), ("bottlenecks", 2), ("bottlenecks", 3))
+# The default of --fine-tune-blocks, chosen by measurement (README, "Fine-tuning").
+FINE_TUNE_BLOCKS = 1
 
 
 @inherits(DownloadDataset, DownloadBaseModel)
@@ -26,6 +29,11 @@ class BottleneckShard(ArtifactTask):
     stage = "bottleneck_shards"
     uses_tensorflow = True
     version = 1
+    # (stage, version) of artifacts whose features a shard may take over:
+    # the shards', and those of Bottlenecks before it had shards.
+    reusable_stages = (("bottleneck_shards", 1), ("bottlenecks", 2), ("bottlenecks", 3))
+    #: The activations at the input of the last `cut` blocks; 0: the pooled features.
+    cut = 0
     shard = luigi.IntParameter(description="which shard, 0 .. shards - 1")
     shards = luigi.IntParameter(description="how many shards the photos are split into")
     unhashed = ArtifactTask.unhashed + ("shard", "shards")
@@ -57,10 +65,11 @@ class BottleneckShard(ArtifactTask):
         """Earlier features made with the same base model weights, downloaded when they are elsewhere."""
         base_model = f"DownloadBaseModel:{self.requires()['base_model'].artifact_id}"
         found = []
-        for stage, version in REUSABLE:
+        for stage, version in self.reusable_stages:
             for artifact_id in self.store.ids(stage):
                 record = self.store.record(stage, artifact_id)
-                if record["version"] == version and base_model in record["requires"]:
+                if (record["version"] == version and base_model in record["requires"]
+                        and int(record["all_params"].get("fine_tune_blocks", 0)) == self.cut):
                     try:
                         found.append(self.store.fetch(stage, artifact_id) / self.features.name)
                     except Exception as error:  # reuse is an optimisation: never let it fail the shard
@@ -74,11 +83,11 @@ class BottleneckShard(ArtifactTask):
         with self.artifact_folder() as folder:
             skipped, counts = bottlenecks.compute(
                 photos, members, self.architecture, base_model.weights,
-                folder / self.features.name, progress=self.progress, reuse=self.reusable(),
+                folder / self.features.name, progress=self.progress, reuse=self.reusable(), blocks=self.cut,
             )
             write_json(folder / "skipped.json", [{"photo": p, "reason": r} for p, r in skipped])
             write_json(folder / "bottlenecks.json", counts)
-        log.info("BottleneckShard %d/%d: computed %d photos, reused %d", self.shard, self.shards,
+        log.info("%s %d/%d: computed %d photos, reused %d", self.task_family, self.shard, self.shards,
                  counts["computed"], counts["reused"])
 
 
@@ -88,6 +97,7 @@ class Bottlenecks(ArtifactTask):
 
     stage = "bottlenecks"
     version = 3  # 2: content hashes, features reused from earlier bottlenecks; 3: merged from shards
+    shard_task = BottleneckShard
     # It needs the dataset's list of files (its record), not its photos.
     reads_in_part = ("dataset",)
     bottleneck_shards = luigi.IntParameter(
@@ -97,7 +107,7 @@ class Bottlenecks(ArtifactTask):
 
     def requires(self):
         return {"dataset": self.clone(DownloadDataset), "base_model": self.clone(DownloadBaseModel),
-                "shards": [self.clone(BottleneckShard, shard=i, shards=self.bottleneck_shards)
+                "shards": [self.clone(self.shard_task, shard=i, shards=self.bottleneck_shards)
                            for i in range(self.bottleneck_shards)]}
 
     def identity(self):
@@ -130,4 +140,63 @@ class Bottlenecks(ArtifactTask):
             write_json(folder / self.skipped.name, sorted(skipped, key=lambda item: item["photo"]))
             write_json(folder / "bottlenecks.json", counts)
         self.progress(len(photos), len(photos))
-        log.info("Bottlenecks: computed %d photos, reused %d", counts["computed"], counts["reused"])
+        log.info("%s: computed %d photos, reused %d", self.task_family, counts["computed"], counts["reused"])
+
+
+def fine_tune_blocks(default):
+    return Number(default, kind=int, low=0, high=2**10, description=(
+        "fine-tune the base model's last N blocks from cached activations at their input; "
+        "0 trains only the head, on the pooled features"))
+
+
+def check_fine_tune_blocks(task):
+    """Fail, naming the flag, when the architecture has fewer blocks than asked for."""
+    arch = architectures.get(task.architecture)
+    if task.fine_tune_blocks > arch.blocks:
+        raise ValueError(f"--fine-tune-blocks: {task.fine_tune_blocks} is more than the {arch.blocks} blocks "
+                         f"of {arch.name}")
+
+
+class ActivationShard(BottleneckShard):
+    """The activations at the input of the last `fine_tune_blocks` blocks
+    (float16) of the photos in shard `shard` of `shards`."""
+
+    stage = "activation_shards"
+    version = 1
+    reusable_stages = (("activation_shards", 1), ("activations", 1))
+    fine_tune_blocks = fine_tune_blocks(FINE_TUNE_BLOCKS)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        check_fine_tune_blocks(self)
+
+    @property
+    def cut(self):
+        return self.fine_tune_blocks
+
+    def identity(self):
+        return super().identity() + [self.fine_tune_blocks]
+
+
+class Activations(Bottlenecks):
+    """Every photo's activations at the input of the last `fine_tune_blocks`
+    blocks in one file (float16), merged from the shards."""
+
+    stage = "activations"
+    version = 1
+    shard_task = ActivationShard
+    fine_tune_blocks = fine_tune_blocks(FINE_TUNE_BLOCKS)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        check_fine_tune_blocks(self)
+
+    def identity(self):
+        # The shards share the parameter, so artifact_params() leaves it out.
+        return super().identity() + [self.fine_tune_blocks]
+
+
+def features_of(task):
+    """What `task` (which has every parameter of Activations) trains on: the
+    pooled features, or the activations at the input of the blocks it fine-tunes."""
+    return task.clone(Activations if task.fine_tune_blocks else Bottlenecks)

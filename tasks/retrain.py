@@ -1,4 +1,5 @@
-"""Retrain: the classifier head on the bottlenecks, frozen with the base model."""
+"""Retrain: the classifier head on the bottlenecks (and, with --fine-tune-blocks,
+the base model's last blocks on their cached activations), frozen with the base model."""
 
 import logging
 
@@ -6,26 +7,30 @@ import luigi
 import numpy as np
 from luigi.util import inherits
 
-from poets import bottlenecks, graphs
+from poets import bottlenecks, fine_tune, graphs
 from poets.images import check_classes, check_split, split_of
 from poets.retrain import retrained_graph, train_head
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
-from tasks.bottlenecks import Bottlenecks
+from tasks.bottlenecks import Activations, check_fine_tune_blocks, features_of
 from tasks.download import DownloadBaseModel, DownloadDataset
 from tasks.parameters import Number, percentage, positive
 
 log = logging.getLogger("luigi-interface")
 
 SPLIT = "split.json"
+# Defaults chosen by measurement on the flower photos (README, "Fine-tuning").
+FINE_TUNE_EPOCHS = 10
+FINE_TUNE_LEARNING_RATE = 1e-4
 
 
-@inherits(Bottlenecks)
+@inherits(Activations)
 class Retrain(ArtifactTask):
     """`retrained_graph.pb` (input -> final_result) and `retrained_labels.txt`."""
 
     stage = "retrain"
     uses_tensorflow = True
-    version = 3  # 2: a hidden layer with dropout, trained with Adam; 3: split.json, the split the later stages read
+    version = 4  # 2: a hidden layer with dropout, trained with Adam; 3: split.json, the split the later stages read;
+    # 4: the last blocks fine-tuned (--fine-tune-blocks)
     # It reads photos only to distort them: from a bucket, only then are (the training ones) downloaded.
     reads_in_part = ("dataset",)
     training_steps = positive(3000, "training steps of the head")
@@ -45,9 +50,13 @@ class Retrain(ArtifactTask):
     random_crop = percentage(0, "margin, in percent, cropped off the training photos at random")
     random_scale = percentage(0, "how much, in percent, to enlarge the training photos at random")
     random_brightness = percentage(0, "how much, in percent, to brighten or darken the training photos at random")
+    fine_tune_epochs = Number(FINE_TUNE_EPOCHS, kind=int, low=0, high=10**4, description=(
+        "passes over the training photos fine-tuning the last --fine-tune-blocks blocks with the head"))
+    fine_tune_learning_rate = positive(FINE_TUNE_LEARNING_RATE, "Adam's step size while fine-tuning")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        check_fine_tune_blocks(self)
         if self.validation_percentage + self.testing_percentage >= 100:
             raise ValueError(
                 "--validation-percentage plus --testing-percentage must leave photos to train on, "
@@ -55,7 +64,7 @@ class Retrain(ArtifactTask):
             )
 
     def requires(self):
-        return {"bottlenecks": self.clone(Bottlenecks), "base_model": self.clone(DownloadBaseModel),
+        return {"bottlenecks": features_of(self), "base_model": self.clone(DownloadBaseModel),
                 "dataset": self.clone(DownloadDataset)}
 
     graph_file = "retrained_graph.pb"
@@ -95,12 +104,18 @@ class Retrain(ArtifactTask):
     def run(self):
         import tensorflow as tf
 
+        base_model = self.requires()["base_model"]
         features, paths, labels = bottlenecks.load(self.requires()["bottlenecks"].features)
         classes = check_classes(list(zip(paths, labels)), self.requires()["bottlenecks"].features)
         truth = np.array([classes.index(label) for label in labels])
         sets = np.array([split_of(p, self.validation_percentage, self.testing_percentage) for p in paths])
         train, validation = sets == "training", sets == "validation"
         check_split(labels, sets, classes)
+        activations, top = None, None
+        if self.fine_tune_blocks:
+            # The head first learns on the pooled features of the blocks as they are.
+            top = fine_tune.top_model(self.architecture, base_model.weights, self.fine_tune_blocks)
+            activations, features = features, fine_tune.pooled(top, features)
 
         with self.artifact_folder() as folder:
             writers = {name: tf.summary.create_file_writer(str(folder / "summaries" / name))
@@ -114,24 +129,46 @@ class Retrain(ArtifactTask):
                     with writers[name].as_default(step=step):
                         tf.summary.scalar("accuracy", accuracy)
                         tf.summary.scalar("cross_entropy", loss)
-                self.progress(step, self.training_steps, "steps")
+
+            # Progress in steps, the head's then the fine-tuning's.
+            steps = self.training_steps
+            if self.fine_tune_blocks:
+                steps += self.fine_tune_epochs * fine_tune.steps_per_epoch(int(train.sum()), self.train_batch_size)
+
+            def on_head_eval(step, train_metrics, val_metrics):
+                on_eval(step, train_metrics, val_metrics)
+                self.progress(step, steps, "steps")
 
             layers, best_step = train_head(
                 features[train], truth[train], features[validation], truth[validation], len(classes),
                 self.training_steps, self.learning_rate, self.train_batch_size, self.random_seed,
-                on_eval=on_eval, distorted=bottlenecks.distorted_features(
+                on_eval=on_head_eval, distorted=bottlenecks.distorted_features(
                     self.training_photos([p for p, t in zip(paths, train) if t]),
                     [p for p, t in zip(paths, train) if t], self.architecture,
-                    self.requires()["base_model"].weights, **self.distortions),
+                    base_model.weights, **self.distortions),
                 hidden_units=self.hidden_units, dropout=self.dropout,
             )
+            fine_tuned, fine_tune_epoch = None, 0
+            if self.fine_tune_blocks and self.fine_tune_epochs:
+                def on_fine_tune_eval(epoch, done, train_metrics, val_metrics):
+                    if epoch:  # epoch 0 is the head as trained, already in the history
+                        on_eval(self.training_steps + done, train_metrics, val_metrics)
+                        self.progress(history[-1]["step"], steps, "steps")
+
+                layers, fine_tuned, fine_tune_epoch = fine_tune.fine_tune(
+                    top, layers, activations[train], truth[train], activations[validation], truth[validation],
+                    self.fine_tune_epochs, self.fine_tune_learning_rate, self.train_batch_size,
+                    self.random_seed, self.dropout, on_eval=on_fine_tune_eval)
+                if fine_tune_epoch:  # history's last entries are epochs 1 .. fine_tune_epochs
+                    best_step = history[len(history) - self.fine_tune_epochs + fine_tune_epoch - 1]["step"]
             for writer in writers.values():
                 writer.close()
-            graph_def = retrained_graph(self.architecture, self.requires()["base_model"].weights, layers)
+            graph_def = retrained_graph(self.architecture, base_model.weights, layers, fine_tuned)
             graphs.save(graph_def, folder / self.graph_file)
             (folder / self.labels.name).write_text("".join(label + "\n" for label in classes), encoding="utf-8")
             counts = {name: int((sets == name).sum()) for name in ("training", "validation", "testing")}
-            write_json(folder / "training.json", {"photos": counts, "best_step": best_step, "history": history})
+            write_json(folder / "training.json", {"photos": counts, "best_step": best_step, "history": history,
+                                                  "fine_tune_epoch": fine_tune_epoch})
             write_json(folder / SPLIT, {name: [[p, label] for p, label, s in zip(paths, labels, sets) if s == name]
                                         for name in ("training", "validation", "testing")})
             best = next(h for h in history if h["step"] == best_step)

@@ -85,7 +85,8 @@ def test_training_writes_tensorboard_scalars_for_train_and_validation(completed)
         for event in tf.compat.v1.train.summary_iterator(str(events)):
             for value in event.summary.value:
                 steps.setdefault(value.tag, []).append(event.step)
-        assert steps["accuracy"] == steps["cross_entropy"] == [100, 200, 300]
+        # The head's 300 steps, then the 10 fine-tuning epochs of 1 step each.
+        assert steps["accuracy"] == steps["cross_entropy"] == [100, 200, 300, *range(301, 311)]
 
 
 def test_the_saved_head_is_the_best_on_validation(completed):
@@ -105,6 +106,8 @@ def test_training_is_reproducible_to_the_byte(flowers, tmp_path):
         task = Retrain(data_dir=str(tmp_path / run), **params)
         build(task)
         graphs.append(task.graph.read_bytes())
+    # The last block was fine-tuned (TensorFlow's training is deterministic too).
+    assert json.loads(task.path("training.json").read_text())["fine_tune_epoch"] > 0
     assert graphs[0] == graphs[1]
     other = Retrain(data_dir=str(tmp_path / "a"), **{**params, "random_seed": 1})
     build(other)

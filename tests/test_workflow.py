@@ -16,8 +16,8 @@ from workflows import MobileModel
 def test_complete_run_runs_every_stage_once(completed):
     _, ran = completed
     assert families(ran) == sorted(
-        ["DownloadDataset", "DownloadBaseModel", "Bottlenecks", "Retrain", "Optimize", "Quantize"]
-        + ["BottleneckShard"] * 8
+        ["DownloadDataset", "DownloadBaseModel", "Activations", "Retrain", "Optimize", "Quantize"]
+        + ["ActivationShard"] * 8
         + ["Compress", "Evaluate"] * 3 + ["Export", "MobileModel"]
     )
 
@@ -154,12 +154,14 @@ def test_mobilenet_v2_runs_end_to_end(flowers, server, tmp_path):
 
 
 def test_bottlenecks_equal_the_keras_models_features(completed):
+    """With --fine-tune-blocks 0, the codelab's bottlenecks: the pooled features."""
     from poets import architectures, bottlenecks
     from poets.images import load_photo
     from tasks.bottlenecks import Bottlenecks
 
     params, _ = completed
     task = Bottlenecks(**{k: v for k, v in params.items() if k in Bottlenecks.get_param_names()})
+    assert families(build(task)) == ["BottleneckShard"] * 8 + ["Bottlenecks"]
     features, paths, labels = bottlenecks.load(task.features)
     assert len(paths) == len(features) == 72 and set(labels) == {"bluebells", "roses", "sunflowers"}
     arch = architectures.get(params["architecture"])
@@ -168,6 +170,29 @@ def test_bottlenecks_equal_the_keras_models_features(completed):
     picked = list(range(0, 72, 9))
     expected = model.predict(np.stack([load_photo(photos / paths[i], arch.size) for i in picked]), verbose=0)
     np.testing.assert_allclose(features[picked], expected, atol=1e-5)
+
+
+def test_activations_equal_the_base_models_output_before_its_last_block(completed):
+    import keras
+
+    from poets import architectures, bottlenecks
+    from poets.images import load_photo
+    from tasks.bottlenecks import Activations
+
+    params, _ = completed
+    task = Activations(**{k: v for k, v in params.items() if k in Activations.get_param_names()})
+    assert task.fine_tune_blocks == 1  # the default
+    activations, paths, labels = bottlenecks.load(task.features)
+    assert activations.dtype == np.float16 and activations.shape == (72, 4, 4, 256)
+    arch = architectures.get(params["architecture"])
+    model = arch.base_model(task.requires()["base_model"].weights)
+    # MobileNet v1's last block starts after conv_pw_12_relu.
+    before_last = keras.Model(model.input, model.get_layer("conv_pw_12_relu").output)
+    photos = task.requires()["dataset"].photos
+    picked = list(range(0, 72, 9))
+    expected = before_last.predict(np.stack([load_photo(photos / paths[i], arch.size) for i in picked]), verbose=0)
+    # float16: 11 significant bits
+    np.testing.assert_allclose(activations[picked].astype(np.float32), expected, rtol=2**-10, atol=1e-7)
 
 
 def test_progress_reaches_the_scheduler(completed, monkeypatch):

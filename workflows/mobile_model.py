@@ -7,7 +7,7 @@ from luigi.util import inherits
 from poets.evaluate import per_class
 from poets.report import Evaluation, choose_android_variant, write_html, write_report
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
-from tasks.bottlenecks import Bottlenecks
+from tasks.bottlenecks import features_of
 from tasks.compress import Compress
 from tasks.download import DownloadDataset
 from tasks.evaluate import Evaluate
@@ -49,7 +49,7 @@ class MobileModel(ArtifactTask):
         needs = {
             "retrain": self.clone(Retrain),
             "dataset": self.clone(DownloadDataset),
-            "bottlenecks": self.clone(Bottlenecks),
+            "bottlenecks": features_of(self),
             "evaluate": {v: self.clone(Evaluate, variant=v) for v in self.variants()},
             "compress": {v: self.clone(Compress, variant=v) for v in self.variants()},
         }

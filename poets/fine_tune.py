@@ -1,0 +1,148 @@
+"""Fine-tuning the last blocks of the base model, from cached activations.
+
+The activations at the input of the last N blocks are computed once per
+photo (poets.bottlenecks with `blocks`); training then runs only those
+blocks and the head on them, so it never runs the rest of the base model,
+and a change of training parameter never recomputes the activations.
+
+The recipe: the head is first trained on the pooled features of the frozen
+blocks (poets.retrain.train_head, as with N = 0), then the blocks and the
+head are trained together for a few epochs at a small learning rate, and the
+epoch best on validation is kept (epoch 0: the head alone). Batch
+normalisation stays in inference mode, with the base model's statistics, so
+the fine-tuned blocks freeze into the retrained graph like the rest of the
+base model and Optimize folds them the same way.
+
+Training uses TensorFlow (the blocks' gradients), seeded from numpy only
+(batches, dropout masks, mirror images), so the same parameters give the
+same weights.
+"""
+
+from collections.abc import Callable
+
+import numpy as np
+
+from poets import architectures
+from poets.contract import cross_entropy
+from poets.retrain import TRAIN_METRICS_PHOTOS
+
+BATCH = 256  # photos a forward pass takes when only predicting
+
+
+def top_model(architecture: str, weights_path, blocks: int):
+    """The Keras model from the activations at the input of the last `blocks`
+    blocks to the pooled features."""
+    import keras
+
+    # Keras numbers unnamed layers per process; start from a clean count, as retrained_graph does.
+    keras.backend.clear_session()
+    _, top = architectures.get(architecture).split(weights_path, blocks)
+    return top
+
+
+def pooled(top, activations: np.ndarray) -> np.ndarray:
+    """The pooled features [N, D] float32 of `activations` [N, H, W, C] through the blocks of `top`."""
+    import tensorflow as tf
+
+    run = tf.function(lambda x: top(tf.cast(x, tf.float32), training=False))
+    parts = [run(activations[start:start + BATCH]).numpy() for start in range(0, len(activations), BATCH)]
+    return np.concatenate(parts) if parts else np.zeros((0, top.output.shape[-1]), np.float32)
+
+
+def steps_per_epoch(photos: int, batch_size: int) -> int:
+    """Training steps in one epoch of fine_tune (the last partial batch is left out)."""
+    return max(1, photos // batch_size)
+
+
+def block_weights(top) -> dict[str, list[np.ndarray]]:
+    """{layer name: its weights} of every layer of `top` that has any."""
+    return {layer.name: [np.array(w) for w in layer.get_weights()] for layer in top.layers if layer.weights}
+
+
+def fine_tune(top, layers, train_x, train_y, val_x, val_y, epochs, learning_rate, batch_size, seed=0,
+              dropout=0.5, mirror=True, on_eval: Callable | None = None):
+    """Train the blocks of `top` and the head `layers` [(weights, biases), ...]
+    together on activations `train_x` [N, H, W, C] (float16) with labels
+    `train_y`: Adam at `learning_rate` on softmax cross-entropy, `epochs`
+    passes over the training photos in a seeded order, dropout on the head's
+    inputs as train_head does. With `mirror`, half of each batch's activations
+    are mirrored left to right (a mirror image's activations, nearly: the
+    convolutions before them are not symmetric), a free stand-in for
+    retrain.py's --flip_left_right.
+
+    After each epoch the model is scored on validation; the best (epoch 0:
+    as given) is kept. `on_eval(epoch, steps, train_metrics, val_metrics)`
+    sees each score. Top's weights end as those kept.
+    Returns (layers, {layer name: weights} of the blocks, the epoch kept).
+    """
+    import keras
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    head = [tf.Variable(p) for layer in layers for p in layer]
+    blocks = top.trainable_weights
+    optimizer = keras.optimizers.Adam(learning_rate)
+
+    def logits(x, masks=None):
+        features = top(x, training=False)
+        for index in range(0, len(head), 2):
+            if masks is not None:
+                features = features * masks[index // 2]
+            features = features @ head[index] + head[index + 1]
+            if index < len(head) - 2:
+                features = tf.nn.relu(features)
+        return features
+
+    @tf.function
+    def step(x, y, masks):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                y, logits(tf.cast(x, tf.float32), masks)))
+        gradients = tape.gradient(loss, blocks + head)
+        optimizer.apply_gradients(zip(gradients, blocks + head))
+
+    @tf.function
+    def probabilities(x):
+        return tf.nn.softmax(logits(tf.cast(x, tf.float32)))
+
+    def metrics(x, y):
+        if not len(x):
+            return None
+        p = np.concatenate([probabilities(x[start:start + BATCH]).numpy() for start in range(0, len(x), BATCH)])
+        return float((p.argmax(axis=1) == y).mean()), cross_entropy(p, y)
+
+    sample = slice(None, None, -(-len(train_x) // TRAIN_METRICS_PHOTOS))
+    widths = [weights.shape[0] for weights, _ in layers]
+    dropped = min(round(dropout * 256), 255)  # as train_head: of 256, at least one unit kept
+    keep = np.float32(256 / (256 - dropped))
+
+    def score(epoch, steps):
+        train_metrics = metrics(train_x[sample], train_y[sample])
+        val_metrics = metrics(val_x, val_y) or train_metrics
+        if on_eval:
+            on_eval(epoch, steps, train_metrics, val_metrics)
+        return val_metrics
+
+    best = (*score(0, 0), [(w.copy(), b.copy()) for w, b in layers], block_weights(top), 0)
+    per_epoch = steps_per_epoch(len(train_x), batch_size)
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(len(train_x))
+        for start in range(0, per_epoch * batch_size, batch_size):
+            # Sorted rows read a memory-mapped file forwards.
+            rows = np.sort(order[start:start + batch_size])
+            x = train_x[rows].astype(np.float32)
+            if mirror:
+                flipped = rng.random(len(rows)) < 0.5
+                x[flipped] = x[flipped, :, ::-1]
+            masks = [(rng.integers(0, 256, (len(rows), width), dtype=np.uint8) >= dropped) * keep
+                     for width in widths]
+            step(tf.constant(x), tf.constant(train_y[rows]), [tf.constant(m, tf.float32) for m in masks])
+        accuracy, loss = score(epoch, epoch * per_epoch)
+        # Higher accuracy wins; on a tie the lower cross-entropy does.
+        if (accuracy, -loss) > (best[0], -best[1]):
+            trained = [p.numpy() for p in head]
+            best = (accuracy, loss, list(zip(trained[::2], trained[1::2])), block_weights(top), epoch)
+    for layer in top.layers:
+        if layer.name in best[3]:
+            layer.set_weights(best[3][layer.name])
+    return best[2:]
