@@ -6,8 +6,11 @@ In a fresh data dir, with file:// URLs: a cold run of
 `luigi --module workflows MobileModel` (weights_rounded), the identical
 command again (which must run nothing), then one run per other quantization
 mode (which must not rerun the downloads, bottlenecks, retraining or
-optimization). Then label_image on one photo, and, as the yardstick for the
-cold run, decoding every photo once and running the base model once on it.
+optimization). Then a cold run with the other --fine-tune-blocks (1 beside
+the default 0) in a data dir of its own, a --learning-rate change in each
+(which must not recompute the features), and seeds 0-4 of each with the int8
+mode, side by side. Then label_image on one photo, and, as the yardstick for
+the cold run, decoding every photo once and running the base model once on it.
 Prints a table and writes it as JSON to benchmarks/results/pipeline.json.
 """
 
@@ -22,6 +25,8 @@ from pathlib import Path
 
 from poets import architectures, quantize
 from tasks.bottlenecks import FINE_TUNE_BLOCKS
+
+FINE_TUNED = 1  # the --fine-tune-blocks measured beside the default
 from tasks.artifact import artifact_folders, read_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,14 +51,12 @@ def folders(data_dir):
     return set(artifact_folders(data_dir))
 
 
-def seed_runs(command, data_dir, blocks):
-    """The optimized and int8 graphs' test figures for seeds 0-4 with
-    --fine-tune-blocks `blocks`: {"runs": [...], "mean": {...}}."""
+def seed_runs(command, data_dir):
+    """The optimized and int8 graphs' test figures of `command` for seeds 0-4: {"runs": [...], "mean": {...}}."""
     runs = []
     for seed in SEEDS:
         before = folders(data_dir)
-        seconds, _ = luigi(command + ["--random-seed", str(seed), "--quantization-mode", "int8",
-                                      "--fine-tune-blocks", str(blocks)])
+        seconds, _ = luigi(command + ["--random-seed", str(seed), "--quantization-mode", "int8"])
         summary = json.loads(next(f for f in folders(data_dir) - before
                                   if f.parent.name == "mobile_model").joinpath("summary.json").read_text())
         figures = {f"{variant}_{what}": summary["variants"][variant][what]
@@ -145,14 +148,23 @@ def main():
         [summary_folder] = [f for f in new if f.parent.name == "mobile_model"]
         summaries[mode] = json.loads((summary_folder / "summary.json").read_text())
 
-    # A training parameter: retraining and what follows run again, never the features.
-    before = folders(data_dir)
-    seconds, _ = luigi(command + ["--learning-rate", "0.002"])
-    new = folders(data_dir) - before
-    learning_rate_run = {"seconds": seconds, "new_artifacts": sorted(f.parent.name for f in new),
-                         "recomputed_features": sorted(f.parent.name for f in new if f.parent.name in FEATURES)}
-    # Five seeds with the default --fine-tune-blocks, and with 0 (the head on frozen features) beside it.
-    seeds = {blocks: seed_runs(command, data_dir, blocks) for blocks in (FINE_TUNE_BLOCKS, 0)}
+    # The other --fine-tune-blocks, cold in a data dir of its own, then a training parameter
+    # changed for both: retraining and what follows run again, never the features.
+    other = FINE_TUNED if FINE_TUNE_BLOCKS == 0 else 0
+    other_dir = Path(tempfile.mkdtemp(prefix="poets-bench-"))
+    other_command = [str(other_dir) if part == str(data_dir) else part for part in command]
+    other_command += ["--fine-tune-blocks", str(other)]
+    other_cold, _ = luigi(other_command)
+    learning_rate_runs = {}
+    for blocks, (directory, base) in {FINE_TUNE_BLOCKS: (data_dir, command), other: (other_dir, other_command)}.items():
+        before = folders(directory)
+        seconds, _ = luigi(base + ["--learning-rate", "0.002"])
+        new = folders(directory) - before
+        learning_rate_runs[blocks] = {
+            "seconds": seconds, "new_artifacts": sorted(f.parent.name for f in new),
+            "recomputed_features": sorted(f.parent.name for f in new if f.parent.name in FEATURES)}
+    # Five seeds of each, side by side.
+    seeds = {FINE_TUNE_BLOCKS: seed_runs(command, data_dir), other: seed_runs(other_command, other_dir)}
 
     variants = dict(summaries["weights_rounded"]["variants"])
     for mode in MODES[1:]:
@@ -200,8 +212,9 @@ def main():
         "rerun_seconds": rerun,
         "yardstick_seconds": yard_seconds,
         "mode_runs": mode_runs,
-        "learning_rate_run": learning_rate_run,
         "fine_tune_blocks": FINE_TUNE_BLOCKS,
+        "other_fine_tune_blocks": {"blocks": other, "cold_seconds": other_cold},
+        "learning_rate_runs": {f"fine_tune_blocks={blocks}": run for blocks, run in learning_rate_runs.items()},
         "seeds": {f"fine_tune_blocks={blocks}": runs for blocks, runs in seeds.items()},
         "clients": client_runs,
         "codelab": CODELAB,
@@ -228,9 +241,11 @@ def main():
     for mode, run in mode_runs.items():
         print(f"--quantization-mode {mode}: {run['seconds']:.1f}s, new artifacts {', '.join(run['new_artifacts'])}; "
               f"reran upstream: {run['reran_upstream'] or 'nothing'}")
-    print(f"--learning-rate 0.002: {learning_rate_run['seconds']:.1f}s, new artifacts "
-          f"{', '.join(learning_rate_run['new_artifacts'])}; features recomputed: "
-          f"{learning_rate_run['recomputed_features'] or 'none'}")
+    print(f"cold run with --fine-tune-blocks {other}: {other_cold:.1f}s = {other_cold / yard_seconds:.2f}x the "
+          f"yardstick")
+    for blocks, run in learning_rate_runs.items():
+        print(f"--fine-tune-blocks {blocks} --learning-rate 0.002: {run['seconds']:.1f}s, new artifacts "
+              f"{', '.join(run['new_artifacts'])}; features recomputed: {run['recomputed_features'] or 'none'}")
     print(f"Android variant chosen: {result['android_variant']}")
     print(f"\nSeeds 0-4, test split: {'seed':>4}{'optimized':>10}{'x-entropy':>10}{'int8':>8}{'x-entropy':>10}"
           f"{'seconds':>9}")
@@ -273,6 +288,7 @@ def main():
     print(f"written {out.relative_to(ROOT)}, report.md, report.html and their figures beside it")
     if not args.keep:
         shutil.rmtree(data_dir)
+        shutil.rmtree(other_dir)
 
 
 if __name__ == "__main__":

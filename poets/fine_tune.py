@@ -14,8 +14,7 @@ the fine-tuned blocks freeze into the retrained graph like the rest of the
 base model and Optimize folds them the same way.
 
 Training uses TensorFlow (the blocks' gradients), seeded from numpy only
-(batches, dropout masks, mirror images), so the same parameters give the
-same weights.
+(batches, dropout masks), so the same parameters give the same weights.
 """
 
 from collections.abc import Callable
@@ -44,7 +43,8 @@ def pooled(top, activations: np.ndarray) -> np.ndarray:
     """The pooled features [N, D] float32 of `activations` [N, H, W, C] through the blocks of `top`."""
     import tensorflow as tf
 
-    run = tf.function(lambda x: top(tf.cast(x, tf.float32), training=False))
+    # One trace for every batch size, the last batch's included.
+    run = tf.function(lambda x: top(tf.cast(x, tf.float32), training=False), reduce_retracing=True)
     parts = [run(activations[start:start + BATCH]).numpy() for start in range(0, len(activations), BATCH)]
     return np.concatenate(parts) if parts else np.zeros((0, top.output.shape[-1]), np.float32)
 
@@ -60,15 +60,12 @@ def block_weights(top) -> dict[str, list[np.ndarray]]:
 
 
 def fine_tune(top, layers, train_x, train_y, val_x, val_y, epochs, learning_rate, batch_size, seed=0,
-              dropout=0.5, mirror=True, on_eval: Callable | None = None):
+              dropout=0.5, on_eval: Callable | None = None):
     """Train the blocks of `top` and the head `layers` [(weights, biases), ...]
     together on activations `train_x` [N, H, W, C] (float16) with labels
     `train_y`: Adam at `learning_rate` on softmax cross-entropy, `epochs`
     passes over the training photos in a seeded order, dropout on the head's
-    inputs as train_head does. With `mirror`, half of each batch's activations
-    are mirrored left to right (a mirror image's activations, nearly: the
-    convolutions before them are not symmetric), a free stand-in for
-    retrain.py's --flip_left_right.
+    inputs as train_head does.
 
     After each epoch the model is scored on validation; the best (epoch 0:
     as given) is kept. `on_eval(epoch, steps, train_metrics, val_metrics)`
@@ -101,7 +98,7 @@ def fine_tune(top, layers, train_x, train_y, val_x, val_y, epochs, learning_rate
         gradients = tape.gradient(loss, blocks + head)
         optimizer.apply_gradients(zip(gradients, blocks + head))
 
-    @tf.function
+    @tf.function(reduce_retracing=True)
     def probabilities(x):
         return tf.nn.softmax(logits(tf.cast(x, tf.float32)))
 
@@ -131,9 +128,6 @@ def fine_tune(top, layers, train_x, train_y, val_x, val_y, epochs, learning_rate
             # Sorted rows read a memory-mapped file forwards.
             rows = np.sort(order[start:start + batch_size])
             x = train_x[rows].astype(np.float32)
-            if mirror:
-                flipped = rng.random(len(rows)) < 0.5
-                x[flipped] = x[flipped, :, ::-1]
             masks = [(rng.integers(0, 256, (len(rows), width), dtype=np.uint8) >= dropped) * keep
                      for width in widths]
             step(tf.constant(x), tf.constant(train_y[rows]), [tf.constant(m, tf.float32) for m in masks])

@@ -16,7 +16,7 @@ from tasks.parameters import Number
 log = logging.getLogger("luigi-interface")
 
 # The default of --fine-tune-blocks, chosen by measurement (README, "Fine-tuning").
-FINE_TUNE_BLOCKS = 1
+FINE_TUNE_BLOCKS = 0
 
 
 @inherits(DownloadDataset, DownloadBaseModel)

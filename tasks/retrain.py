@@ -20,7 +20,7 @@ log = logging.getLogger("luigi-interface")
 SPLIT = "split.json"
 # Defaults chosen by measurement on the flower photos (README, "Fine-tuning").
 FINE_TUNE_EPOCHS = 10
-FINE_TUNE_LEARNING_RATE = 1e-4
+FINE_TUNE_LEARNING_RATE = 1e-5
 
 
 @inherits(Activations)

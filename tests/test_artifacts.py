@@ -46,7 +46,7 @@ def test_list_and_clean_keep_what_the_parameters_reach(completed, tmp_path, caps
     assert build(MobileModel(**base)) == []
     fresh()
     assert "Retrain" in families(build(MobileModel(**other)))
-    assert "Activations" not in families(build(MobileModel(**other)))
+    assert "Bottlenecks" not in families(build(MobileModel(**other)))
 
 
 def test_clean_keeps_what_an_explicit_android_variant_ships(completed, tmp_path, capsys):

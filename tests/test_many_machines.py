@@ -84,10 +84,10 @@ def test_two_workers_on_a_bucket_split_the_shards_and_match_a_local_run(complete
         logs.append(err)
     both = "".join(logs)
     # Every task ran once, on one machine or the other; the shards on both.
-    for family in ("DownloadDataset", "DownloadBaseModel", "Activations", "Retrain", "Optimize", "Quantize",
+    for family in ("DownloadDataset", "DownloadBaseModel", "Bottlenecks", "Retrain", "Optimize", "Quantize",
                    "Export", "MobileModel"):
         assert both.count(f"done      {family}(") == 1, family
-    shards = [log.count("done      ActivationShard(") for log in logs]
+    shards = [log.count("done      BottleneckShard(") for log in logs]
     assert sum(shards) == 8 and min(shards) >= 1, shards
     assert both.count("done      Evaluate(") == 3 and both.count("done      Compress(") == 3
 

@@ -10,7 +10,7 @@ from tests.conftest import free_port, summary_of
 from tests.test_interruptions import command, comparable
 
 ROOT = Path(__file__).parents[1]
-FAMILIES = {"DownloadDataset", "DownloadBaseModel", "ActivationShard", "Activations", "Retrain", "Optimize", "Quantize", "Compress",
+FAMILIES = {"DownloadDataset", "DownloadBaseModel", "BottleneckShard", "Bottlenecks", "Retrain", "Optimize", "Quantize", "Compress",
             "Evaluate", "Export", "MobileModel"}
 
 
@@ -29,9 +29,8 @@ def test_every_task_ends_done_in_luigid_with_its_progress(completed, luigid, tmp
     assert {task["name"] for task in done} == FAMILIES
     assert len(done) == 22 and not api("FAILED") and not api("PENDING")
     progress = {task["name"]: (task["progress_percentage"], task["status_message"]) for task in done}
-    assert progress["Activations"] == (100, "73/73 photos")
-    # 300 steps of the head, then 10 epochs of fine-tuning of 1 step (50 training photos, 32 a batch)
-    assert progress["Retrain"] == (100, "310/310 steps")
+    assert progress["Bottlenecks"] == (100, "73/73 photos")
+    assert progress["Retrain"] == (100, "300/300 steps")
     assert progress["DownloadDataset"][0] == 100 and progress["DownloadDataset"][1].endswith("bytes")
     for task in done:
         if task["name"] == "Evaluate":
@@ -56,7 +55,7 @@ def test_two_runs_sharing_luigid_never_run_a_task_twice(completed, luigid, tmp_p
         assert run.returncode in (0, 10, 25), err[-3000:]
         logs.append(err)
     both = "".join(logs)
-    for family in ("DownloadDataset", "DownloadBaseModel", "Activations", "Retrain", "Optimize"):
+    for family in ("DownloadDataset", "DownloadBaseModel", "Bottlenecks", "Retrain", "Optimize"):
         assert both.count(f"running   {family}(") == 1, family
     assert "another run made" not in both
     assert comparable(summary_of({**params, "data_dir": str(data_dir)}), data_dir) == \

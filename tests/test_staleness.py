@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import FAST_TRAINING, TINY, build, families, fresh, make_photos, summary_of
 from workflows import MobileModel
 
-DOWNSTREAM = ["Activations", "Retrain", "Optimize", "Quantize", "Export", "MobileModel"] + ["Compress", "Evaluate"] * 3
+DOWNSTREAM = ["Bottlenecks", "Retrain", "Optimize", "Quantize", "Export", "MobileModel"] + ["Compress", "Evaluate"] * 3
 
 
 @pytest.fixture
@@ -47,10 +47,10 @@ def test_changed_photos_rerun_the_bottlenecks_and_everything_after(local, change
         data = photo.read_bytes()
         photo.write_bytes(data[:-2] + bytes([data[-2] ^ 1]) + data[-1:])
         os.utime(photo, ns=(photo.stat().st_atime_ns, photo.stat().st_mtime_ns + 1_000_000))
-    shards = Path(params["data_dir"], "activation_shards")
+    shards = Path(params["data_dir"], "bottleneck_shards")
     before = set(shards.glob("*/params.json"))
     ran = rerun(params)
-    assert [f for f in ran if f != "ActivationShard"] == sorted(["DownloadDataset"] + DOWNSTREAM)
+    assert [f for f in ran if f != "BottleneckShard"] == sorted(["DownloadDataset"] + DOWNSTREAM)
     # Every shard is scheduled (which photos are in which is known only once the new dataset
     # is), but only the shard the photo is in by its content is made again; an edited photo
     # may move to another shard, changing both.
@@ -85,24 +85,24 @@ def test_an_added_photo_is_the_only_one_the_base_model_sees(local):
     import numpy as np
 
     from poets import bottlenecks
-    from tasks.bottlenecks import Activations
+    from tasks.bottlenecks import Bottlenecks
 
     params, folder = local
-    shards = Path(params["data_dir"], "activation_shards")
+    shards = Path(params["data_dir"], "bottleneck_shards")
 
     def new_shards(before):
         """{"computed", "reused"} summed over the shards made since `before`."""
         counts = [json.loads((f / "bottlenecks.json").read_text()) for f in set(shards.iterdir()) - before]
         return {key: sum(c[key] for c in counts) for key in ("computed", "reused")}
 
-    first = Activations(**{k: v for k, v in params.items() if k in Activations.get_param_names()})
+    first = Bottlenecks(**{k: v for k, v in params.items() if k in Bottlenecks.get_param_names()})
     before = bottlenecks.load(first.features)
     earlier = set(shards.iterdir())
     shutil.copy(folder / "roses" / "roses_000.jpg", folder / "roses" / "roses_copy.jpg")
     (folder / "roses" / "roses_001.jpg").unlink()
     rerun(params)
     fresh()
-    second = Activations(**{k: v for k, v in params.items() if k in Activations.get_param_names()})
+    second = Bottlenecks(**{k: v for k, v in params.items() if k in Bottlenecks.get_param_names()})
     assert second.output().path != first.output().path
     # The copy has the same bytes as a photo seen before: nothing new for the model.
     assert new_shards(earlier)["computed"] == 0 and new_shards(earlier)["reused"] > 0

@@ -85,8 +85,7 @@ def test_training_writes_tensorboard_scalars_for_train_and_validation(completed)
         for event in tf.compat.v1.train.summary_iterator(str(events)):
             for value in event.summary.value:
                 steps.setdefault(value.tag, []).append(event.step)
-        # The head's 300 steps, then the 10 fine-tuning epochs of 1 step each.
-        assert steps["accuracy"] == steps["cross_entropy"] == [100, 200, 300, *range(301, 311)]
+        assert steps["accuracy"] == steps["cross_entropy"] == [100, 200, 300]
 
 
 def test_the_saved_head_is_the_best_on_validation(completed):
@@ -99,14 +98,15 @@ def test_the_saved_head_is_the_best_on_validation(completed):
 
 
 def test_training_is_reproducible_to_the_byte(flowers, tmp_path):
+    # With the last block fine-tuned: TensorFlow's training is deterministic too.
     params = {"dataset_url": flowers["dataset_url"], "base_model_url": flowers["base_model_url"],
-              "architecture": flowers["architecture"], **FAST_TRAINING}
+              "architecture": flowers["architecture"], "fine_tune_blocks": 1,
+              "fine_tune_learning_rate": 0.001, **FAST_TRAINING}
     graphs = []
     for run in ("a", "b"):
         task = Retrain(data_dir=str(tmp_path / run), **params)
         build(task)
         graphs.append(task.graph.read_bytes())
-    # The last block was fine-tuned (TensorFlow's training is deterministic too).
     assert json.loads(task.path("training.json").read_text())["fine_tune_epoch"] > 0
     assert graphs[0] == graphs[1]
     other = Retrain(data_dir=str(tmp_path / "a"), **{**params, "random_seed": 1})

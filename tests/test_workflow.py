@@ -16,8 +16,8 @@ from workflows import MobileModel
 def test_complete_run_runs_every_stage_once(completed):
     _, ran = completed
     assert families(ran) == sorted(
-        ["DownloadDataset", "DownloadBaseModel", "Activations", "Retrain", "Optimize", "Quantize"]
-        + ["ActivationShard"] * 8
+        ["DownloadDataset", "DownloadBaseModel", "Bottlenecks", "Retrain", "Optimize", "Quantize"]
+        + ["BottleneckShard"] * 8
         + ["Compress", "Evaluate"] * 3 + ["Export", "MobileModel"]
     )
 
@@ -161,7 +161,6 @@ def test_bottlenecks_equal_the_keras_models_features(completed):
 
     params, _ = completed
     task = Bottlenecks(**{k: v for k, v in params.items() if k in Bottlenecks.get_param_names()})
-    assert families(build(task)) == ["BottleneckShard"] * 8 + ["Bottlenecks"]
     features, paths, labels = bottlenecks.load(task.features)
     assert len(paths) == len(features) == 72 and set(labels) == {"bluebells", "roses", "sunflowers"}
     arch = architectures.get(params["architecture"])
@@ -172,16 +171,57 @@ def test_bottlenecks_equal_the_keras_models_features(completed):
     np.testing.assert_allclose(features[picked], expected, atol=1e-5)
 
 
-def test_activations_equal_the_base_models_output_before_its_last_block(completed):
+@pytest.fixture(scope="module")
+def fine_tuned(completed):
+    """The completed run's parameters with --fine-tune-blocks 1, and the tasks that ran for it."""
+    # A learning rate for the tiny model's few photos and steps.
+    params = {**completed[0], "fine_tune_blocks": 1, "fine_tune_learning_rate": 0.001}
+    return params, build(MobileModel(**params))
+
+
+def test_fine_tuning_reruns_from_the_activations_and_keeps_the_graph_contract(fine_tuned, flowers):
+    from poets import graphs, optimize
+    from poets.images import load_photo
+    from tasks.optimize import Optimize
+    from tasks.retrain import Retrain
+
+    params, ran = fine_tuned
+    # The downloads are reused; the activations take the place of the bottlenecks.
+    assert families(ran) == sorted(["ActivationShard"] * 8 + ["Activations", "Retrain", "Optimize", "Quantize"]
+                                   + ["Compress", "Evaluate"] * 3 + ["Export", "MobileModel"])
+    retrain = Retrain(**{k: v for k, v in params.items() if k in Retrain.get_param_names()})
+    assert json.loads(retrain.path("training.json").read_text())["fine_tune_epoch"] > 0
+    graph_def = graphs.load(retrain.graph)
+    assert {"input", "final_result"} <= {node.name for node in graph_def.node}
+    photos = retrain.requires()["dataset"].photos
+    pixels = np.stack([load_photo(photos / path, 128) for path, _ in retrain.split_photos("testing")[:8]])
+    optimized = graphs.load(Optimize(**{k: v for k, v in params.items() if k in Optimize.get_param_names()}).graph)
+    assert optimize.max_difference(graph_def, optimized, pixels) <= 1e-5
+    with graphs.Classifier(graph_def) as classify:
+        np.testing.assert_allclose(classify(pixels).sum(axis=1), 1, atol=1e-5)
+    summary = summary_of(params)
+    for variant in summary["variants"].values():
+        assert variant["accuracy"] > 0.6
+
+
+def test_a_learning_rate_change_retrains_without_recomputing_the_activations(fine_tuned):
+    params, _ = fine_tuned
+    ran = build(MobileModel(**{**params, "learning_rate": 0.02}))
+    assert families(ran) == sorted(
+        ["Retrain", "Optimize", "Quantize"] + ["Compress", "Evaluate"] * 3 + ["Export", "MobileModel"])
+    ran = build(MobileModel(**{**params, "fine_tune_learning_rate": 0.002}))
+    assert "Activations" not in families(ran) and "Retrain" in families(ran)
+
+
+def test_activations_equal_the_base_models_output_before_its_last_block(fine_tuned):
     import keras
 
     from poets import architectures, bottlenecks
     from poets.images import load_photo
     from tasks.bottlenecks import Activations
 
-    params, _ = completed
+    params, _ = fine_tuned
     task = Activations(**{k: v for k, v in params.items() if k in Activations.get_param_names()})
-    assert task.fine_tune_blocks == 1  # the default
     activations, paths, labels = bottlenecks.load(task.features)
     assert activations.dtype == np.float16 and activations.shape == (72, 4, 4, 256)
     arch = architectures.get(params["architecture"])
