@@ -51,14 +51,18 @@ def folders(data_dir):
     return set(artifact_folders(data_dir))
 
 
-def seed_runs(command, data_dir):
+def seed_runs(command):
     """The optimized and int8 graphs' test figures of `command` for seeds 0-4: {"runs": [...], "mean": {...}}."""
+    from workflows import MobileModel
+
     runs = []
     for seed in SEEDS:
-        before = folders(data_dir)
-        seconds, _ = luigi(command + ["--random-seed", str(seed), "--quantization-mode", "int8"])
-        summary = json.loads(next(f for f in folders(data_dir) - before
-                                  if f.parent.name == "mobile_model").joinpath("summary.json").read_text())
+        flags = command + ["--random-seed", str(seed), "--quantization-mode", "int8"]
+        seconds, _ = luigi(flags)
+        # The last value of each flag, as luigi reads them.
+        params = {flag[2:].replace("-", "_"): value for flag, value in zip(flags, flags[1:])
+                  if flag.startswith("--") and flag not in ("--local-scheduler", "--module")}
+        summary = json.loads(MobileModel.from_str_params(params).summary.read_text())
         figures = {f"{variant}_{what}": summary["variants"][variant][what]
                    for variant in ("optimized", "int8") for what in ("accuracy", "cross_entropy")}
         runs.append({"seed": seed, "seconds": seconds, **figures})
@@ -132,7 +136,7 @@ def main():
         "--base-model-url", (data / "models" / architectures.get(args.architecture).weights_file).as_uri(),
     ]
     cold, _ = luigi(command)
-    before = folders(data_dir)
+    before = made_cold = folders(data_dir)
     rerun, _ = luigi(command)
     assert folders(data_dir) == before, "the identical rerun ran something"
 
@@ -164,7 +168,7 @@ def main():
             "seconds": seconds, "new_artifacts": sorted(f.parent.name for f in new),
             "recomputed_features": sorted(f.parent.name for f in new if f.parent.name in FEATURES)}
     # Five seeds of each, side by side.
-    seeds = {FINE_TUNE_BLOCKS: seed_runs(command, data_dir), other: seed_runs(other_command, other_dir)}
+    seeds = {FINE_TUNE_BLOCKS: seed_runs(command), other: seed_runs(other_command)}
 
     variants = dict(summaries["weights_rounded"]["variants"])
     for mode in MODES[1:]:
@@ -172,7 +176,7 @@ def main():
     # The features are computed by the shards, one after the other on this one worker.
     bottleneck_seconds = sum(read_record(f)["seconds"] for f in artifact_folders(
         data_dir, "activation_shards" if FINE_TUNE_BLOCKS else "bottleneck_shards"))
-    [optimize] = [f for f in folders(data_dir) if f.parent.name == "optimize"]
+    [optimize] = [f for f in made_cold if f.parent.name == "optimize"]
     optimize_record = json.loads((optimize / "optimize.json").read_text())
     float_lite = Path(summaries["weights_rounded"]["android"]["model"])
 

@@ -11,7 +11,7 @@ from poets import architectures, bottlenecks
 from poets.images import photos_among
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.download import DownloadBaseModel, DownloadDataset
-from tasks.parameters import Number
+from tasks.parameters import fine_tune_blocks
 
 log = logging.getLogger("luigi-interface")
 
@@ -141,12 +141,6 @@ class Bottlenecks(ArtifactTask):
             write_json(folder / "bottlenecks.json", counts)
         self.progress(len(photos), len(photos))
         log.info("%s: computed %d photos, reused %d", self.task_family, counts["computed"], counts["reused"])
-
-
-def fine_tune_blocks(default):
-    return Number(default, kind=int, low=0, high=2**10, description=(
-        "fine-tune the base model's last N blocks from cached activations at their input; "
-        "0 trains only the head, on the pooled features"))
 
 
 def check_fine_tune_blocks(task):

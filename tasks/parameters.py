@@ -105,3 +105,10 @@ def name_flags(params):
         if isinstance(param, (Choice, Number, Url, Sha256)):
             param.flag = "--" + name.replace("_", "-")
     return params
+
+
+def fine_tune_blocks(default):
+    """--fine-tune-blocks; whether the architecture has that many blocks is checked where both are known."""
+    return Number(default, kind=int, low=0, high=2**10, description=(
+        "fine-tune the base model's last N blocks from cached activations at their input; "
+        "0 trains only the head, on the pooled features"))
