@@ -23,7 +23,7 @@ import numpy as np
 
 from poets import architectures
 from poets.contract import cross_entropy
-from poets.retrain import TRAIN_METRICS_PHOTOS
+from poets.retrain import dropout_levels, training_sample
 
 BATCH = 256  # photos a forward pass takes when only predicting
 
@@ -108,10 +108,9 @@ def fine_tune(top, layers, train_x, train_y, val_x, val_y, epochs, learning_rate
         p = np.concatenate([probabilities(x[start:start + BATCH]).numpy() for start in range(0, len(x), BATCH)])
         return float((p.argmax(axis=1) == y).mean()), cross_entropy(p, y)
 
-    sample = slice(None, None, -(-len(train_x) // TRAIN_METRICS_PHOTOS))
+    sample = training_sample(len(train_x))
     widths = [weights.shape[0] for weights, _ in layers]
-    dropped = min(round(dropout * 256), 255)  # as train_head: of 256, at least one unit kept
-    keep = np.float32(256 / (256 - dropped))
+    dropped, keep = dropout_levels(dropout)
 
     def score(epoch, steps):
         train_metrics = metrics(train_x[sample], train_y[sample])

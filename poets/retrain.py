@@ -24,6 +24,22 @@ AVERAGE_DECAY = 0.99
 TRAIN_METRICS_PHOTOS = 1000
 
 
+def dropout_levels(dropout: float) -> tuple[int, np.float32]:
+    """(dropped, keep) for masks drawn as random bytes (a third of the time of
+    random floats): a unit is dropped where its byte is below `dropped` (of
+    256, to the nearest 1/256, at least one in 256 kept), and a kept one is
+    scaled by `keep`."""
+    dropped = min(round(dropout * 256), 255)
+    return dropped, np.float32(256 / (256 - dropped))
+
+
+def training_sample(photos: int) -> slice:
+    """The training photos the training metrics are measured on: at most
+    TRAIN_METRICS_PHOTOS, spread over the set (each evaluation on all 2955
+    flower photos took a tenth of the training)."""
+    return slice(None, None, -(-photos // TRAIN_METRICS_PHOTOS))
+
+
 def predict(layers: list[tuple[np.ndarray, np.ndarray]], features: np.ndarray) -> np.ndarray:
     """Probabilities of the head `layers`, [(weights, biases), ...], the last the softmax layer."""
     for weights, biases in layers[:-1]:
@@ -94,13 +110,9 @@ def train_head(train_x, train_y, val_x, val_y, classes, steps, learning_rate, ba
     averages = [p for layer in average for p in layer]
     optimizer = Adam(params, learning_rate)
     onehot = np.eye(classes, dtype=np.float32)
-    # Masks from random bytes: a third of the time of random floats.
-    dropped = min(round(dropout * 256), 255)  # of 256: keep at least one unit in 256
-    keep = np.float32(256 / (256 - dropped))
+    dropped, keep = dropout_levels(dropout)
     best = (-1.0, np.inf, None, 0)
-    # Training metrics on at most TRAIN_METRICS_PHOTOS photos spread over the
-    # training set: each evaluation on all 2955 flower photos took a tenth of the training.
-    sample = slice(None, None, -(-len(train_x) // TRAIN_METRICS_PHOTOS))
+    sample = training_sample(len(train_x))
 
     def metrics(x, y):
         probabilities = predict(average, x)

@@ -131,9 +131,8 @@ class Retrain(ArtifactTask):
                         tf.summary.scalar("cross_entropy", loss)
 
             # Progress in steps, the head's then the fine-tuning's.
-            steps = self.training_steps
-            if self.fine_tune_blocks:
-                steps += self.fine_tune_epochs * fine_tune.steps_per_epoch(int(train.sum()), self.train_batch_size)
+            per_epoch = fine_tune.steps_per_epoch(int(train.sum()), self.train_batch_size)
+            steps = self.training_steps + (self.fine_tune_epochs * per_epoch if self.fine_tune_blocks else 0)
 
             def on_head_eval(step, train_metrics, val_metrics):
                 on_eval(step, train_metrics, val_metrics)
@@ -153,14 +152,14 @@ class Retrain(ArtifactTask):
                 def on_fine_tune_eval(epoch, done, train_metrics, val_metrics):
                     if epoch:  # epoch 0 is the head as trained, already in the history
                         on_eval(self.training_steps + done, train_metrics, val_metrics)
-                        self.progress(history[-1]["step"], steps, "steps")
+                        self.progress(self.training_steps + done, steps, "steps")
 
                 layers, fine_tuned, fine_tune_epoch = fine_tune.fine_tune(
                     top, layers, activations[train], truth[train], activations[validation], truth[validation],
                     self.fine_tune_epochs, self.fine_tune_learning_rate, self.train_batch_size,
                     self.random_seed, self.dropout, on_eval=on_fine_tune_eval)
-                if fine_tune_epoch:  # history's last entries are epochs 1 .. fine_tune_epochs
-                    best_step = history[len(history) - self.fine_tune_epochs + fine_tune_epoch - 1]["step"]
+                if fine_tune_epoch:
+                    best_step = self.training_steps + fine_tune_epoch * per_epoch
             for writer in writers.values():
                 writer.close()
             graph_def = retrained_graph(self.architecture, base_model.weights, layers, fine_tuned)
