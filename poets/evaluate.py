@@ -55,6 +55,17 @@ def evaluate(graph_path: Path, dataset_dir: Path, photos: list[tuple[str, str]],
     }
 
 
+def wilson_interval(accuracy: float, count: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson's score interval (95% for z = 1.96) of an accuracy measured on
+    `count` photos: unlike the normal approximation it stays inside [0, 1] and
+    is honest on a few dozen photos (0.90 on 40 gives 0.77-0.96)."""
+    if not count:
+        return 0.0, 1.0
+    centre = (accuracy + z * z / (2 * count)) / (1 + z * z / count)
+    half = z / (1 + z * z / count) * np.sqrt(accuracy * (1 - accuracy) / count + z * z / (4 * count * count))
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
 def confusion(predicted: np.ndarray, truth: np.ndarray, classes: int) -> np.ndarray:
     """[true class, predicted class] counts."""
     matrix = np.zeros((classes, classes), np.int64)
@@ -118,7 +129,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--labels: no labels file given or found beside the graph")
     photos = test_photos(args.image_dir, args.validation_percentage, args.testing_percentage)
     metrics = evaluate(graph, args.image_dir, photos, Path(labels).read_text(encoding="utf-8").splitlines(), args.input_size)
-    print(f"Accuracy: {metrics['accuracy']:.4f} ({metrics['count']} test photos)")
+    low, high = wilson_interval(metrics["accuracy"], metrics["count"])
+    print(f"Accuracy: {metrics['accuracy']:.4f} ({metrics['count']} test photos; 95% interval {low:.4f}-{high:.4f})")
     print(f"Cross entropy: {metrics['cross_entropy']:.4f}")
 
 

@@ -1,5 +1,6 @@
 """Photos on disk: finding them, decoding them, and the codelab's stable split."""
 
+import functools
 import hashlib
 import logging
 import os
@@ -13,7 +14,7 @@ from poets.contract import normalized
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".heic", ".heif"}
 
 # Photos are decoded in this many threads (Pillow lets go of the GIL while it
 # decodes), while TensorFlow runs the model on the batch before.
@@ -107,6 +108,14 @@ def check_split(labels: list[str], sets, classes: list[str]) -> None:
             log.warning("class %r has only %d photos: retrain.py asks for at least 20 a class", label, int(mine.sum()))
 
 
+@functools.cache
+def register_heif() -> None:
+    """Let Pillow open HEIC/HEIF photos (what iPhones save), through pillow-heif; once per process."""
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+
+
 def load_photo(path: Path, size: int) -> np.ndarray:
     """The photo as the graph's `input` expects it: float32 [size, size, 3].
 
@@ -125,6 +134,7 @@ def square_pixels(path: Path, side: int, draft: bool = False) -> np.ndarray:
     """
     from PIL import Image, ImageOps
 
+    register_heif()
     try:
         with Image.open(path) as image:
             if draft:

@@ -31,11 +31,17 @@ def choose_android_variant(variants: dict) -> str:
     return min(candidates, key=lambda name: (shipped_size(name), name != "optimized", -variants[name]["accuracy"]))
 
 
+def accuracy_text(variant: dict) -> str:
+    """The accuracy with its 95% interval: 0.900 (0.770-0.960)."""
+    low, high = variant["accuracy_interval"]
+    return f"{variant['accuracy']:.3f} ({low:.3f}-{high:.3f})"
+
+
 def table(summary: dict) -> str:
-    rows = ["| variant | accuracy | cross-entropy | size (bytes) | gzip (bytes) | gzip saves | ms a photo | agrees with optimized |",
+    rows = ["| variant | accuracy (95% interval) | cross-entropy | size (bytes) | gzip (bytes) | gzip saves | ms a photo | agrees with optimized |",
             "|---|---|---|---|---|---|---|---|"]
     for name, v in summary["variants"].items():
-        rows.append(f"| {name} | {v['accuracy']:.3f} | {v['cross_entropy']:.3f} | {v['size_bytes']:,} | "
+        rows.append(f"| {name} | {accuracy_text(v)} | {v['cross_entropy']:.3f} | {v['size_bytes']:,} | "
                     f"{v['gzip_bytes']:,} | {1 - v['gzip_bytes'] / v['size_bytes']:.1%} | "
                     f"{1000 * v['latency_s']:.1f} | {v['agreement']:.1%} |")
     return "\n".join(rows)
@@ -78,7 +84,8 @@ def write_report(summary: dict, folder: Path) -> None:
     (folder / "report.md").write_text(encoding="utf-8", data=
         f"# {summary['architecture']} on {len(summary['labels'])} classes\n\n"
         f"{table(summary)}\n\n"
-        f"Accuracy and cross-entropy on the test split; size of the model file; time for one photo, "
+        f"Accuracy and cross-entropy on the test split, the accuracy's 95% interval by Wilson's score "
+        f"method; size of the model file; time for one photo, "
         f"batch 1, on this machine; agreement: share of test photos whose top label matches the "
         f"optimized graph's.\n\n"
         f"Shipped to the Android app: **{android['variant']}** (`{android['model']}`).\n\n"
@@ -112,7 +119,7 @@ class Evaluation:
 
 
 def write_html(summary: dict, folder: Path, evaluations: dict, photos_dir: Path, training: dict,
-               skipped: list) -> Path:
+               skipped: list, check: dict | None = None) -> Path:
     """report.html in `folder`, with its figures and thumbnails beside it.
 
     Args:
@@ -122,6 +129,8 @@ def write_html(summary: dict, folder: Path, evaluations: dict, photos_dir: Path,
       photos_dir: the dataset's photos, for thumbnails.
       training: training.json's content (history and best step).
       skipped: the skipped-photos report, [{"photo", "reason"}].
+      check: the photos to check: {"path": the CSV, "rows": its rows,
+        "findings": CheckPhotos's check.json}; its photos under `photos_dir`.
     """
     folder = Path(folder)
     (folder / "thumbnails").mkdir(exist_ok=True)
@@ -165,6 +174,8 @@ def write_html(summary: dict, folder: Path, evaluations: dict, photos_dir: Path,
     parts += ["<h2>Accuracy against size and latency</h2>",
               f'<img src="accuracy_vs_size_latency.png" alt="accuracy against size and latency; {escape(shipped)} '
               'is shipped">']
+    if check:
+        parts.append(_photos_to_check_html(check, photos_dir, folder))
     if skipped:
         rows = "".join(f"<tr><td>{escape(s['photo'])}</td><td>{escape(s['reason'])}</td></tr>" for s in skipped)
         parts += [f"<h2>Skipped photos: {len(skipped)}</h2>",
@@ -181,7 +192,8 @@ STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0
          "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
          "td:first-child,th:first-child{text-align:left}.shipped{font-weight:bold}"
          "figure{display:inline-block;margin:4px;width:120px;font-size:11px;vertical-align:top}"
-         "figure img{width:112px;height:112px;object-fit:cover}img{max-width:100%}.wide{overflow-x:auto}")
+         "figure img{width:112px;height:112px;object-fit:cover}figcaption{overflow-wrap:anywhere}.pair{display:inline-block;border:1px solid #ddd;"
+         "margin:4px;padding:2px 4px;vertical-align:top}.pair p{margin:2px;font-size:12px}img{max-width:100%}.wide{overflow-x:auto}")
 
 
 def _variants_html(summary, shipped):
@@ -189,10 +201,10 @@ def _variants_html(summary, shipped):
         return f'<tr class="shipped"><td>{escape(name)} (shipped)' if name == shipped else f"<tr><td>{escape(name)}"
 
     rows = "".join(
-        f"{first_cell(name)}</td><td>{v['accuracy']:.3f}</td><td>{v['cross_entropy']:.3f}</td><td>{v['size_bytes']:,}</td>"
+        f"{first_cell(name)}</td><td>{accuracy_text(v)}</td><td>{v['cross_entropy']:.3f}</td><td>{v['size_bytes']:,}</td>"
         f"<td>{v['gzip_bytes']:,}</td><td>{1000 * v['latency_s']:.1f}</td><td>{v['agreement']:.1%}</td></tr>"
         for name, v in summary["variants"].items())
-    return ("<table><tr><th>variant</th><th>accuracy</th><th>cross-entropy</th><th>size (bytes)</th>"
+    return ("<table><tr><th>variant</th><th>accuracy (95% interval)</th><th>cross-entropy</th><th>size (bytes)</th>"
             f"<th>gzip (bytes)</th><th>ms a photo</th><th>agrees with optimized</th></tr>{rows}</table>")
 
 
@@ -214,23 +226,89 @@ def _per_class_html(summary, labels):
 
 
 def _gallery(indices, evaluation, labels, photos_dir, folder, kind):
-    from PIL import Image, ImageOps
-
     figures = []
     for i in indices[:MAX_THUMBNAILS]:
         path, label = evaluation.photos[i]
-        name = f"thumbnails/{kind}-{hashlib.sha1(path.encode()).hexdigest()[:12]}.jpg"
-        with Image.open(Path(photos_dir, path)) as image:
-            thumbnail = ImageOps.exif_transpose(image).convert("RGB")
-            thumbnail.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-            thumbnail.save(folder / name, quality=80)
         top = int(evaluation.probabilities[i].argmax())
-        figures.append(f'<figure data-photo="{escape(path)}"><img src="{name}" alt="{escape(path)}">'
-                       f"<figcaption>true: {escape(label)}<br>predicted: {escape(labels[top])} "
-                       f"{evaluation.probabilities[i][top]:.2f}</figcaption></figure>")
-    more = len(indices) - MAX_THUMBNAILS
+        figures.append(_photo_figure(photos_dir, path, folder, kind, f"true: {escape(label)}<br>predicted: "
+                                     f"{escape(labels[top])} {evaluation.probabilities[i][top]:.2f}"))
+    return _figures(figures, len(indices), kind)
+
+
+def _figures(figures, count, kind):
+    more = count - MAX_THUMBNAILS
     return (f'<div class="{kind}">' + "".join(figures) + "</div>"
-            + (f"<p>and {more} more.</p>" if more > 0 else "") if indices else "<p>None.</p>")
+            + (f"<p>and {more} more.</p>" if more > 0 else "") if count else "<p>None.</p>")
+
+
+def _photo_figure(photos_dir, path, folder, kind, caption):
+    """A <figure> of the photo `path` under `photos_dir`, its thumbnail written beside the report."""
+    from PIL import Image, ImageOps
+
+    from poets.images import register_heif
+
+    register_heif()
+    name = f"thumbnails/{kind}-{hashlib.sha1(path.encode()).hexdigest()[:12]}.jpg"
+    with Image.open(Path(photos_dir, path)) as image:
+        thumbnail = ImageOps.exif_transpose(image).convert("RGB")
+        thumbnail.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        thumbnail.save(folder / name, quality=80)
+    return (f'<figure data-photo="{escape(path)}"><img src="{name}" alt="{escape(path)}">'
+            f"<figcaption>{caption}</figcaption></figure>")
+
+
+# How many duplicate groups the report shows side by side.
+MAX_DUPLICATE_GROUPS = 24
+REASON_TITLES = {"label": "Labels that look wrong", "duplicate": "Duplicates", "off_topic": "Off-topic photos"}
+
+
+def photos_to_show(rows: list, duplicates: list) -> set:
+    """The photos the "Photos to check" section shows: its thumbnails need them at hand."""
+    shown = set()
+    for reason in ("label", "off_topic"):
+        shown.update(row["path"] for row in [r for r in rows if r["reason"] == reason][:MAX_THUMBNAILS])
+    for group in duplicates[:MAX_DUPLICATE_GROUPS]:
+        shown.update(photo["path"] for photo in group["photos"])
+    return shown
+
+
+def _photos_to_check_html(check, photos_dir, folder):
+    """The "Photos to check" section: warnings, photos per class and split, and
+    the flagged photos by reason, the most certain first."""
+    rows, findings = check["rows"], check["findings"]
+    parts = [f"<h2>Photos to check: {findings['count']}</h2>",
+             f'<p>From <code>{escape(check["path"])}</code>: label issues by confident learning on out-of-fold '
+             "probabilities, duplicates by content hash and feature similarity, off-topic photos far from every "
+             "class. Correct them with <code>--label-fixes</code>, or train without them with "
+             "<code>--exclude-flagged</code>.</p>"]
+    if findings["warnings"]:
+        parts.append("<ul>" + "".join(f"<li>{escape(w)}</li>" for w in findings["warnings"]) + "</ul>")
+    head = "".join(f"<th>{split}</th>" for split in ("training", "validation", "testing", "total"))
+    counts = "".join(f"<tr><td>{escape(label)}</td>" + "".join(f"<td>{c[split]}</td>" for split in
+                                                               ("training", "validation", "testing", "total"))
+                     + "</tr>" for label, c in findings["classes"].items())
+    parts.append(f"<table><tr><th>class</th>{head}</tr>{counts}</table>")
+    for reason in ("label", "off_topic"):
+        flagged = [row for row in rows if row["reason"] == reason]
+        figures = [_photo_figure(photos_dir, row["path"], folder, f"check-{reason}",
+                                 f"given: {escape(row['label'])}<br>"
+                                 + (f"suggested: {escape(row['suggested'])}<br>" if row["suggested"] else "")
+                                 + f"score {float(row['score']):.2f}, {escape(row['split'])}")
+                   for row in flagged[:MAX_THUMBNAILS]]
+        parts += [f"<h3>{REASON_TITLES[reason]}: {len(flagged)}</h3>", _figures(figures, len(flagged),
+                                                                                  f"check-{reason}")]
+    groups = findings["duplicates"]
+    parts.append(f"<h3>{REASON_TITLES['duplicate']}: {len(groups)} groups, "
+                 f"{findings['by_reason']['duplicate']} photos</h3>")
+    for group in groups[:MAX_DUPLICATE_GROUPS]:
+        kind = "same bytes" if group["exact"] else f"cosine {group['score']:.3f}"
+        figures = "".join(_photo_figure(photos_dir, p["path"], folder, "check-duplicate",
+                                        f"{escape(p['path'])}<br>{escape(p['label'])}, {escape(p['split'])}")
+                          for p in group["photos"])
+        parts.append(f'<div class="pair"><p>{kind}</p>{figures}</div>')
+    if len(groups) > MAX_DUPLICATE_GROUPS:
+        parts.append(f"<p>and {len(groups) - MAX_DUPLICATE_GROUPS} more groups.</p>")
+    return "\n".join(parts)
 
 
 def _plot_confusion(probabilities, truth, labels, path, title):

@@ -74,6 +74,30 @@ class Url(luigi.Parameter):
         return redacted(x)
 
 
+class LabelFixes(luigi.Parameter):
+    """A CSV of `path,label` fixes to the dataset's labels, or empty. The file is
+    read and checked when the task is made, so a bad one fails before any work."""
+
+    flag = "parameter"
+
+    def normalize(self, x):
+        if x:
+            from poets.photo_check import read_label_fixes
+
+            read_label_fixes(x, self.flag)
+        return x
+
+    def content(self, x) -> str:
+        """What the stages it changes hash into their ids: the fixes, not the file's name or layout."""
+        import hashlib
+        import json
+
+        from poets.photo_check import read_label_fixes
+
+        fixes = {photo: label for photo, (label, _) in read_label_fixes(x, self.flag).items()}
+        return hashlib.sha256(json.dumps(fixes, sort_keys=True).encode()).hexdigest()
+
+
 class Sha256(luigi.Parameter):
     """A sha256 as 64 hexadecimal digits, or empty: not checked."""
 
@@ -102,7 +126,7 @@ def name_flags(params):
     """Tell each of our parameters its flag, for its errors: a Parameter
     object does not know the name it is declared under."""
     for name, param in params:
-        if isinstance(param, (Choice, Number, Url, Sha256)):
+        if isinstance(param, (Choice, Number, Url, Sha256, LabelFixes)):
             param.flag = "--" + name.replace("_", "-")
     return params
 

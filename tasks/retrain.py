@@ -8,10 +8,11 @@ import numpy as np
 from luigi.util import inherits
 
 from poets import bottlenecks, fine_tune, graphs
-from poets.images import check_classes, check_split, split_of
+from poets.images import check_split, split_of
 from poets.retrain import retrained_graph, train_head
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.bottlenecks import Activations, check_fine_tune_blocks, features_of
+from tasks.check_photos import CheckPhotos, check_percentages, fixes_identity, labelled_photos
 from tasks.download import DownloadBaseModel, DownloadDataset
 from tasks.parameters import Number, percentage, positive
 
@@ -23,7 +24,7 @@ FINE_TUNE_EPOCHS = 10
 FINE_TUNE_LEARNING_RATE = 1e-5
 
 
-@inherits(Activations)
+@inherits(Activations, CheckPhotos)
 class Retrain(ArtifactTask):
     """`retrained_graph.pb` (input -> final_result) and `retrained_labels.txt`."""
 
@@ -40,8 +41,6 @@ class Retrain(ArtifactTask):
                           description="ReLU units of the hidden layer; 0 for retrain.py's single softmax layer")
     dropout = Number(0.5, kind=float, low=0, high=1, description="share of each layer's inputs "
                      "dropped at random during training")
-    validation_percentage = percentage(10, "share of photos held out for validation")
-    testing_percentage = percentage(10, "share of photos held out for the test split")
     random_seed = Number(0, kind=int, low=0, high=2**32, description="seed of the head's training")
     # retrain.py's input distortions. Any of them makes every training step
     # run the base model on freshly distorted photos: much slower than
@@ -53,19 +52,26 @@ class Retrain(ArtifactTask):
     fine_tune_epochs = Number(FINE_TUNE_EPOCHS, kind=int, low=0, high=10**4, description=(
         "passes over the training photos fine-tuning the last --fine-tune-blocks blocks with the head"))
     fine_tune_learning_rate = positive(FINE_TUNE_LEARNING_RATE, "Adam's step size while fine-tuning")
+    exclude_flagged = luigi.BoolParameter(description=(
+        "train without the training and validation photos CheckPhotos flags for their label or as "
+        "off-topic, and all but one of each group of duplicates; test photos are always kept"))
+    # --label-fixes enters the id by its content (identity()); --exclude-flagged through CheckPhotos's id.
+    unhashed = ArtifactTask.unhashed + ("label_fixes", "exclude_flagged")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         check_fine_tune_blocks(self)
-        if self.validation_percentage + self.testing_percentage >= 100:
-            raise ValueError(
-                "--validation-percentage plus --testing-percentage must leave photos to train on, "
-                f"got {self.validation_percentage} + {self.testing_percentage}"
-            )
+        check_percentages(self)
 
     def requires(self):
-        return {"bottlenecks": features_of(self), "base_model": self.clone(DownloadBaseModel),
-                "dataset": self.clone(DownloadDataset)}
+        needs = {"bottlenecks": features_of(self), "base_model": self.clone(DownloadBaseModel),
+                 "dataset": self.clone(DownloadDataset)}
+        if self.exclude_flagged:
+            needs["check"] = self.clone(CheckPhotos)
+        return needs
+
+    def identity(self):
+        return super().identity() + fixes_identity(self)
 
     graph_file = "retrained_graph.pb"
 
@@ -105,8 +111,13 @@ class Retrain(ArtifactTask):
         import tensorflow as tf
 
         base_model = self.requires()["base_model"]
-        features, paths, labels = bottlenecks.load(self.requires()["bottlenecks"].features)
-        classes = check_classes(list(zip(paths, labels)), self.requires()["bottlenecks"].features)
+        features, paths, labels, classes = labelled_photos(self, self.requires()["bottlenecks"].features)
+        if self.exclude_flagged:
+            excluded = self.requires()["check"].excluded()
+            kept = np.array([path not in excluded for path in paths])  # never a test photo
+            log.info("Retrain: --exclude-flagged leaves out %d training and validation photos", int((~kept).sum()))
+            features, paths, labels = features[kept], [p for p, k in zip(paths, kept) if k], \
+                [label for label, k in zip(labels, kept) if k]
         truth = np.array([classes.index(label) for label in labels])
         sets = np.array([split_of(p, self.validation_percentage, self.testing_percentage) for p in paths])
         train, validation = sets == "training", sets == "validation"

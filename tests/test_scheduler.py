@@ -10,7 +10,7 @@ from tests.conftest import free_port, summary_of
 from tests.test_interruptions import command, comparable
 
 ROOT = Path(__file__).parents[1]
-FAMILIES = {"DownloadDataset", "DownloadBaseModel", "BottleneckShard", "Bottlenecks", "Retrain", "Optimize", "Quantize", "Compress",
+FAMILIES = {"DownloadDataset", "DownloadBaseModel", "BottleneckShard", "Bottlenecks", "CheckPhotos", "Retrain", "Optimize", "Quantize", "Compress",
             "Evaluate", "Export", "MobileModel"}
 
 
@@ -27,7 +27,7 @@ def test_every_task_ends_done_in_luigid_with_its_progress(completed, luigid, tmp
     assert run.returncode == 0, run.stderr[-3000:]
     done = api("DONE").values()
     assert {task["name"] for task in done} == FAMILIES
-    assert len(done) == 22 and not api("FAILED") and not api("PENDING")
+    assert len(done) == 23 and not api("FAILED") and not api("PENDING")
     progress = {task["name"]: (task["progress_percentage"], task["status_message"]) for task in done}
     assert progress["Bottlenecks"] == (100, "73/73 photos")
     assert progress["Retrain"] == (100, "300/300 steps")

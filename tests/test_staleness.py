@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import FAST_TRAINING, TINY, build, families, fresh, make_photos, summary_of
 from workflows import MobileModel
 
-DOWNSTREAM = ["Bottlenecks", "Retrain", "Optimize", "Quantize", "Export", "MobileModel"] + ["Compress", "Evaluate"] * 3
+DOWNSTREAM = ["Bottlenecks", "CheckPhotos", "Retrain", "Optimize", "Quantize", "Export", "MobileModel"] + ["Compress", "Evaluate"] * 3
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from workflows import MobileModel
 def test_complete_run_runs_every_stage_once(completed):
     _, ran = completed
     assert families(ran) == sorted(
-        ["DownloadDataset", "DownloadBaseModel", "Bottlenecks", "Retrain", "Optimize", "Quantize"]
+        ["DownloadDataset", "DownloadBaseModel", "Bottlenecks", "CheckPhotos", "Retrain", "Optimize", "Quantize"]
         + ["BottleneckShard"] * 8
         + ["Compress", "Evaluate"] * 3 + ["Export", "MobileModel"]
     )
@@ -25,7 +25,12 @@ def test_complete_run_runs_every_stage_once(completed):
 def test_summary_has_the_documented_shape(completed):
     params, _ = completed
     summary = summary_of(params)
-    assert set(summary) == {"architecture", "labels", "labels_path", "variants", "android", "skipped"}
+    assert set(summary) == {"architecture", "labels", "labels_path", "variants", "android", "skipped",
+                            "photos_to_check"}
+    check = summary["photos_to_check"]
+    assert set(check) == {"path", "count", "by_reason"} and Path(check["path"]).name == "photos_to_check.csv"
+    assert set(check["by_reason"]) == {"label", "duplicate", "off_topic"}
+    assert sum(check["by_reason"].values()) == check["count"] == len(Path(check["path"]).read_text().splitlines()) - 1
     assert set(summary["android"]) == {"variant", "model", "labels", "tflite"}
     assert set(summary["android"]["tflite"]) == {"size_bytes", "size_without_metadata", "min_runtime_version",
                                                  "builtin_ops", "metadata_max_difference"}
@@ -35,7 +40,9 @@ def test_summary_has_the_documented_shape(completed):
     assert set(summary["variants"]) == {"retrained", "optimized", "weights_rounded"}
     for name, variant in summary["variants"].items():
         assert set(variant) == {"path", "accuracy", "cross_entropy", "size_bytes", "gzip_bytes", "latency_s",
-                                "agreement", "per_class"}
+                                "agreement", "per_class", "accuracy_interval"}
+        low, high = variant["accuracy_interval"]
+        assert 0 <= low <= variant["accuracy"] <= high <= 1
         assert set(variant["per_class"]) == set(summary["labels"])
         assert 0 < variant["latency_s"] < 1 and 0.8 <= variant["agreement"] <= 1
         assert Path(variant["path"]).is_absolute() and Path(variant["path"]).stat().st_size == variant["size_bytes"]
@@ -80,7 +87,7 @@ def test_retrained_graph_honours_the_codelab_contract(completed, flowers):
 def test_every_artifact_folder_records_its_parameters(completed):
     params, ran = completed
     folders = [Path(task.output().path) for task in ran]
-    assert len(set(folders)) == len(ran) == 22
+    assert len(set(folders)) == len(ran) == 23
     for task, folder in zip(ran, folders):
         record = json.loads((folder / "params.json").read_text())
         assert record["id"] == folder.name and record["task"] == task.task_family

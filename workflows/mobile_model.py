@@ -4,10 +4,11 @@ import logging
 
 from luigi.util import inherits
 
-from poets.evaluate import per_class
-from poets.report import Evaluation, choose_android_variant, write_html, write_report
+from poets.evaluate import per_class, wilson_interval
+from poets.report import Evaluation, choose_android_variant, photos_to_show, write_html, write_report
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.bottlenecks import features_of
+from tasks.check_photos import CheckPhotos
 from tasks.compress import Compress
 from tasks.download import DownloadDataset
 from tasks.evaluate import Evaluate
@@ -27,8 +28,9 @@ class MobileModel(ArtifactTask):
     says where each is and how well it does, report.md shows it."""
 
     stage = "mobile_model"
-    version = 5  # 2: latency, agreement, the chosen Android variant, the report; 3: skipped photos;
-    # 4: what each TFLite model needs of its runtime; 5: per-class figures, report.html
+    version = 6  # 2: latency, agreement, the chosen Android variant, the report; 3: skipped photos;
+    # 4: what each TFLite model needs of its runtime; 5: per-class figures, report.html;
+    # 6: photos to check, accuracy intervals
     # The report shows test photos only: from a bucket, only those are downloaded.
     reads_in_part = ("dataset",)
     android_variant = Choice(
@@ -50,6 +52,7 @@ class MobileModel(ArtifactTask):
             "retrain": self.clone(Retrain),
             "dataset": self.clone(DownloadDataset),
             "bottlenecks": features_of(self),
+            "check": self.clone(CheckPhotos),
             "evaluate": {v: self.clone(Evaluate, variant=v) for v in self.variants()},
             "compress": {v: self.clone(Compress, variant=v) for v in self.variants()},
         }
@@ -66,6 +69,7 @@ class MobileModel(ArtifactTask):
         retrain = needs["retrain"]
         labels = retrain.read_labels()
         skipped = needs["bottlenecks"].skipped
+        findings = needs["check"].findings()
         evaluations = {name: Evaluation(task.photos(), task.probabilities()) for name, task in needs["evaluate"].items()}
         optimized = evaluations["optimized"].probabilities.argmax(axis=1)
         variants = {}
@@ -75,6 +79,7 @@ class MobileModel(ArtifactTask):
             variants[name] = {
                 "path": str(evaluate.graph_task().graph.resolve()),
                 "accuracy": metrics["accuracy"],
+                "accuracy_interval": list(wilson_interval(metrics["accuracy"], metrics["count"])),
                 "cross_entropy": metrics["cross_entropy"],
                 "size_bytes": sizes["uncompressed"],
                 "gzip_bytes": sizes["compressed"],
@@ -101,12 +106,16 @@ class MobileModel(ArtifactTask):
             "android": {"variant": chosen, "model": str(export.model.resolve()), "labels": str(export.labels.resolve()),
                         "tflite": export.tflite_facts()},
             "skipped": {"count": len(read_json(skipped)), "report": str(skipped.resolve())},
+            "photos_to_check": {"path": str(needs["check"].table.resolve()), "count": findings["count"],
+                                "by_reason": findings["by_reason"]},
         }
         with self.artifact_folder() as folder:
             write_json(folder / self.summary.name, summary)
             write_report(summary, folder)
             evaluations.setdefault(chosen, Evaluation(shipped.photos(), shipped.probabilities()))
-            shown = sorted({path for evaluation in evaluations.values() for path, _ in evaluation.photos})
+            check = {"path": summary["photos_to_check"]["path"], "rows": needs["check"].rows(), "findings": findings}
+            shown = sorted({path for evaluation in evaluations.values() for path, _ in evaluation.photos}
+                           | photos_to_show(check["rows"], findings["duplicates"]))
             photos = check_intact(needs["dataset"], [f"photos/{path}" for path in shown]) / "photos"
-            write_html(summary, folder, evaluations, photos, retrain.training(), read_json(skipped))
+            write_html(summary, folder, evaluations, photos, retrain.training(), read_json(skipped), check)
         log.info("MobileModel: summary in %s", self.summary.resolve())

@@ -1,0 +1,162 @@
+"""CheckPhotos on the real flower photos: what it flags, what it costs, what
+--exclude-flagged does, and how many planted label errors it finds.
+
+    .venv/bin/python benchmarks/photo_check.py [--data ../shared/data] [--architecture mobilenet_0.75_224]
+
+In a fresh data dir, with file:// URLs: a cold run of MobileModel (int8),
+whose records give CheckPhotos's seconds against the whole run's; seeds 0-4
+with and without --exclude-flagged, side by side (the optimized graph and
+int8 on the test split as labelled); then a copy of the photos with
+PLANTED training photos moved to another class folder, checked by the
+CheckPhotos task (its features reused from the first run by content
+hash): the share of planted photos flagged with reason `label`, and how
+many photos are flagged in all. Prints a table and writes
+benchmarks/results/photo_check.json.
+"""
+
+import argparse
+import csv
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from poets import architectures
+from poets.images import find_photos, split_of
+from tasks.artifact import artifact_folders, read_record
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = range(5)
+PLANTED = 100
+
+
+def luigi(command):
+    started = time.monotonic()
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"failed ({result.returncode}): {' '.join(command)}\n{result.stderr[-3000:]}")
+    return time.monotonic() - started
+
+
+def summary_of(flags):
+    """The summary.json of the MobileModel that `flags` (a luigi command line) name."""
+    from workflows import MobileModel
+
+    params = {flag[2:].replace("-", "_"): value for flag, value in zip(flags, flags[1:])
+              if flag.startswith("--") and flag not in ("--local-scheduler", "--module", "--exclude-flagged")}
+    if "--exclude-flagged" in flags:
+        params["exclude_flagged"] = "true"
+    return json.loads(MobileModel.from_str_params(params).summary.read_text())
+
+
+def seeds(command, data_dir, extra):
+    runs = []
+    for seed in SEEDS:
+        flags = command + ["--random-seed", str(seed)] + extra
+        luigi(flags)
+        summary = summary_of(flags)
+        runs.append({"seed": seed, **{f"{variant}_{what}": summary["variants"][variant][what]
+                                      for variant in ("optimized", "int8") for what in ("accuracy", "cross_entropy")}})
+    mean = {key: float(np.mean([run[key] for run in runs])) for key in runs[0] if key != "seed"}
+    return {"runs": runs, "mean": mean}
+
+
+def plant(photos, out, count, seed=0):
+    """A copy of `photos` with `count` training photos moved to another class's folder: [(new path, true label)]."""
+    shutil.copytree(photos, out)
+    rng = np.random.default_rng(seed)
+    listed = [(path, label) for path, label in find_photos(out) if split_of(path, 10, 10) == "training"]
+    classes = sorted({label for _, label in listed})
+    moved = []
+    for index in rng.choice(len(listed), count, replace=False):
+        path, label = listed[index]
+        wrong = rng.choice([c for c in classes if c != label])
+        target = f"{wrong}/{Path(path).name}"
+        shutil.move(out / path, out / target)
+        moved.append((target, label))
+    return moved
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--architecture", default="mobilenet_0.75_224")
+    args = parser.parse_args()
+    data = Path(args.data).resolve()
+    work = Path(tempfile.mkdtemp(prefix="photo-check-"))
+    data_dir = work / "data"
+    command = [str(Path(sys.executable).parent / "luigi"), "--module", "workflows", "MobileModel",
+               "--local-scheduler", "--data-dir", str(data_dir), "--architecture", args.architecture,
+               "--base-model-url", (data / "models" / architectures.get(args.architecture).weights_file).as_uri(),
+               "--quantization-mode", "int8"]
+    flowers = command + ["--dataset-url", (data / "flower_photos.tgz").as_uri()]
+    cold = luigi(flowers)
+    records = [read_record(folder) for folder in artifact_folders(data_dir)]
+    check = next(r for r in records if r["task"] == "CheckPhotos")
+    check_folder = next(f for f in artifact_folders(data_dir, "check_photos"))
+    findings = json.loads((check_folder / "check.json").read_text())
+    with open(check_folder / "photos_to_check.csv", newline="", encoding="utf-8") as table:
+        rows = list(csv.DictReader(table))
+    by_split = Counter(f"{row['reason']}/{row['split']}" for row in rows)
+    without = seeds(flowers, data_dir, [])
+    excluded = seeds(flowers, data_dir, ["--exclude-flagged"])
+
+    # Planted label errors, in a copy of the photos checked through the task.
+    photos = work / "photos"
+    with tarfile.open(data / "flower_photos.tgz") as tar:
+        tar.extractall(work / "extracted", filter="data")
+    moved = plant(next((work / "extracted").iterdir()), photos, PLANTED)
+    started = time.time()
+    luigi([part if part != "MobileModel" else "CheckPhotos" for part in command[:-2]] + ["--dataset-dir", str(photos)])
+    planted_folder = max((f for f in artifact_folders(data_dir, "check_photos") if f.stat().st_mtime >= started),
+                         key=lambda f: f.stat().st_mtime)
+    with open(planted_folder / "photos_to_check.csv", newline="", encoding="utf-8") as table:
+        planted_rows = list(csv.DictReader(table))
+    label_rows = {row["path"]: row for row in planted_rows if row["reason"] == "label"}
+    found = [path for path, _ in moved if path in label_rows]
+    right = [path for path, truth in moved if path in label_rows and label_rows[path]["suggested"] == truth]
+    total = len(find_photos(photos))
+
+    result = {
+        "architecture": args.architecture,
+        "cold_run_s": cold,
+        "check_photos_s": check["seconds"],
+        "check_share_of_cold_run": check["seconds"] / cold,
+        "flagged": findings["by_reason"],
+        "flagged_by_split": dict(sorted(by_split.items())),
+        "duplicate_groups": len(findings["duplicates"]),
+        "exact_duplicate_groups": sum(g["exact"] for g in findings["duplicates"]),
+        "warnings": findings["warnings"],
+        "seeds": {"as_labelled": without, "exclude_flagged": excluded},
+        "planted": {"moved": PLANTED, "flagged_label": len(found), "recall": len(found) / PLANTED,
+                    "suggested_true_class": len(right), "label_flags": len(label_rows), "photos": total,
+                    "label_flag_share": len(label_rows) / total, "flagged_all": len(planted_rows)},
+    }
+    print(f"| cold run | CheckPhotos | share |\n|---|---|---|\n| {cold:.1f} s | {check['seconds']:.1f} s | "
+          f"{check['seconds'] / cold:.1%} |\n")
+    print("| flagged | " + " | ".join(findings["by_reason"]) + " |\n|---|---|---|---|\n| photos | "
+          + " | ".join(str(n) for n in findings["by_reason"].values()) + " |\n")
+    print("| seeds 0-4, mean | optimized accuracy | cross-entropy | int8 accuracy | cross-entropy |\n|---|---|---|---|---|")
+    for name, runs in (("as labelled", without), ("--exclude-flagged", excluded)):
+        m = runs["mean"]
+        print(f"| {name} | {m['optimized_accuracy']:.4f} | {m['optimized_cross_entropy']:.4f} | "
+              f"{m['int8_accuracy']:.4f} | {m['int8_cross_entropy']:.4f} |")
+    p = result["planted"]
+    print(f"\nplanted: {p['flagged_label']}/{PLANTED} flagged as label ({p['recall']:.0%}), "
+          f"{p['suggested_true_class']} with their true class suggested; {p['label_flags']} label flags of "
+          f"{total} photos ({p['label_flag_share']:.1%}); {p['flagged_all']} rows in all")
+    out = ROOT / "benchmarks" / "results" / "photo_check.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwritten to {out}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,268 @@
+"""Photos to check: label issues, duplicates and off-topic photos, found on the
+cached features alone, and the user's fixes to the labels.
+
+Label issues are confident learning's (Northcutt, Jiang, Chuang, JAIR 2021):
+out-of-fold probabilities (poets/out_of_fold.py), a threshold per class at
+the mean probability its own photos give it, and the photos whose confident
+class is another than their label (the off-diagonal of the confident
+joint), ranked by the normalized margin p(suggested) - p(given). It is
+written here rather than taken from cleanlab, which is AGPL-3.0 while this
+project is Apache-2.0; the method is a few lines of numpy.
+"""
+
+import csv
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+REASONS = ("label", "duplicate", "off_topic")
+COLUMNS = ("path", "label", "suggested", "reason", "score", "split")
+EXCLUDE = "exclude"
+# Cosine of two photos' features above which they are near duplicates. On the
+# flower photos (mobilenet_0.75_224), every pair above it is the same photo
+# resized, cropped or re-encoded, or the same scene a moment later (README).
+NEAR_DUPLICATE = 0.95
+# A photo is far from every class when its off-topic score (off_topic_scores)
+# is this many times the median photo's: a ratio, so it holds for any base
+# model's features. On the flower photos it flags those 1.3% farthest
+# (the windmill, the tractor, the playing cards, the cathedral's ceiling; README).
+OFF_TOPIC = 1.43
+# Fewer photos than this in a class: retrain.py's own minimum.
+SMALL_CLASS = 20
+# The largest class over the smallest above this: the model leans to the large ones.
+IMBALANCE = 3.0
+
+
+@dataclass
+class Findings:
+    """rows: one dict per photo and reason (COLUMNS), most certain first;
+    duplicates: groups [{"photos": [{"path", "label", "split"}], "score", "exact"}];
+    classes: {label: {split: count}}; warnings: sentences with numbers."""
+
+    rows: list
+    duplicates: list
+    classes: dict
+    warnings: list
+
+    def by_reason(self) -> dict:
+        return {reason: sum(row["reason"] == reason for row in self.rows) for reason in REASONS}
+
+
+def label_issues(probabilities: np.ndarray, truth: np.ndarray) -> list[tuple[int, int, float]]:
+    """[(row, suggested class, score)] of the photos confident learning flags,
+    most certain first: its probability for another class reaches that class's
+    threshold (the mean probability the class's own photos give it), and of
+    the classes that do, the likeliest is not its label."""
+    probabilities, truth = np.asarray(probabilities), np.asarray(truth)
+    classes = probabilities.shape[1]
+    thresholds = np.array([probabilities[truth == c, c].mean() if (truth == c).any() else 1.0
+                           for c in range(classes)])
+    confident = np.where(probabilities >= thresholds, probabilities, -1.0)
+    assigned = confident.argmax(axis=1)
+    flagged = (confident.max(axis=1) >= 0) & (assigned != truth)
+    rows = np.flatnonzero(flagged)
+    margins = probabilities[rows, assigned[rows]] - probabilities[rows, truth[rows]]
+    order = np.argsort(-margins, kind="stable")
+    return [(int(rows[i]), int(assigned[rows[i]]), float(margins[i])) for i in order]
+
+
+def near_pairs(features: np.ndarray, threshold: float = NEAR_DUPLICATE, block: int = 2048) -> list:
+    """[(i, j, cosine)] with i < j of the photos whose features' cosine exceeds
+    `threshold`, in blocks of rows so memory stays linear in the photos."""
+    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    pairs = []
+    for start in range(0, len(unit), block):
+        similar = unit[start:start + block] @ unit.T
+        rows, columns = np.nonzero(similar > threshold)
+        keep = columns > rows + start
+        pairs += [(int(r + start), int(c), float(similar[r, c])) for r, c in zip(rows[keep], columns[keep])]
+    return pairs
+
+
+def duplicate_groups(digests: list[str], features: np.ndarray, threshold: float = NEAR_DUPLICATE) -> list:
+    """Groups [(rows, score, exact)] of photos with the same bytes (same sha256)
+    or features closer than `threshold`, linked transitively; score is the
+    highest cosine in the group (1.0 for the same bytes)."""
+    parent = list(range(len(digests)))
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    links = {}
+    first = {}
+    for row, digest in enumerate(digests):
+        if digest in first:
+            links[(first[digest], row)] = (1.0, True)
+        else:
+            first[digest] = row
+    for i, j, cosine in near_pairs(features, threshold):
+        links.setdefault((i, j), (min(cosine, 1.0), False))
+    for i, j in links:
+        parent[root(j)] = root(i)
+    groups = {}
+    for (i, j), (score, exact) in links.items():
+        key = root(i)
+        rows, best, any_exact = groups.get(key, (set(), 0.0, False))
+        groups[key] = (rows | {i, j}, max(best, score), any_exact or exact)
+    return sorted(((sorted(rows), score, exact) for rows, score, exact in groups.values()),
+                  key=lambda group: (-group[1], group[0]))
+
+
+def off_topic_scores(features: np.ndarray, truth: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """1 - the highest cosine between a photo's centred features and the mean of
+    any class's centred features (over the photos of `pool`): 0 at a class's
+    centre, 1 and above for a photo unlike every class."""
+    centred = features - features[pool].mean(axis=0)
+    unit = centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
+    means = np.stack([unit[pool & (truth == c)].mean(axis=0) if (pool & (truth == c)).any()
+                      else np.zeros(unit.shape[1]) for c in range(int(truth.max()) + 1)])
+    means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+    return 1 - (unit @ means.T).max(axis=1)
+
+
+def class_counts(labels: list[str], sets: list[str], classes: list[str]) -> tuple[dict, list[str]]:
+    """({label: {"training", "validation", "testing", "total"}}, warnings with the numbers)."""
+    counts = {label: {"training": 0, "validation": 0, "testing": 0, "total": 0} for label in classes}
+    for label, split in zip(labels, sets):
+        counts[label][split] += 1
+        counts[label]["total"] += 1
+    warnings = []
+    totals = {label: c["total"] for label, c in counts.items()}
+    for label, total in totals.items():
+        if total < SMALL_CLASS:
+            warnings.append(f"class {label!r} has only {total} photos ({counts[label]['training']} to train on): "
+                            f"expect its accuracy to be unsure and its test figure to rest on "
+                            f"{counts[label]['testing']} photos; {SMALL_CLASS} or more a class is better")
+    largest, smallest = max(totals, key=totals.get), min(totals, key=totals.get)
+    if totals[smallest] and totals[largest] / totals[smallest] > IMBALANCE:
+        warnings.append(f"class {largest!r} has {totals[largest]} photos, {totals[largest] / totals[smallest]:.1f} "
+                        f"times the {totals[smallest]} of {smallest!r}: the model will lean towards the larger "
+                        f"classes; add photos to the small ones")
+    return counts, warnings
+
+
+def check(features: np.ndarray, paths: list[str], labels: list[str], sets: list[str], digests: list[str],
+          classes: list[str], probabilities: np.ndarray) -> Findings:
+    """Every finding on the photos: `probabilities` are their out-of-fold ones
+    (poets.out_of_fold), `sets` their splits, `digests` their content sha256."""
+    truth = np.array([classes.index(label) for label in labels])
+    sets = np.asarray(sets)
+    pool = sets != "testing"
+    believed = probabilities.argmax(axis=1)
+    rows = []
+
+    def row(i, suggested, reason, score):
+        rows.append({"path": paths[i], "label": labels[i], "suggested": suggested, "reason": reason,
+                     "score": round(float(score), 4), "split": str(sets[i])})
+
+    for i, suggested, score in label_issues(probabilities, truth):
+        row(i, classes[suggested], "label", score)
+    groups = []
+    for members, score, exact in duplicate_groups(digests, features):
+        for i in members:
+            row(i, classes[believed[i]] if believed[i] != truth[i] else "", "duplicate", score)
+        groups.append({"photos": [{"path": paths[i], "label": labels[i], "split": str(sets[i])} for i in members],
+                       "score": round(float(score), 4), "exact": exact})
+    distance = off_topic_scores(features, truth, pool)
+    ratio = distance / max(float(np.median(distance)), 1e-12)
+    for i in np.argsort(-ratio, kind="stable"):
+        if ratio[i] <= OFF_TOPIC:
+            break
+        row(i, "", "off_topic", ratio[i])
+    counts, warnings = class_counts(labels, list(sets), classes)
+    across = sum("testing" in splits and len(splits) > 1
+                 for splits in ({p["split"] for p in g["photos"]} for g in groups))
+    if across:
+        warnings.append(f"{across} group(s) of duplicate photos span the test split and another: a test photo whose "
+                        f"twin is trained on inflates the test figures")
+    relabelled = sum(len({p["label"] for p in g["photos"]}) > 1 for g in groups)
+    if relabelled:
+        warnings.append(f"{relabelled} group(s) of duplicate photos carry different labels")
+    return Findings(rows, groups, counts, warnings)
+
+
+def to_exclude(findings: Findings) -> set[str]:
+    """The training and validation photos --exclude-flagged leaves out: those
+    flagged for their label or as off-topic, and of each group of duplicates
+    all but one (none but the test ones where the group reaches the test split,
+    whose photos are never left out)."""
+    excluded = {row["path"] for row in findings.rows
+                if row["reason"] in ("label", "off_topic") and row["split"] != "testing"}
+    for group in findings.duplicates:
+        others = [p["path"] for p in group["photos"] if p["split"] != "testing"]
+        tested = any(p["split"] == "testing" for p in group["photos"])
+        excluded.update(others if tested else others[1:])
+    return excluded
+
+
+def write_csv(rows: list, path: Path) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_csv(path: Path) -> list:
+    with open(path, newline="", encoding="utf-8") as table:
+        return list(csv.DictReader(table))
+
+
+def read_label_fixes(path: str | Path, flag: str = "--label-fixes") -> dict[str, tuple[str, int]]:
+    """{photo path under the dataset root: (class name or "exclude", line)} from a CSV
+    with the columns `path,label` (more columns, as photos_to_check.csv has,
+    are ignored). Raises ValueError naming the flag, the file and the line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"{flag}: cannot read {path}: {error}") from None
+    lines = text.splitlines()
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if not header or "path" not in header or "label" not in header:
+        raise ValueError(f"{flag}: {path}, line 1: expected a header with the columns path,label; got {header!r}")
+    at_path, at_label = header.index("path"), header.index("label")
+    fixes = {}
+    for number, fields in enumerate(reader, start=2):
+        if not fields or not "".join(fields).strip():
+            continue
+        if len(fields) <= max(at_path, at_label) or not fields[at_path].strip() or not fields[at_label].strip():
+            raise ValueError(f"{flag}: {path}, line {number}: expected a photo path and a label, got {fields!r}")
+        photo, label = fields[at_path].strip(), fields[at_label].strip()
+        if photo in fixes and fixes[photo][0] != label:
+            raise ValueError(f"{flag}: {path}, line {number}: {photo} is given two labels, "
+                             f"{fixes[photo][0]!r} (line {fixes[photo][1]}) and {label!r}")
+        fixes[photo] = (label, number)
+    return fixes
+
+
+def apply_label_fixes(paths: list[str], labels: list[str], fixes: dict[str, tuple[str, int]], classes: list[str],
+                      source: str, flag: str = "--label-fixes") -> tuple[np.ndarray, list[str]]:
+    """(a mask of the photos kept, their labels with `fixes` applied) for the
+    photos `paths` labelled `labels`. Raises ValueError naming the flag and the
+    file `source`: a photo that is not among them, a class that is not one of
+    `classes`, or fixes that leave a class without photos."""
+    index = {path: i for i, path in enumerate(paths)}
+    kept, fixed = np.ones(len(paths), bool), list(labels)
+    for photo, (label, line) in fixes.items():
+        if photo not in index:
+            raise ValueError(f"{flag}: {source}, line {line}: {photo!r} is not a photo of the dataset "
+                             f"(paths are relative to its root, like roses/123.jpg)")
+        if label != EXCLUDE and label not in classes:
+            raise ValueError(f"{flag}: {source}, line {line}: {label!r} is not a class; choose one of: "
+                             f"{', '.join(classes)}, or {EXCLUDE}")
+        if label == EXCLUDE:
+            kept[index[photo]] = False
+        else:
+            fixed[index[photo]] = label
+    left = {label for label, keep in zip(fixed, kept) if keep}
+    for label in classes:
+        if label not in left:
+            raise ValueError(f"{flag}: {source}: the fixes leave class {label!r} without photos")
+    return kept, fixed

@@ -1,0 +1,115 @@
+"""CheckPhotos: photos whose label looks wrong, duplicates, off-topic photos and
+thin classes, found on the cached features (no forward pass of the base model)."""
+
+import logging
+
+import numpy as np
+from luigi.util import inherits
+
+from poets import bottlenecks, out_of_fold, photo_check
+from poets.images import check_classes, split_of
+from tasks.artifact import ArtifactTask, read_json, write_json
+from tasks.bottlenecks import Bottlenecks
+from tasks.download import DownloadDataset
+from tasks.parameters import LabelFixes, percentage
+
+log = logging.getLogger("luigi-interface")
+
+# The penalty of the out-of-fold softmax regression: on the flower photos'
+# features (mobilenet_0.75_224) it gives the lowest out-of-fold cross-entropy
+# of 1e-3 .. 1 (README), and fixing it keeps the stage to one set of folds.
+L2 = 0.01
+
+
+def check_percentages(task):
+    """Fail, naming both flags, when the held-out splits leave nothing to train on."""
+    if task.validation_percentage + task.testing_percentage >= 100:
+        raise ValueError(
+            "--validation-percentage plus --testing-percentage must leave photos to train on, "
+            f"got {task.validation_percentage} + {task.testing_percentage}"
+        )
+
+
+def labelled_photos(task, features_path):
+    """(features, paths, labels, classes) of the photos in `features_path` with
+    the --label-fixes of `task` applied: relabelled, and those fixed to
+    `exclude` left out of every split."""
+    features, paths, labels = bottlenecks.load(features_path)
+    classes = check_classes(list(zip(paths, labels)), features_path)
+    if task.label_fixes:
+        kept, labels = photo_check.apply_label_fixes(
+            paths, labels, photo_check.read_label_fixes(task.label_fixes), classes, task.label_fixes)
+        features, paths, labels = features[kept], [p for p, k in zip(paths, kept) if k], \
+            [label for label, k in zip(labels, kept) if k]
+    return features, paths, labels, classes
+
+
+def fixes_identity(task):
+    """What --label-fixes adds to the id of a stage that reads labels: the fixes' content, when given."""
+    return [type(task).label_fixes.content(task.label_fixes)] if task.label_fixes else []
+
+
+@inherits(Bottlenecks)
+class CheckPhotos(ArtifactTask):
+    """`photos_to_check.csv` (path,label,suggested,reason,score,split), `check.json`
+    (counts by reason, the duplicate groups, photos per class and split, warnings),
+    `exclude.json` (what --exclude-flagged leaves out of training)."""
+
+    stage = "check_photos"
+    version = 1
+    # It needs the photos' sha256 (the dataset's record), not the photos.
+    reads_in_part = ("dataset",)
+    validation_percentage = percentage(10, "share of photos held out for validation")
+    testing_percentage = percentage(10, "share of photos held out for the test split")
+    label_fixes = LabelFixes(default="", description=(
+        "a CSV of path,label (a class, or exclude) correcting the dataset's labels, as edited from "
+        "photos_to_check.csv; applied to every split"))
+    # The file's content enters the id (identity()), not its name.
+    unhashed = ArtifactTask.unhashed + ("label_fixes",)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        check_percentages(self)
+
+    def requires(self):
+        return {"bottlenecks": self.clone(Bottlenecks), "dataset": self.clone(DownloadDataset)}
+
+    def identity(self):
+        return super().identity() + fixes_identity(self)
+
+    @property
+    def table(self):
+        return self.path("photos_to_check.csv")
+
+    def rows(self) -> list:
+        """photos_to_check.csv's rows, as dicts."""
+        return photo_check.read_csv(self.table)
+
+    def findings(self):
+        return read_json(self.path("check.json"))
+
+    def excluded(self) -> set:
+        return set(read_json(self.path("exclude.json")))
+
+    def run(self):
+        needs = self.requires()
+        features, paths, labels, classes = labelled_photos(self, needs["bottlenecks"].features)
+        digests = needs["dataset"].photo_digests()
+        sets = [split_of(path, self.validation_percentage, self.testing_percentage) for path in paths]
+        truth = np.array([classes.index(label) for label in labels])
+        probabilities, _ = out_of_fold.out_of_fold(features, truth, len(classes), np.array(sets) != "testing",
+                                                   l2=L2)
+        findings = photo_check.check(features, paths, labels, sets, [digests[p] for p in paths], classes,
+                                     probabilities)
+        for warning in findings.warnings:
+            log.warning("CheckPhotos: %s", warning)
+        with self.artifact_folder() as folder:
+            photo_check.write_csv(findings.rows, folder / self.table.name)
+            write_json(folder / "check.json", {
+                "count": len(findings.rows), "by_reason": findings.by_reason(), "classes": findings.classes,
+                "warnings": findings.warnings, "duplicates": findings.duplicates,
+                "folds": out_of_fold.FOLDS, "l2": L2})
+            write_json(folder / "exclude.json", sorted(photo_check.to_exclude(findings)))
+            np.savez(folder / "out_of_fold.npz", paths=np.array(paths, dtype=str), probabilities=probabilities)
+        log.info("CheckPhotos: %d photos to check (%s) in %s", len(findings.rows),
+                 ", ".join(f"{n} {reason}" for reason, n in findings.by_reason().items()), self.table)

@@ -1,0 +1,252 @@
+"""CheckPhotos: planted label errors, duplicates and an off-topic photo are found
+on the cached features; --label-fixes and --exclude-flagged act on them."""
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from poets import out_of_fold, photo_check
+from poets.evaluate import wilson_interval
+from poets.images import load_photo, split_of
+from tests.conftest import FAST_TRAINING, build, build_failing, families, fresh, make_photos
+
+TESTING = FAST_TRAINING["testing_percentage"]
+
+
+def name_in(split, stem, start=0):
+    """A file name `stem_N.jpg` that the codelab's split puts in `split`."""
+    n = start
+    while split_of(f"{stem}_{n}.jpg", 10, TESTING) != split:
+        n += 1
+    return f"{stem}_{n}.jpg"
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory, flowers):
+    """Generated photos with three roses filed as sunflowers, a bluebell copied
+    byte for byte from training into the test split, a sunflower re-encoded,
+    and a photo of another kind (black and white stripes) filed as roses."""
+    root = make_photos(tmp_path_factory.mktemp("planted") / "photos", per_class=20, seed=3)
+    moved = []
+    for i, photo in enumerate(sorted((root / "roses").glob("*.jpg"))[:3]):
+        target = root / "sunflowers" / f"mislabelled_{i}.jpg"
+        shutil.move(photo, target)
+        moved.append(f"sunflowers/{target.name}")
+    twin_source = next(p for p in sorted((root / "bluebells").glob("*.jpg"))
+                       if split_of(p.name, 10, TESTING) == "training")
+    twin = name_in("testing", "twin")
+    shutil.copy(twin_source, root / "bluebells" / twin)
+    near_source = sorted((root / "sunflowers").glob("sunflowers_*.jpg"))[0]
+    # Re-encoded, not resized: the tiny model's random weights see the photos' pixel noise, which a
+    # resize smooths away (a real MobileNet's features keep resized copies above the threshold, README).
+    with Image.open(near_source) as image:
+        image.save(root / "sunflowers" / "reencoded.jpg", quality=90)
+    stripes = np.tile(np.array([[0, 0, 0], [255, 255, 255]], np.uint8)[np.arange(48) // 4 % 2][:, None], (1, 48, 1))
+    Image.fromarray(stripes).save(root / "roses" / "stripes.jpg", quality=90)
+    params = {"dataset_dir": str(root), "base_model_url": flowers["base_model_url"],
+              "architecture": flowers["architecture"], "data_dir": str(tmp_path_factory.mktemp("data")),
+              **FAST_TRAINING}
+    return {"root": root, "params": params, "moved": moved,
+            "twins": {f"bluebells/{twin_source.name}", f"bluebells/{twin}"},
+            "near": {f"sunflowers/{near_source.name}", "sunflowers/reencoded.jpg"}, "off_topic": "roses/stripes.jpg"}
+
+
+@pytest.fixture(scope="module")
+def checked(planted):
+    from tasks.check_photos import CheckPhotos
+
+    fresh()
+    task = CheckPhotos(**{k: v for k, v in planted["params"].items() if k in CheckPhotos.get_param_names()})
+    build(task)
+    return task
+
+
+def rows_of(task):
+    with open(task.table, newline="", encoding="utf-8") as table:
+        return list(csv.DictReader(table))
+
+
+def test_planted_label_errors_are_flagged_with_the_true_class(planted, checked):
+    rows = rows_of(checked)
+    assert list(rows[0]) == ["path", "label", "suggested", "reason", "score", "split"]
+    labels = {row["path"]: row for row in rows if row["reason"] == "label"}
+    found = [path for path in planted["moved"] if path in labels]
+    assert len(found) >= 2, labels
+    assert all(labels[path]["suggested"] == "roses" and labels[path]["label"] == "sunflowers" for path in found)
+    # Most certain first, within each reason.
+    for reason in photo_check.REASONS:
+        scores = [float(row["score"]) for row in rows if row["reason"] == reason]
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_exact_and_near_duplicates_are_flagged_across_splits(planted, checked):
+    rows = rows_of(checked)
+    duplicates = {row["path"]: row for row in rows if row["reason"] == "duplicate"}
+    assert planted["twins"] <= set(duplicates) and planted["near"] <= set(duplicates)
+    assert {duplicates[p]["split"] for p in planted["twins"]} == {"training", "testing"}
+    findings = checked.findings()
+    exact = [g for g in findings["duplicates"] if g["exact"]]
+    assert [{p["path"] for p in g["photos"]} for g in exact] == [planted["twins"]]
+    assert any("span the test split" in warning for warning in findings["warnings"])
+    # --exclude-flagged keeps the test twin and leaves out the one trained on.
+    excluded = checked.excluded()
+    twin_in_training = next(p for p in planted["twins"] if split_of(p, 10, TESTING) == "training")
+    assert twin_in_training in excluded
+    assert not any(split_of(p, 10, TESTING) == "testing" for p in excluded)
+
+
+def test_a_photo_unlike_every_class_is_off_topic(planted, checked):
+    off_topic = [row["path"] for row in rows_of(checked) if row["reason"] == "off_topic"]
+    assert planted["off_topic"] in off_topic
+
+
+def test_findings_count_photos_per_class_and_split(checked):
+    findings = checked.findings()
+    assert set(findings["classes"]) == {"bluebells", "roses", "sunflowers"}
+    assert findings["classes"]["sunflowers"]["total"] == 20 + 3 + 1
+    assert sum(findings["by_reason"].values()) == findings["count"]
+
+
+def write_fixes(path, rows):
+    path.write_text("path,label\n" + "".join(f"{p},{label}\n" for p, label in rows), encoding="utf-8")
+    return str(path)
+
+
+def split_json(task):
+    return json.loads(task.path("split.json").read_text())
+
+
+def test_label_fixes_relabel_and_exclude_rerunning_retrain_not_the_bottlenecks(planted, checked, tmp_path):
+    from tasks.retrain import Retrain
+
+    params = {k: v for k, v in planted["params"].items() if k in Retrain.get_param_names()}
+    fresh()
+    build(Retrain(**params))
+    fixes = write_fixes(tmp_path / "fixes.csv", [(planted["moved"][0], "roses"), (planted["off_topic"], "exclude")])
+    fresh()
+    fixed = Retrain(**params, label_fixes=fixes)
+    ran = build(fixed)
+    assert families(ran) == ["Retrain"]
+    photos = {path: label for split in split_json(fixed).values() for path, label in split}
+    assert photos[planted["moved"][0]] == "roses" and planted["off_topic"] not in photos
+    # The same fixes in another file, in another order: the same artifact.
+    again = write_fixes(tmp_path / "again.csv", [(planted["off_topic"], "exclude"), (planted["moved"][0], "roses")])
+    fresh()
+    assert build(Retrain(**params, label_fixes=again)) == []
+
+
+def test_exclude_flagged_changes_the_training_photos_never_the_test_photos(planted, checked):
+    from tasks.retrain import Retrain
+
+    params = {k: v for k, v in planted["params"].items() if k in Retrain.get_param_names()}
+    fresh()
+    plain, flagged = Retrain(**params), Retrain(**params, exclude_flagged=True)
+    build(plain, flagged)
+    before, after = split_json(plain), split_json(flagged)
+    assert after["testing"] == before["testing"]
+    excluded = checked.excluded()
+    assert excluded and {p for p, _ in after["training"] + after["validation"]} == \
+        {p for p, _ in before["training"] + before["validation"]} - excluded
+
+
+@pytest.mark.parametrize("content, message", [
+    ("photo,class\nroses/a.jpg,roses\n", "line 1: expected a header with the columns path,label"),
+    ("path,label\nroses/a.jpg\n", "line 2: expected a photo path and a label"),
+    ("path,label\nroses/a.jpg,roses\nroses/a.jpg,tulips\n", "line 3: roses/a.jpg is given two labels"),
+])
+def test_a_malformed_fixes_file_fails_naming_the_flag_file_and_line(tmp_path, content, message):
+    from tasks.retrain import Retrain
+
+    path = tmp_path / "fixes.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match=f"--label-fixes: {path}, {message}"):
+        Retrain(label_fixes=str(path))
+
+
+def test_an_unreadable_fixes_file_fails_naming_the_flag(tmp_path):
+    from tasks.retrain import Retrain
+
+    with pytest.raises(ValueError, match=f"--label-fixes: cannot read {tmp_path / 'missing.csv'}"):
+        Retrain(label_fixes=str(tmp_path / "missing.csv"))
+
+
+@pytest.mark.parametrize("fix, message", [
+    (("roses/nope.jpg", "roses"), "line 2: 'roses/nope.jpg' is not a photo of the dataset"),
+    (("roses/a.jpg", "tulips"), "line 2: 'tulips' is not a class; choose one of: roses, sunflowers, or exclude"),
+    (("sunflowers/c.jpg", "exclude"), "the fixes leave class 'sunflowers' without photos"),
+])
+def test_fixes_that_do_not_fit_the_photos_fail_naming_the_flag_and_file(tmp_path, fix, message):
+    path = write_fixes(tmp_path / "fixes.csv", [fix])
+    with pytest.raises(ValueError, match=f"--label-fixes: {path}, {message}" if "line" in message
+                       else f"--label-fixes: {path}: {message}"):
+        photo_check.apply_label_fixes(["roses/a.jpg", "roses/b.jpg", "sunflowers/c.jpg"],
+                                      ["roses", "roses", "sunflowers"], photo_check.read_label_fixes(path),
+                                      ["roses", "sunflowers"], path)
+
+
+def test_a_fix_naming_an_unknown_photo_fails_the_run_in_one_line(planted, tmp_path):
+    from tasks.retrain import Retrain
+
+    params = {k: v for k, v in planted["params"].items() if k in Retrain.get_param_names()}
+    fixes = write_fixes(tmp_path / "fixes.csv", [("roses/not-there.jpg", "roses")])
+    fresh()
+    failures = build_failing(Retrain(**params, label_fixes=fixes))
+    assert [type(task).__name__ for task, _ in failures] == ["Retrain"]
+    assert "--label-fixes" in str(failures[0][1]) and "not-there.jpg" in str(failures[0][1])
+
+
+def test_confident_learning_flags_the_confident_off_diagonal():
+    probabilities = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.1, 0.9], [0.95, 0.05], [0.6, 0.4]])
+    truth = np.array([0, 0, 1, 1, 1, 1])
+    # Class 0's threshold is 0.85, class 1's 0.51: row 4 is confidently 0, row 5 reaches neither.
+    assert photo_check.label_issues(probabilities, truth) == [(4, 0, pytest.approx(0.9))]
+
+
+def test_out_of_fold_probabilities_never_see_the_label_they_score():
+    rng = np.random.default_rng(0)
+    truth = np.repeat([0, 1, 2], 30)
+    features = rng.normal(0, 1, (90, 8)) + 3 * np.eye(3, 8)[truth]
+    features[0] = features[60]  # a class-0 photo that looks like class 2
+    pool = np.ones(90, bool)
+    pool[::10] = False
+    probabilities, l2 = out_of_fold.out_of_fold(features, truth, 3, pool)
+    assert l2 in out_of_fold.L2_GRID
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    assert (probabilities.argmax(axis=1) == truth).mean() > 0.9
+    # Scored without its own label, it looks like what it looks like.
+    assert probabilities[0].argmax() == 2
+    folds = out_of_fold.stratified_folds(truth, 5)
+    assert all(np.bincount(folds[truth == c], minlength=5).tolist() == [6] * 5 for c in range(3))
+
+
+def test_wilson_interval_of_a_small_test_split():
+    low, high = wilson_interval(0.9, 40)
+    assert (round(low, 2), round(high, 2)) == (0.77, 0.96)
+    assert wilson_interval(1.0, 10)[1] == 1.0 and wilson_interval(0.0, 10)[0] == 0.0
+
+
+def test_heic_photo_is_decoded_like_its_jpeg_twin_with_its_orientation(tmp_path):
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    # An asymmetric gradient, so a missed rotation shows.
+    y, x = np.mgrid[0:60, 0:80]
+    pixels = np.stack([x * 3, y * 4, np.full_like(x, 90)], axis=-1).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    for name, options in (("photo.jpg", {"quality": 95}), ("photo.heic", {"quality": 95})):
+        Image.fromarray(pixels).save(tmp_path / name, exif=exif.tobytes(), **options)
+    jpeg, heic = load_photo(tmp_path / "photo.jpg", 32), load_photo(tmp_path / "photo.heic", 32)
+    unrotated = load_photo(_saved(tmp_path / "plain.jpg", pixels), 32)
+    assert np.abs(heic - jpeg).mean() < 0.03
+    assert np.abs(unrotated - jpeg).mean() > 0.1
+
+
+def _saved(path, pixels):
+    Image.fromarray(pixels).save(path, quality=95)
+    return path
