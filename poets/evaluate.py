@@ -90,6 +90,20 @@ def per_class(probabilities: np.ndarray, truth: np.ndarray, labels: list[str]) -
     return figures
 
 
+# A class this far below the median recall of the classes is named in the report.
+LAGGING_RECALL = 0.2
+
+
+def lagging_classes(figures: dict) -> list[tuple[str, float, float]]:
+    """[(label, recall, the median recall of all classes)] of the classes in
+    per_class's `figures` whose recall is more than LAGGING_RECALL below the median."""
+    recalls = {label: f["recall"] for label, f in figures.items() if f["recall"] is not None}
+    if len(recalls) < 2:
+        return []
+    median = float(np.median(list(recalls.values())))
+    return [(label, recall, median) for label, recall in recalls.items() if recall < median - LAGGING_RECALL]
+
+
 def latency(graph_path: Path, pixels: np.ndarray, runs: int = 20) -> float:
     """Median seconds the model takes for one photo (batch 1), after a warm-up run."""
     import time

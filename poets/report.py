@@ -38,10 +38,10 @@ def accuracy_text(variant: dict) -> str:
 
 
 def table(summary: dict) -> str:
-    rows = ["| variant | accuracy (95% interval) | cross-entropy | size (bytes) | gzip (bytes) | gzip saves | ms a photo | agrees with optimized |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| variant | accuracy (95% interval) | cross-entropy | ECE | size (bytes) | gzip (bytes) | gzip saves | ms a photo | agrees with optimized |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for name, v in summary["variants"].items():
-        rows.append(f"| {name} | {accuracy_text(v)} | {v['cross_entropy']:.3f} | {v['size_bytes']:,} | "
+        rows.append(f"| {name} | {accuracy_text(v)} | {v['cross_entropy']:.3f} | {v['ece']:.3f} | {v['size_bytes']:,} | "
                     f"{v['gzip_bytes']:,} | {1 - v['gzip_bytes'] / v['size_bytes']:.1%} | "
                     f"{1000 * v['latency_s']:.1f} | {v['agreement']:.1%} |")
     return "\n".join(rows)
@@ -85,7 +85,7 @@ def write_report(summary: dict, folder: Path) -> None:
         f"# {summary['architecture']} on {len(summary['labels'])} classes\n\n"
         f"{table(summary)}\n\n"
         f"Accuracy and cross-entropy on the test split, the accuracy's 95% interval by Wilson's score "
-        f"method; size of the model file; time for one photo, "
+        f"method; ECE: expected calibration error, 15 bins; size of the model file; time for one photo, "
         f"batch 1, on this machine; agreement: share of test photos whose top label matches the "
         f"optimized graph's.\n\n"
         f"Shipped to the Android app: **{android['variant']}** (`{android['model']}`).\n\n"
@@ -141,6 +141,15 @@ def write_html(summary: dict, folder: Path, evaluations: dict, photos_dir: Path,
     parts = [f"<h1>{escape(summary['architecture'])} on {len(labels)} classes</h1>",
              "<h2>Variants</h2>", _variants_html(summary, shipped),
              "<h2>Per class, on the test photos</h2>", _per_class_html(summary, labels)]
+    from poets.evaluate import lagging_classes, per_class
+
+    # The shipped variant may be one the summary does not list (an explicit --android-variant).
+    lagging = lagging_classes(per_class(evaluations[shipped].probabilities, evaluations[shipped].truth(labels), labels))
+    if lagging:
+        parts.append('<ul class="lagging">' + "".join(
+            f"<li>Class {escape(label)}: recall {recall:.3f} with the shipped model, against a median of "
+            f"{median:.3f} over the classes: add photos of it, or check its labels (Photos to check).</li>"
+            for label, recall, median in lagging) + "</ul>")
 
     _plot_confusion(evaluations["optimized"].probabilities, truth, labels, folder / "confusion_optimized.png",
                     "optimized")
@@ -167,6 +176,13 @@ def write_html(summary: dict, folder: Path, evaluations: dict, photos_dir: Path,
                   f"<p>Labels as {escape(quantized)} gives them.</p>",
                   _gallery(differ, quant, labels, photos_dir, folder, "disagreements")]
 
+    _plot_reliability(evaluations, labels, list(summary["variants"]), folder / "reliability.png")
+    parts += ["<h2>Calibration</h2>",
+              "<p>Whether a probability means what it says: of the test photos given about 0.9, about 9 in 10 "
+              "should be right. Per variant, the test photos in 15 bins of confidence (the top probability), "
+              "each bin's accuracy as a bar: on the diagonal, calibrated; below it, overconfident; above it, "
+              "underconfident. ECE, the expected calibration error, is the bins' gaps weighted by their photos.</p>",
+              '<img src="reliability.png" alt="reliability diagrams">']
     _plot_training(training, folder / "training_curves.png")
     parts += ["<h2>Training</h2>", f"<p>The head kept is the one of step {training['best_step']}, the best on "
               "validation (dotted line).</p>", '<img src="training_curves.png" alt="training curves">']
@@ -201,10 +217,10 @@ def _variants_html(summary, shipped):
         return f'<tr class="shipped"><td>{escape(name)} (shipped)' if name == shipped else f"<tr><td>{escape(name)}"
 
     rows = "".join(
-        f"{first_cell(name)}</td><td>{accuracy_text(v)}</td><td>{v['cross_entropy']:.3f}</td><td>{v['size_bytes']:,}</td>"
+        f"{first_cell(name)}</td><td>{accuracy_text(v)}</td><td>{v['cross_entropy']:.3f}</td><td>{v['ece']:.3f}</td><td>{v['size_bytes']:,}</td>"
         f"<td>{v['gzip_bytes']:,}</td><td>{1000 * v['latency_s']:.1f}</td><td>{v['agreement']:.1%}</td></tr>"
         for name, v in summary["variants"].items())
-    return ("<table><tr><th>variant</th><th>accuracy (95% interval)</th><th>cross-entropy</th><th>size (bytes)</th>"
+    return ("<table><tr><th>variant</th><th>accuracy (95% interval)</th><th>cross-entropy</th><th>ECE</th><th>size (bytes)</th>"
             f"<th>gzip (bytes)</th><th>ms a photo</th><th>agrees with optimized</th></tr>{rows}</table>")
 
 
@@ -331,6 +347,31 @@ def _plot_confusion(probabilities, truth, labels, path, title):
             if count:
                 axes.text(column, row, str(count), ha="center", va="center", fontsize=font,
                           color="white" if count > matrix.max() / 2 else "black")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def _plot_reliability(evaluations, labels, names, path):
+    from poets.calibration import expected_calibration_error, reliability
+
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names), 3.4), dpi=80, squeeze=False)
+    for axis, name in zip(axes[0], names):
+        evaluation = evaluations[name]
+        truth = evaluation.truth(labels)
+        bins = reliability(evaluation.probabilities, truth)
+        filled = [b for b in bins if b["count"]]
+        axis.bar([(b["low"] + b["high"]) / 2 for b in filled], [b["accuracy"] for b in filled],
+                 width=1 / len(bins), edgecolor="black", alpha=0.7, label="accuracy")
+        axis.plot([0, 1], [0, 1], linestyle=":", color="black", label="calibrated")
+        axis.set_xlim(0, 1)
+        axis.set_ylim(0, 1)
+        axis.set_xlabel("confidence (top probability)")
+        axis.set_ylabel("accuracy")
+        ece = expected_calibration_error(evaluation.probabilities, truth)
+        axis.set_title(f"{name}: ECE {ece:.3f}", fontsize=10)
+        axis.legend(loc="upper left", fontsize=8)
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)

@@ -40,7 +40,8 @@ def test_summary_has_the_documented_shape(completed):
     assert set(summary["variants"]) == {"retrained", "optimized", "weights_rounded"}
     for name, variant in summary["variants"].items():
         assert set(variant) == {"path", "accuracy", "cross_entropy", "size_bytes", "gzip_bytes", "latency_s",
-                                "agreement", "per_class", "accuracy_interval"}
+                                "agreement", "per_class", "accuracy_interval", "ece"}
+        assert 0 <= variant["ece"] <= 1
         low, high = variant["accuracy_interval"]
         assert 0 <= low <= variant["accuracy"] <= high <= 1
         assert set(variant["per_class"]) == set(summary["labels"])

@@ -4,6 +4,7 @@ import logging
 
 from luigi.util import inherits
 
+from poets.calibration import expected_calibration_error
 from poets.evaluate import per_class, wilson_interval
 from poets.report import Evaluation, choose_android_variant, photos_to_show, write_html, write_report
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
@@ -30,7 +31,7 @@ class MobileModel(ArtifactTask):
     stage = "mobile_model"
     version = 6  # 2: latency, agreement, the chosen Android variant, the report; 3: skipped photos;
     # 4: what each TFLite model needs of its runtime; 5: per-class figures, report.html;
-    # 6: photos to check, accuracy intervals
+    # 6: photos to check, accuracy intervals, ECE and reliability diagrams
     # The report shows test photos only: from a bucket, only those are downloaded.
     reads_in_part = ("dataset",)
     android_variant = Choice(
@@ -81,6 +82,7 @@ class MobileModel(ArtifactTask):
                 "accuracy": metrics["accuracy"],
                 "accuracy_interval": list(wilson_interval(metrics["accuracy"], metrics["count"])),
                 "cross_entropy": metrics["cross_entropy"],
+                "ece": expected_calibration_error(scores.probabilities, scores.truth(labels)),
                 "size_bytes": sizes["uncompressed"],
                 "gzip_bytes": sizes["compressed"],
                 "latency_s": metrics["latency_s"],
