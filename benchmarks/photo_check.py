@@ -18,7 +18,6 @@ import argparse
 import csv
 import json
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -30,6 +29,7 @@ import numpy as np
 
 from poets import architectures
 from poets.images import find_photos, split_of
+from runs import luigi, mobile_model
 from tasks.artifact import artifact_folders, read_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,31 +37,12 @@ SEEDS = range(5)
 PLANTED = 100
 
 
-def luigi(command):
-    started = time.monotonic()
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"failed ({result.returncode}): {' '.join(command)}\n{result.stderr[-3000:]}")
-    return time.monotonic() - started
-
-
-def summary_of(flags):
-    """The summary.json of the MobileModel that `flags` (a luigi command line) name."""
-    from workflows import MobileModel
-
-    params = {flag[2:].replace("-", "_"): value for flag, value in zip(flags, flags[1:])
-              if flag.startswith("--") and flag not in ("--local-scheduler", "--module", "--exclude-flagged")}
-    if "--exclude-flagged" in flags:
-        params["exclude_flagged"] = "true"
-    return json.loads(MobileModel.from_str_params(params).summary.read_text())
-
-
 def seeds(command, data_dir, extra):
     runs = []
     for seed in SEEDS:
         flags = command + ["--random-seed", str(seed)] + extra
         luigi(flags)
-        summary = summary_of(flags)
+        summary = json.loads(mobile_model(flags).summary.read_text())
         runs.append({"seed": seed, **{f"{variant}_{what}": summary["variants"][variant][what]
                                       for variant in ("optimized", "int8") for what in ("accuracy", "cross_entropy")}})
     mean = {key: float(np.mean([run[key] for run in runs])) for key in runs[0] if key != "seed"}

@@ -1,12 +1,47 @@
-"""Whether probabilities mean what they say: reliability diagrams and the
-expected calibration error (ECE), as Guo, Pleiss, Sun and Weinberger
-measure them ("On Calibration of Modern Neural Networks", ICML 2017).
+"""Probabilities that mean what they say: temperature scaling, reliability
+diagrams and the expected calibration error (ECE), after Guo, Pleiss, Sun
+and Weinberger ("On Calibration of Modern Neural Networks", ICML 2017).
+
+Temperature scaling divides the logits by one scalar T fitted on held-out
+photos to minimize their cross-entropy. It keeps every photo's top label
+and, folded into the softmax layer's weights and biases, costs nothing at
+inference: the graph, every TFLite variant and MediaPipe's scores carry it.
 """
 
 import numpy as np
 
+from poets.contract import cross_entropy, softmax
+
 # Guo et al.'s bins for the expected calibration error and the reliability diagrams.
 BINS = 15
+
+
+# Temperatures searched: the fit only ever softens. On the flower photos, at
+# 10 to 200 photos a class and on the whole set, every fitted temperature was
+# 1.1 to 3.7 (README); one below 1 comes from validation photos that are all
+# right, whose cross-entropy keeps falling as the temperature does: sharpening
+# then would make the model sure of everything, what calibration is to prevent.
+BOUNDS = (1.0, 20.0)
+
+
+def fit_temperature(logits: np.ndarray, truth: np.ndarray) -> float:
+    """The T minimizing the cross-entropy of softmax(logits / T) on these photos;
+    1.0 where there are none."""
+    from scipy.optimize import minimize_scalar
+
+    if not len(truth):
+        return 1.0
+    logits = np.asarray(logits, np.float64)
+    result = minimize_scalar(lambda t: cross_entropy(softmax(logits / t), truth), bounds=BOUNDS, method="bounded",
+                             options={"xatol": 1e-4})
+    return float(result.x)
+
+
+def scaled(layers: list[tuple[np.ndarray, np.ndarray]], temperature: float) -> list:
+    """The head `layers` with its softmax layer divided by `temperature`:
+    softmax((h W + b) / T) = softmax(h (W / T) + b / T)."""
+    weights, biases = layers[-1]
+    return layers[:-1] + [((weights / temperature).astype(weights.dtype), (biases / temperature).astype(biases.dtype))]
 
 
 def reliability(probabilities: np.ndarray, truth: np.ndarray, bins: int = BINS) -> list[dict]:

@@ -177,8 +177,11 @@ def write_html(summary: dict, folder: Path, evaluations: dict, photos_dir: Path,
                   _gallery(differ, quant, labels, photos_dir, folder, "disagreements")]
 
     _plot_reliability(evaluations, labels, list(summary["variants"]), folder / "reliability.png")
+    calibration = summary.get("calibration") or {"temperature": 1.0, "photos": 0}
     parts += ["<h2>Calibration</h2>",
-              "<p>Whether a probability means what it says: of the test photos given about 0.9, about 9 in 10 "
+              f"<p>The softmax is divided by a temperature of {calibration['temperature']:.3f}, fitted on the "
+              f"{calibration['photos']} validation photos (Guo et al. 2017); it changes no top label. "
+              "Whether a probability means what it says: of the test photos given about 0.9, about 9 in 10 "
               "should be right. Per variant, the test photos in 15 bins of confidence (the top probability), "
               "each bin's accuracy as a bar: on the diagonal, calibrated; below it, overconfident; above it, "
               "underconfident. ECE, the expected calibration error, is the bins' gaps weighted by their photos.</p>",

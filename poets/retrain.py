@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from poets import architectures
+from poets.calibration import expected_calibration_error, fit_temperature, scaled
 from poets.contract import INPUT, OUTPUT, cross_entropy, softmax
 
 AVERAGE_DECAY = 0.99
@@ -40,12 +41,33 @@ def training_sample(photos: int) -> slice:
     return slice(None, None, -(-photos // TRAIN_METRICS_PHOTOS))
 
 
-def predict(layers: list[tuple[np.ndarray, np.ndarray]], features: np.ndarray) -> np.ndarray:
-    """Probabilities of the head `layers`, [(weights, biases), ...], the last the softmax layer."""
+def logits(layers: list[tuple[np.ndarray, np.ndarray]], features: np.ndarray) -> np.ndarray:
+    """The inputs to the softmax of the head `layers`, [(weights, biases), ...]."""
     for weights, biases in layers[:-1]:
         features = np.maximum(features @ weights + biases, 0)
     weights, biases = layers[-1]
-    return softmax(features @ weights + biases)
+    return features @ weights + biases
+
+
+def predict(layers: list[tuple[np.ndarray, np.ndarray]], features: np.ndarray) -> np.ndarray:
+    """Probabilities of the head `layers`, [(weights, biases), ...], the last the softmax layer."""
+    return softmax(logits(layers, features))
+
+
+def calibrate(layers: list, features: np.ndarray, truth: np.ndarray) -> tuple[list, dict]:
+    """(the head with a temperature fitted on the held-out photos `features`,
+    `truth` folded into its softmax layer, what was fitted and how those photos
+    score before and after: {"temperature", "photos", "cross_entropy_before",
+    "cross_entropy_after", "ece_before", "ece_after"}). With no held-out photo
+    the head is unchanged (temperature 1)."""
+    held = logits(layers, features)
+    temperature = fit_temperature(held, truth)
+    before, after = softmax(held), softmax(held / temperature)
+    return scaled(layers, temperature), {
+        "temperature": temperature, "photos": int(len(truth)),
+        "cross_entropy_before": cross_entropy(before, truth) if len(truth) else None,
+        "cross_entropy_after": cross_entropy(after, truth) if len(truth) else None,
+        "ece_before": expected_calibration_error(before, truth), "ece_after": expected_calibration_error(after, truth)}
 
 
 class Adam:

@@ -9,7 +9,7 @@ from luigi.util import inherits
 
 from poets import bottlenecks, fine_tune, graphs
 from poets.images import check_split, split_of
-from poets.retrain import retrained_graph, train_head
+from poets.retrain import calibrate, retrained_graph, train_head
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.bottlenecks import Activations, check_fine_tune_blocks, features_of
 from tasks.check_photos import CheckPhotos, check_percentages, fixes_identity, labelled_photos
@@ -30,8 +30,8 @@ class Retrain(ArtifactTask):
 
     stage = "retrain"
     uses_tensorflow = True
-    version = 4  # 2: a hidden layer with dropout, trained with Adam; 3: split.json, the split the later stages read;
-    # 4: the last blocks fine-tuned (--fine-tune-blocks)
+    version = 5  # 2: a hidden layer with dropout, trained with Adam; 3: split.json, the split the later stages read;
+    # 4: the last blocks fine-tuned (--fine-tune-blocks); 5: a temperature fitted on validation in the softmax layer
     # It reads photos only to distort them: from a bucket, only then are (the training ones) downloaded.
     reads_in_part = ("dataset",)
     training_steps = positive(3000, "training steps of the head")
@@ -173,14 +173,18 @@ class Retrain(ArtifactTask):
                     best_step = self.training_steps + fine_tune_epoch * per_epoch
             for writer in writers.values():
                 writer.close()
+            held = features[validation]
+            if fine_tuned:  # the head's input, through the blocks as tuned
+                held = fine_tune.pooled(top, activations[validation])
+            layers, calibration = calibrate(layers, held, truth[validation])
             graph_def = retrained_graph(self.architecture, base_model.weights, layers, fine_tuned)
             graphs.save(graph_def, folder / self.graph_file)
             (folder / self.labels.name).write_text("".join(label + "\n" for label in classes), encoding="utf-8")
             counts = {name: int((sets == name).sum()) for name in ("training", "validation", "testing")}
             write_json(folder / "training.json", {"photos": counts, "best_step": best_step, "history": history,
-                                                  "fine_tune_epoch": fine_tune_epoch})
+                                                  "fine_tune_epoch": fine_tune_epoch, "calibration": calibration})
             write_json(folder / SPLIT, {name: [[p, label] for p, label, s in zip(paths, labels, sets) if s == name]
                                         for name in ("training", "validation", "testing")})
             best = next(h for h in history if h["step"] == best_step)
-            log.info("Retrain: %s photos; kept step %d, validation accuracy %.3f", counts, best_step,
-                     best["validation_accuracy"])
+            log.info("Retrain: %s photos; kept step %d, validation accuracy %.3f; temperature %.3f", counts,
+                     best_step, best["validation_accuracy"], calibration["temperature"])

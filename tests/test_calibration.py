@@ -72,3 +72,92 @@ def test_a_class_far_below_the_others_is_named_in_the_report(tmp_path):
     assert "Class bluebells: recall 0.250" in text and "Class roses" not in text
     assert (page.parent / "reliability.png").stat().st_size > 0 and '<img src="reliability.png"' in text
     assert "0.750 (0.500-0.900)" in text and "<td>0.150</td>" in text
+
+
+def overconfident_head(seed=0):
+    """A head trained long on 8 photos a class of overlapping features: sure of
+    everything, right less often; with validation and held-out photos."""
+    from poets.retrain import train_head
+
+    rng = np.random.default_rng(seed)
+
+    def photos(count):
+        truth = np.repeat([0, 1, 2], count)
+        return (rng.normal(0, 1, (3 * count, 16)) + 1.2 * np.eye(3, 16)[truth]).astype(np.float32), truth
+
+    (x, y), (vx, vy), (hx, hy) = photos(8), photos(40), photos(200)
+    layers, _ = train_head(x, y, vx, vy, 3, 600, 0.01, 16, hidden_units=32, dropout=0)
+    return layers, (vx, vy), (hx, hy)
+
+
+def test_the_temperature_keeps_every_top_label_and_lowers_the_held_out_error():
+    from poets.contract import cross_entropy
+    from poets.retrain import calibrate, predict
+
+    layers, (vx, vy), (hx, hy) = overconfident_head()
+    calibrated, record = calibrate(layers, vx, vy)
+    before, after = predict(layers, hx), predict(calibrated, hx)
+    assert record["temperature"] > 1.5 and record["photos"] == 120
+    assert (after.argmax(axis=1) == before.argmax(axis=1)).all()
+    assert cross_entropy(after, hy) < cross_entropy(before, hy)
+    assert expected_calibration_error(after, hy) < expected_calibration_error(before, hy) - 0.05
+    # Folded into the softmax layer: the same as dividing the logits.
+    from poets.contract import softmax
+    from poets.retrain import logits
+
+    np.testing.assert_allclose(after, softmax(logits(layers, hx) / record["temperature"]), rtol=1e-4, atol=1e-6)
+
+
+def test_no_validation_photo_leaves_the_head_as_trained():
+    from poets.retrain import calibrate
+
+    layers, _, (hx, _) = overconfident_head()
+    calibrated, record = calibrate(layers, hx[:0], np.zeros(0, int))
+    assert record["temperature"] == 1.0 and record["photos"] == 0
+    for (w, b), (cw, cb) in zip(layers, calibrated):
+        np.testing.assert_array_equal(w, cw)
+        np.testing.assert_array_equal(b, cb)
+
+
+def test_validation_photos_all_right_never_sharpen_the_head():
+    from poets.calibration import fit_temperature
+
+    logits = np.array([[2.0, 0.0], [0.0, 1.5], [1.0, 0.2]])
+    assert fit_temperature(logits, np.array([0, 1, 0])) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_the_shipped_model_and_mediapipe_carry_the_temperature(completed, tmp_path):
+    """With two validation photos given a wrong label, the head is sure of what the
+    validation says it gets wrong: the temperature softens it, and MediaPipe's
+    scores, from graph.lite alone, are the softened probabilities."""
+    from pathlib import Path
+
+    from poets.clients import mediapipe_probabilities
+    from poets.contract import softmax
+    from tasks.evaluate import Evaluate
+    from tasks.retrain import Retrain
+    from tests.conftest import build, fresh, summary_of
+    from workflows import MobileModel
+
+    params, _ = completed
+    retrain = MobileModel(**params).clone(Retrain)
+    labels = retrain.read_labels()
+    wrong = [(path, labels[(labels.index(label) + 1) % len(labels)]) for path, label in
+             retrain.split_photos("validation")[:2]]
+    fixes = tmp_path / "fixes.csv"
+    fixes.write_text("path,label\n" + "".join(f"{p},{label}\n" for p, label in wrong), encoding="utf-8")
+    # A data dir of its own: the other tests expect the shared run's to hold one model.
+    params = {**params, "label_fixes": str(fixes), "data_dir": str(tmp_path / "data")}
+    fresh()
+    build(MobileModel(**params))
+    summary = summary_of(params)
+    temperature = summary["calibration"]["temperature"]
+    assert temperature > 1.2
+    evaluate = MobileModel(**params).clone(Evaluate, variant=summary["android"]["variant"])
+    root = evaluate.requires()["dataset"].photos
+    ours = evaluate.probabilities()
+    theirs = mediapipe_probabilities(Path(summary["android"]["model"]), [root / p for p, _ in evaluate.photos()], labels)
+    # The same probabilities with the temperature taken out again.
+    uncalibrated = softmax(np.log(np.maximum(ours, 1e-12)) * temperature)
+    rows, top = np.arange(len(ours)), ours.argmax(axis=1)
+    assert np.abs(theirs[rows, top] - ours[rows, top]).mean() < 0.5 * np.abs(theirs[rows, top] - uncalibrated[rows, top]).mean()

@@ -4,7 +4,6 @@ on the cached features; --label-fixes and --exclude-flagged act on them."""
 import csv
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest

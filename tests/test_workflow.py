@@ -26,7 +26,8 @@ def test_summary_has_the_documented_shape(completed):
     params, _ = completed
     summary = summary_of(params)
     assert set(summary) == {"architecture", "labels", "labels_path", "variants", "android", "skipped",
-                            "photos_to_check"}
+                            "photos_to_check", "calibration"}
+    assert summary["calibration"]["temperature"] >= 1 and summary["calibration"]["photos"] > 0
     check = summary["photos_to_check"]
     assert set(check) == {"path", "count", "by_reason"} and Path(check["path"]).name == "photos_to_check.csv"
     assert set(check["by_reason"]) == {"label", "duplicate", "off_topic"}

@@ -108,6 +108,7 @@ class MobileModel(ArtifactTask):
             "android": {"variant": chosen, "model": str(export.model.resolve()), "labels": str(export.labels.resolve()),
                         "tflite": export.tflite_facts()},
             "skipped": {"count": len(read_json(skipped)), "report": str(skipped.resolve())},
+            "calibration": retrain.training()["calibration"],
             "photos_to_check": {"path": str(needs["check"].table.resolve()), "count": findings["count"],
                                 "by_reason": findings["by_reason"]},
         }
