@@ -63,7 +63,8 @@ def wilson_interval(accuracy: float, count: int, z: float = 1.96) -> tuple[float
         return 0.0, 1.0
     centre = (accuracy + z * z / (2 * count)) / (1 + z * z / count)
     half = z / (1 + z * z / count) * np.sqrt(accuracy * (1 - accuracy) / count + z * z / (4 * count * count))
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+    # At 0 or 1 the bound on that side is the accuracy itself; rounding must not leave it outside.
+    return float(max(0.0, min(accuracy, centre - half))), float(min(1.0, max(accuracy, centre + half)))
 
 
 def confusion(predicted: np.ndarray, truth: np.ndarray, classes: int) -> np.ndarray:

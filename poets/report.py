@@ -84,6 +84,7 @@ def write_report(summary: dict, folder: Path) -> None:
     (folder / "report.md").write_text(encoding="utf-8", data=
         f"# {summary['architecture']} on {len(summary['labels'])} classes\n\n"
         f"{table(summary)}\n\n"
+        f"{cross_validated_text(summary)}"
         f"Accuracy and cross-entropy on the test split, the accuracy's 95% interval by Wilson's score "
         f"method; ECE: expected calibration error, 15 bins; size of the model file; time for one photo, "
         f"batch 1, on this machine; agreement: share of test photos whose top label matches the "
@@ -139,7 +140,7 @@ def write_html(summary: dict, folder: Path, evaluations: dict, photos_dir: Path,
     quantized = next((name for name in summary["variants"] if name not in ("retrained", "optimized")), None)
     truth = evaluations["optimized"].truth(labels)
     parts = [f"<h1>{escape(summary['architecture'])} on {len(labels)} classes</h1>",
-             "<h2>Variants</h2>", _variants_html(summary, shipped),
+             "<h2>Variants</h2>", _variants_html(summary, shipped), _cross_validated_html(summary),
              "<h2>Per class, on the test photos</h2>", _per_class_html(summary, labels)]
     from poets.evaluate import lagging_classes, per_class
 
@@ -225,6 +226,23 @@ def _variants_html(summary, shipped):
         for name, v in summary["variants"].items())
     return ("<table><tr><th>variant</th><th>accuracy (95% interval)</th><th>cross-entropy</th><th>ECE</th><th>size (bytes)</th>"
             f"<th>gzip (bytes)</th><th>ms a photo</th><th>agrees with optimized</th></tr>{rows}</table>")
+
+
+def cross_validated_text(summary: dict) -> str:
+    """Beside a small test split, a paragraph with the head's cross-validated figures; else nothing."""
+    estimate = summary.get("cross_validated")
+    if not estimate:
+        return ""
+    low, high = estimate["accuracy_interval"]
+    count = sum(figures["count"] for figures in summary["variants"]["optimized"]["per_class"].values())
+    return (f"The test split has only {count} photos. Cross-validated ({estimate['folds']} folds) on the "
+            f"{estimate['photos']} training and validation photos, the head scores {estimate['accuracy']:.3f} "
+            f"({low:.3f}-{high:.3f}) accuracy and {estimate['cross_entropy']:.3f} cross-entropy.\n\n")
+
+
+def _cross_validated_html(summary):
+    text = cross_validated_text(summary).strip()
+    return f'<p class="cross-validated">{escape(text)}</p>' if text else ""
 
 
 def _figure(value):

@@ -9,7 +9,7 @@ from luigi.util import inherits
 
 from poets import bottlenecks, fine_tune, graphs
 from poets.images import check_split, split_of
-from poets.retrain import calibrate, retrained_graph, train_head
+from poets.retrain import CROSS_VALIDATE_BELOW, FOLDS, calibrate, cross_validate, retrained_graph, train_head
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.bottlenecks import Activations, check_fine_tune_blocks, features_of
 from tasks.check_photos import CheckPhotos, check_percentages, fixes_identity, labelled_photos
@@ -31,7 +31,8 @@ class Retrain(ArtifactTask):
     stage = "retrain"
     uses_tensorflow = True
     version = 5  # 2: a hidden layer with dropout, trained with Adam; 3: split.json, the split the later stages read;
-    # 4: the last blocks fine-tuned (--fine-tune-blocks); 5: a temperature fitted on validation in the softmax layer
+    # 4: the last blocks fine-tuned (--fine-tune-blocks); 5: a temperature fitted on validation in the softmax layer,
+    # the head cross-validated beside a small test split
     # It reads photos only to distort them: from a bucket, only then are (the training ones) downloaded.
     reads_in_part = ("dataset",)
     training_steps = positive(3000, "training steps of the head")
@@ -141,9 +142,11 @@ class Retrain(ArtifactTask):
                         tf.summary.scalar("accuracy", accuracy)
                         tf.summary.scalar("cross_entropy", loss)
 
-            # Progress in steps, the head's then the fine-tuning's.
+            # Progress in steps: the head's, the fine-tuning's, then the cross-validation's heads.
             per_epoch = fine_tune.steps_per_epoch(int(train.sum()), self.train_batch_size)
-            steps = self.training_steps + (self.fine_tune_epochs * per_epoch if self.fine_tune_blocks else 0)
+            tuning = self.fine_tune_epochs * per_epoch if self.fine_tune_blocks else 0
+            cross_validating = (sets == "testing").sum() < CROSS_VALIDATE_BELOW
+            steps = self.training_steps + tuning + (FOLDS * self.training_steps if cross_validating else 0)
 
             def on_head_eval(step, train_metrics, val_metrics):
                 on_eval(step, train_metrics, val_metrics)
@@ -177,12 +180,22 @@ class Retrain(ArtifactTask):
             if fine_tuned:  # the head's input, through the blocks as tuned
                 held = fine_tune.pooled(top, activations[validation])
             layers, calibration = calibrate(layers, held, truth[validation])
+            cross_validated = None
+            if cross_validating:
+                pool = train | validation
+                cross_validated = cross_validate(
+                    features[pool], truth[pool], validation[pool], len(classes), self.random_seed,
+                    on_fold=lambda done: self.progress(self.training_steps + tuning + done * self.training_steps,
+                                                       steps, "steps"),
+                    steps=self.training_steps, learning_rate=self.learning_rate, batch_size=self.train_batch_size,
+                    hidden_units=self.hidden_units, dropout=self.dropout)
             graph_def = retrained_graph(self.architecture, base_model.weights, layers, fine_tuned)
             graphs.save(graph_def, folder / self.graph_file)
             (folder / self.labels.name).write_text("".join(label + "\n" for label in classes), encoding="utf-8")
             counts = {name: int((sets == name).sum()) for name in ("training", "validation", "testing")}
             write_json(folder / "training.json", {"photos": counts, "best_step": best_step, "history": history,
-                                                  "fine_tune_epoch": fine_tune_epoch, "calibration": calibration})
+                                                  "fine_tune_epoch": fine_tune_epoch, "calibration": calibration,
+                                                  "cross_validated": cross_validated})
             write_json(folder / SPLIT, {name: [[p, label] for p, label, s in zip(paths, labels, sets) if s == name]
                                         for name in ("training", "validation", "testing")})
             best = next(h for h in history if h["step"] == best_step)

@@ -227,6 +227,10 @@ def test_wilson_interval_of_a_small_test_split():
     low, high = wilson_interval(0.9, 40)
     assert (round(low, 2), round(high, 2)) == (0.77, 0.96)
     assert wilson_interval(1.0, 10)[1] == 1.0 and wilson_interval(0.0, 10)[0] == 0.0
+    for count in range(1, 200):
+        for right in (0, count // 3, count):
+            low, high = wilson_interval(right / count, count)
+            assert low <= right / count <= high
 
 
 def test_heic_photo_is_decoded_like_its_jpeg_twin_with_its_orientation(tmp_path):

@@ -26,7 +26,14 @@ def test_summary_has_the_documented_shape(completed):
     params, _ = completed
     summary = summary_of(params)
     assert set(summary) == {"architecture", "labels", "labels_path", "variants", "android", "skipped",
-                            "photos_to_check", "calibration"}
+                            "photos_to_check", "calibration", "cross_validated"}
+    # The generated test split is a dozen photos: the head is cross-validated beside it.
+    estimate = summary["cross_validated"]
+    assert estimate["folds"] == 5 and estimate["photos"] > 30
+    assert estimate["accuracy_interval"][0] <= estimate["accuracy"] <= estimate["accuracy_interval"][1]
+    assert estimate["accuracy"] > 0.8 and 0 < estimate["cross_entropy"] < 1
+    report = Path(summary["android"]["model"]).parents[3] / "mobile_model"
+    assert any("Cross-validated (5 folds)" in page.read_text() for page in report.glob("*/report.html"))
     assert summary["calibration"]["temperature"] >= 1 and summary["calibration"]["photos"] > 0
     check = summary["photos_to_check"]
     assert set(check) == {"path", "count", "by_reason"} and Path(check["path"]).name == "photos_to_check.csv"

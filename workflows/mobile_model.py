@@ -109,6 +109,8 @@ class MobileModel(ArtifactTask):
                         "tflite": export.tflite_facts()},
             "skipped": {"count": len(read_json(skipped)), "report": str(skipped.resolve())},
             "calibration": retrain.training()["calibration"],
+            # The head's k-fold figures on the training and validation photos, where the test split is small.
+            "cross_validated": retrain.training()["cross_validated"],
             "photos_to_check": {"path": str(needs["check"].table.resolve()), "count": findings["count"],
                                 "by_reason": findings["by_reason"]},
         }
