@@ -4,6 +4,8 @@ import os
 import shutil
 import time
 
+import pytest
+
 from tests.conftest import build, families, fresh
 from workflows import MobileModel, artifacts
 
@@ -12,6 +14,7 @@ def flags(params):
     return [arg for name, value in params.items() for arg in ("--" + name.replace("_", "-"), str(value))]
 
 
+@pytest.mark.slow
 def test_list_and_clean_keep_what_the_parameters_reach(completed, tmp_path, capsys):
     params, _ = completed
     data_dir = tmp_path / "data"
@@ -49,6 +52,7 @@ def test_list_and_clean_keep_what_the_parameters_reach(completed, tmp_path, caps
     assert "Bottlenecks" not in families(build(MobileModel(**other)))
 
 
+@pytest.mark.slow
 def test_clean_keeps_what_an_explicit_android_variant_ships(completed, tmp_path, capsys):
     params, _ = completed
     data_dir = tmp_path / "data"

@@ -78,6 +78,7 @@ def test_fine_tuning_trains_the_last_block_and_keeps_the_best_epoch(tiny):
     assert epoch == best[0] and epoch > 0
 
 
+@pytest.mark.slow
 def test_fine_tuning_is_seeded(tiny):
     first, again, other = train(tiny, 2, seed=0), train(tiny, 2, seed=0), train(tiny, 2, seed=1)
     for name, values in first[2].items():

@@ -7,7 +7,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import summary_of
+
+# Real luigid, subprocesses, S3 or repeated runs: the slow part of the suite (-m "not slow" skips it).
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).parents[1]
 

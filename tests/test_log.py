@@ -4,6 +4,8 @@ LiteRT's or MediaPipe's start-up and deprecation chatter."""
 import re
 import subprocess
 
+import pytest
+
 from tests.conftest import FAST_TRAINING
 from tests.test_interruptions import ROOT, command
 
@@ -22,6 +24,7 @@ def run(flowers, tmp_path, *extra):
     return result.stderr
 
 
+@pytest.mark.slow
 def test_a_run_logs_no_tensorflow_chatter_and_verbose_brings_it_back(flowers, tmp_path):
     log = run(flowers, tmp_path)
     assert not CHATTER.findall(log), "\n".join(line for line in log.splitlines() if CHATTER.search(line))

@@ -15,6 +15,9 @@ from tests.conftest import free_port, summary_of
 from tests.test_interruptions import command, comparable
 from tests.test_scheduler import central
 
+# Real luigid, subprocesses, S3 or repeated runs: the slow part of the suite (-m "not slow" skips it).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).parents[1]
 SECRET = "moto-secret-key-never-written-0123456789"
 BUCKET = "poets"

@@ -5,9 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
 from tests.conftest import free_port, summary_of
 from tests.test_interruptions import command, comparable
+
+# Real luigid, subprocesses, S3 or repeated runs: the slow part of the suite (-m "not slow" skips it).
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).parents[1]
 FAMILIES = {"DownloadDataset", "DownloadBaseModel", "BottleneckShard", "Bottlenecks", "CheckPhotos", "Retrain", "Optimize", "Quantize", "Compress",

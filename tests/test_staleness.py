@@ -9,6 +9,9 @@ import pytest
 from tests.conftest import FAST_TRAINING, TINY, build, families, fresh, make_photos, summary_of
 from workflows import MobileModel
 
+# Real luigid, subprocesses, S3 or repeated runs: the slow part of the suite (-m "not slow" skips it).
+pytestmark = pytest.mark.slow
+
 DOWNSTREAM = ["Bottlenecks", "CheckPhotos", "Retrain", "Optimize", "Quantize", "Export", "MobileModel"] + ["Compress", "Evaluate"] * 3
 
 

@@ -97,6 +97,7 @@ def test_the_saved_head_is_the_best_on_validation(completed):
     assert training["best_step"] == best["step"]
 
 
+@pytest.mark.slow
 def test_training_is_reproducible_to_the_byte(flowers, tmp_path):
     # With the last block fine-tuned: TensorFlow's training is deterministic too.
     params = {"dataset_url": flowers["dataset_url"], "base_model_url": flowers["base_model_url"],
@@ -126,6 +127,7 @@ def test_hidden_units_0_is_retrain_pys_single_softmax_layer(completed):
     assert ops[1].count("MatMul") == 2 and "Relu" in ops[1]
 
 
+@pytest.mark.slow
 def test_distortions_train_on_fresh_features_reproducibly(completed, tmp_path):
     params, _ = completed
     distorted = {**{k: v for k, v in params.items() if k in Retrain.get_param_names()},

@@ -153,6 +153,7 @@ def test_complete_run_does_not_import_tensorflow(completed):
     assert out.stdout.split() == ["True", "False", "False"]
 
 
+@pytest.mark.slow
 def test_mobilenet_v2_runs_end_to_end(flowers, server, tmp_path):
     from tests.conftest import make_base_model
     from poets import architectures
@@ -195,6 +196,7 @@ def fine_tuned(completed):
     return params, build(MobileModel(**params))
 
 
+@pytest.mark.slow
 def test_fine_tuning_reruns_from_the_activations_and_keeps_the_graph_contract(fine_tuned, flowers):
     from poets import graphs, optimize
     from poets.images import load_photo
@@ -220,6 +222,7 @@ def test_fine_tuning_reruns_from_the_activations_and_keeps_the_graph_contract(fi
         assert variant["accuracy"] > 0.6
 
 
+@pytest.mark.slow
 def test_a_learning_rate_change_retrains_without_recomputing_the_activations(fine_tuned):
     params, _ = fine_tuned
     ran = build(MobileModel(**{**params, "learning_rate": 0.02}))
@@ -229,6 +232,7 @@ def test_a_learning_rate_change_retrains_without_recomputing_the_activations(fin
     assert "Activations" not in families(ran) and "Retrain" in families(ran)
 
 
+@pytest.mark.slow
 def test_activations_equal_the_base_models_output_before_its_last_block(fine_tuned):
     import keras
 
