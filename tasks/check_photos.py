@@ -30,18 +30,22 @@ def check_percentages(task):
         )
 
 
-def labelled_photos(task, features_path):
+def labelled_photos(task, features_path, excluded=frozenset()):
     """(features, paths, labels, classes) of the photos in `features_path` with
-    the --label-fixes of `task` applied: relabelled, and those fixed to
-    `exclude` left out of every split."""
+    the --label-fixes of `task` applied (relabelled, and those fixed to
+    `exclude` left out of every split), and the photos `excluded` left out."""
     features, paths, labels = bottlenecks.load(features_path)
     classes = check_classes(list(zip(paths, labels)), features_path)
+    kept = np.array([path not in excluded for path in paths], bool)
     if task.label_fixes:
-        kept, labels = photo_check.apply_label_fixes(
+        fixed, labels = photo_check.apply_label_fixes(
             paths, labels, photo_check.read_label_fixes(task.label_fixes), classes, task.label_fixes)
-        features, paths, labels = features[kept], [p for p, k in zip(paths, kept) if k], \
-            [label for label, k in zip(labels, kept) if k]
-    return features, paths, labels, classes
+        kept &= fixed
+    if excluded:
+        log.info("%s: --exclude-flagged leaves out %d training and validation photos", task.task_family,
+                 sum(path in excluded for path in paths))
+    return (features[kept], [p for p, k in zip(paths, kept) if k], [label for label, k in zip(labels, kept) if k],
+            classes)
 
 
 def fixes_identity(task):

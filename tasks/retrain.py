@@ -112,13 +112,9 @@ class Retrain(ArtifactTask):
         import tensorflow as tf
 
         base_model = self.requires()["base_model"]
-        features, paths, labels, classes = labelled_photos(self, self.requires()["bottlenecks"].features)
-        if self.exclude_flagged:
-            excluded = self.requires()["check"].excluded()
-            kept = np.array([path not in excluded for path in paths])  # never a test photo
-            log.info("Retrain: --exclude-flagged leaves out %d training and validation photos", int((~kept).sum()))
-            features, paths, labels = features[kept], [p for p, k in zip(paths, kept) if k], \
-                [label for label, k in zip(labels, kept) if k]
+        # CheckPhotos never excludes a test photo.
+        excluded = self.requires()["check"].excluded() if self.exclude_flagged else frozenset()
+        features, paths, labels, classes = labelled_photos(self, self.requires()["bottlenecks"].features, excluded)
         truth = np.array([classes.index(label) for label in labels])
         sets = np.array([split_of(p, self.validation_percentage, self.testing_percentage) for p in paths])
         train, validation = sets == "training", sets == "validation"
