@@ -11,8 +11,8 @@ from pathlib import Path
 from zlib_ng import gzip_ng
 
 
-def gzip_file(source: Path, dest: Path, level: int = 9) -> None:
-    """Write `dest` as the gzip of `source`; return its size record."""
+def gzip_file(source: Path, dest: Path, level: int = 9) -> dict:
+    """Write `dest` as the gzip of `source`; return its sizes (see sizes())."""
     with open(source, "rb") as raw, gzip_ng.GzipFile(dest, "wb", compresslevel=level, mtime=0) as packed:
         shutil.copyfileobj(raw, packed)
     return sizes(source, dest)

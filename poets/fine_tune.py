@@ -124,7 +124,7 @@ def fine_tune(top, layers, train_x, train_y, val_x, val_y, epochs, learning_rate
     for epoch in range(1, epochs + 1):
         order = rng.permutation(len(train_x))
         for start in range(0, per_epoch * batch_size, batch_size):
-            # Sorted rows read a memory-mapped file forwards.
+            # Rows in ascending order: a forward gather from the array (and the bytes the seed has always given).
             rows = np.sort(order[start:start + batch_size])
             x = train_x[rows].astype(np.float32)
             masks = [(rng.integers(0, 256, (len(rows), width), dtype=np.uint8) >= dropped) * keep

@@ -29,9 +29,8 @@ class BottleneckShard(ArtifactTask):
     stage = "bottleneck_shards"
     uses_tensorflow = True
     version = 1
-    # (stage, version) of artifacts whose features a shard may take over:
-    # the shards', and those of Bottlenecks before it had shards.
-    reusable_stages = (("bottleneck_shards", 1), ("bottlenecks", 2), ("bottlenecks", 3))
+    # (stage, version) of artifacts whose features a shard may take over.
+    reusable_stages = (("bottleneck_shards", 1),)
     #: The activations at the input of the last `cut` blocks; 0: the pooled features.
     cut = 0
     shard = luigi.IntParameter(description="which shard, 0 .. shards - 1")
