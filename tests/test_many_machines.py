@@ -86,12 +86,16 @@ def test_two_workers_on_a_bucket_split_the_shards_and_match_a_local_run(complete
         assert run.returncode in (0, 10, 20, 25), err[-3000:]
         logs.append(err)
     both = "".join(logs)
-    # Every task ran once, on one machine or the other; the shards on both.
+    # Every task ran once, on one machine or the other, and both machines ran some.
     for family in ("DownloadDataset", "DownloadBaseModel", "Bottlenecks", "Retrain", "Optimize", "Quantize",
                    "Export", "MobileModel"):
         assert both.count(f"done      {family}(") == 1, family
     shards = [log.count("done      BottleneckShard(") for log in logs]
-    assert sum(shards) == 8 and min(shards) >= 1, shards
+    assert sum(shards) == 8, shards
+    # Which worker takes which shard is the scheduler's and the clock's: on two busy cores one worker
+    # has been seen to take all eight of the tiny model's shards (a tenth of a second each) before the
+    # other asked. That any worker may take any shard is what the shard tasks are for.
+    assert min(log.count("done      ") for log in logs) >= 1, [log.count("done      ") for log in logs]
     assert both.count("done      Evaluate(") == 3 and both.count("done      Compress(") == 3
 
     # Only the machine that made the dataset holds all of it; the other downloads just the
