@@ -69,6 +69,7 @@ class MobileModel(ArtifactTask):
         needs = self.requires()
         retrain = needs["retrain"]
         labels = retrain.read_labels()
+        training = retrain.training()
         skipped = needs["bottlenecks"].skipped
         findings = needs["check"].findings()
         evaluations = {name: Evaluation(task.photos(), task.probabilities()) for name, task in needs["evaluate"].items()}
@@ -108,9 +109,9 @@ class MobileModel(ArtifactTask):
             "android": {"variant": chosen, "model": str(export.model.resolve()), "labels": str(export.labels.resolve()),
                         "tflite": export.tflite_facts()},
             "skipped": {"count": len(read_json(skipped)), "report": str(skipped.resolve())},
-            "calibration": retrain.training()["calibration"],
+            "calibration": training["calibration"],
             # The head's k-fold figures on the training and validation photos, where the test split is small.
-            "cross_validated": retrain.training()["cross_validated"],
+            "cross_validated": training["cross_validated"],
             "photos_to_check": {"path": str(needs["check"].table.resolve()), "count": findings["count"],
                                 "by_reason": findings["by_reason"]},
         }
@@ -122,5 +123,5 @@ class MobileModel(ArtifactTask):
             shown = sorted({path for evaluation in evaluations.values() for path, _ in evaluation.photos}
                            | photos_to_show(check["rows"], findings["duplicates"]))
             photos = check_intact(needs["dataset"], [f"photos/{path}" for path in shown]) / "photos"
-            write_html(summary, folder, evaluations, photos, retrain.training(), read_json(skipped), check)
+            write_html(summary, folder, evaluations, photos, training, read_json(skipped), check)
         log.info("MobileModel: summary in %s", self.summary.resolve())
