@@ -177,7 +177,7 @@ def write_html(summary: dict, folder: Path, evaluations: dict, photos_dir: Path,
                   f"<p>Labels as {escape(quantized)} gives them.</p>",
                   _gallery(differ, quant, labels, photos_dir, folder, "disagreements")]
 
-    _plot_reliability(evaluations, labels, list(summary["variants"]), folder / "reliability.png")
+    _plot_reliability(evaluations, labels, summary["variants"], folder / "reliability.png")
     calibration = summary.get("calibration") or {"temperature": 1.0, "photos": 0}
     parts += ["<h2>Calibration</h2>",
               f"<p>The softmax is divided by a temperature of {calibration['temperature']:.3f}, fitted on the "
@@ -299,11 +299,15 @@ MAX_DUPLICATE_GROUPS = 24
 REASON_TITLES = {"label": "Labels that look wrong", "duplicate": "Duplicates", "off_topic": "Off-topic photos"}
 
 
+def _flagged(rows, reason):
+    return [row for row in rows if row["reason"] == reason]
+
+
 def photos_to_show(rows: list, duplicates: list) -> set:
     """The photos the "Photos to check" section shows: its thumbnails need them at hand."""
     shown = set()
     for reason in ("label", "off_topic"):
-        shown.update(row["path"] for row in [r for r in rows if r["reason"] == reason][:MAX_THUMBNAILS])
+        shown.update(row["path"] for row in _flagged(rows, reason)[:MAX_THUMBNAILS])
     for group in duplicates[:MAX_DUPLICATE_GROUPS]:
         shown.update(photo["path"] for photo in group["photos"])
     return shown
@@ -326,7 +330,7 @@ def _photos_to_check_html(check, photos_dir, folder):
                      + "</tr>" for label, c in findings["classes"].items())
     parts.append(f"<table><tr><th>class</th>{head}</tr>{counts}</table>")
     for reason in ("label", "off_topic"):
-        flagged = [row for row in rows if row["reason"] == reason]
+        flagged = _flagged(rows, reason)
         figures = [_photo_figure(photos_dir, row["path"], folder, f"check-{reason}",
                                  f"given: {escape(row['label'])}<br>"
                                  + (f"suggested: {escape(row['suggested'])}<br>" if row["suggested"] else "")
@@ -373,12 +377,13 @@ def _plot_confusion(probabilities, truth, labels, path, title):
     plt.close(figure)
 
 
-def _plot_reliability(evaluations, labels, names, path):
-    from poets.calibration import expected_calibration_error, reliability
+def _plot_reliability(evaluations, labels, variants, path):
+    """Each variant's reliability diagram on the test photos, titled with the ECE summary.json has for it."""
+    from poets.calibration import reliability
 
     plt = _pyplot()
-    figure, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names), 3.4), dpi=80, squeeze=False)
-    for axis, name in zip(axes[0], names):
+    figure, axes = plt.subplots(1, len(variants), figsize=(3.4 * len(variants), 3.4), dpi=80, squeeze=False)
+    for axis, name in zip(axes[0], variants):
         evaluation = evaluations[name]
         truth = evaluation.truth(labels)
         bins = reliability(evaluation.probabilities, truth)
@@ -390,8 +395,7 @@ def _plot_reliability(evaluations, labels, names, path):
         axis.set_ylim(0, 1)
         axis.set_xlabel("confidence (top probability)")
         axis.set_ylabel("accuracy")
-        ece = expected_calibration_error(evaluation.probabilities, truth)
-        axis.set_title(f"{name}: ECE {ece:.3f}", fontsize=10)
+        axis.set_title(f"{name}: ECE {variants[name]['ece']:.3f}", fontsize=10)
         axis.legend(loc="upper left", fontsize=8)
     figure.tight_layout()
     figure.savefig(path)
