@@ -179,17 +179,24 @@ def write_html(summary: dict, folder: Path, evaluations: dict, photos_dir: Path,
 
     _plot_reliability(evaluations, labels, summary["variants"], folder / "reliability.png")
     calibration = summary.get("calibration") or {"temperature": 1.0, "photos": 0}
+    by_folds = training.get("chosen_by") == "folds"
+    fitted_on = (f"the out-of-fold predictions of the {calibration['photos']} training and validation photos"
+                 if by_folds else f"the {calibration['photos']} validation photos")
     parts += ["<h2>Calibration</h2>",
-              f"<p>The softmax is divided by a temperature of {calibration['temperature']:.3f}, fitted on the "
-              f"{calibration['photos']} validation photos (Guo et al. 2017); it changes no top label. "
+              f"<p>The softmax is divided by a temperature of {calibration['temperature']:.3f}, fitted on "
+              f"{fitted_on} (Guo et al. 2017); it changes no top label. "
               "Whether a probability means what it says: of the test photos given about 0.9, about 9 in 10 "
               "should be right. Per variant, the test photos in 15 bins of confidence (the top probability), "
               "each bin's accuracy as a bar: on the diagonal, calibrated; below it, overconfident; above it, "
               "underconfident. ECE, the expected calibration error, is the bins' gaps weighted by their photos.</p>",
               '<img src="reliability.png" alt="reliability diagrams">']
     _plot_training(training, folder / "training_curves.png")
-    parts += ["<h2>Training</h2>", f"<p>The head kept is the one of step {training['best_step']}, the best on "
-              "validation (dotted line).</p>", '<img src="training_curves.png" alt="training curves">']
+    chosen = (f"chosen by {training.get('folds')}-fold "
+              "cross-validation on the training and validation photos: the step whose out-of-fold cross-entropy, "
+              "after its temperature, is lowest (dotted line); the head was then trained that long on all of them. "
+              "Here 'train' is the fold heads' mean on their training photos" if by_folds else "the best on validation (dotted line)")
+    parts += ["<h2>Training</h2>", f"<p>The head kept is the one of step {training['best_step']}, {chosen}.</p>",
+              '<img src="training_curves.png" alt="training curves">']
     _plot_tradeoffs(summary, shipped, folder / "accuracy_vs_size_latency.png")
     parts += ["<h2>Accuracy against size and latency</h2>",
               f'<img src="accuracy_vs_size_latency.png" alt="accuracy against size and latency; {escape(shipped)} '
@@ -237,7 +244,9 @@ def cross_validated_text(summary: dict) -> str:
     count = sum(figures["count"] for figures in summary["variants"]["optimized"]["per_class"].values())
     return (f"The test split has only {count} photos. Cross-validated ({estimate['folds']} folds) on the "
             f"{estimate['photos']} training and validation photos, the head scores {estimate['accuracy']:.3f} "
-            f"({low:.3f}-{high:.3f}) accuracy and {estimate['cross_entropy']:.3f} cross-entropy.\n\n")
+            f"({low:.3f}-{high:.3f}) accuracy and {estimate['cross_entropy']:.3f} cross-entropy"
+            + (" (the same folds chose its step and temperature: a little optimistic)" if estimate.get("chose_the_step")
+               else "") + ".\n\n")
 
 
 def _cross_validated_html(summary):
@@ -408,8 +417,9 @@ def _plot_training(training, path):
     steps = [h["step"] for h in history]
     figure, (accuracy, loss) = plt.subplots(1, 2, figsize=(10, 3.5), dpi=80)
     for split in ("train", "validation"):
-        accuracy.plot(steps, [h[f"{split}_accuracy"] for h in history], label=split)
-        loss.plot(steps, [h[f"{split}_cross_entropy"] for h in history], label=split)
+        label = "out-of-fold" if split == "validation" and training.get("chosen_by") == "folds" else split
+        accuracy.plot(steps, [h[f"{split}_accuracy"] for h in history], label=label)
+        loss.plot(steps, [h[f"{split}_cross_entropy"] for h in history], label=label)
     for axes, name in ((accuracy, "accuracy"), (loss, "cross-entropy")):
         axes.axvline(training["best_step"], linestyle=":", color="black", label="kept")
         axes.set_xlabel("step")

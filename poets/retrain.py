@@ -99,7 +99,8 @@ class Adam:
 
 
 def train_head(train_x, train_y, val_x, val_y, classes, steps, learning_rate, batch_size,
-               seed=0, eval_interval=100, on_eval=None, distorted=None, hidden_units=256, dropout=0.5):
+               seed=0, eval_interval=100, on_eval=None, distorted=None, hidden_units=256, dropout=0.5,
+               on_head=None, keep_last=False):
     """Train the head: softmax(relu(x W1 + b1) W2 + b2), or with
     `hidden_units=0` retrain.py's softmax(x W + b).
 
@@ -115,8 +116,9 @@ def train_head(train_x, train_y, val_x, val_y, classes, steps, learning_rate, ba
     which then only serves for the training metrics.
     Every `eval_interval` steps the head is scored on validation and the best
     one so far is kept: the returned head is the best on validation, not the
-    last. `on_eval(step, train_metrics, val_metrics)` sees each evaluation
-    (training metrics on at most TRAIN_METRICS_PHOTOS training photos).
+    last (with `keep_last`, the last). `on_eval(step, train_metrics, val_metrics)` sees each evaluation
+    (training metrics on at most TRAIN_METRICS_PHOTOS training photos), and
+    `on_head(step, layers)` the head then (not a copy: use it before returning).
     Returns (layers [(weights, biases), ...], the step they are from).
     """
     rng = np.random.default_rng(seed)
@@ -169,8 +171,10 @@ def train_head(train_x, train_y, val_x, val_y, classes, steps, learning_rate, ba
             val_metrics = metrics(val_x, val_y) if len(val_x) else train_metrics
             if on_eval:
                 on_eval(step, train_metrics, val_metrics)
+            if on_head:
+                on_head(step, average)
             # Higher accuracy wins; on a tie the lower cross-entropy does.
-            if (val_metrics[0], -val_metrics[1]) > (best[0], -best[1]):
+            if (val_metrics[0], -val_metrics[1]) > (best[0], -best[1]) or (keep_last and step == steps):
                 best = (*val_metrics, [(w.copy(), b.copy()) for w, b in average], step)
     return best[2:]
 
@@ -210,6 +214,79 @@ def cross_validate(features: np.ndarray, truth: np.ndarray, validation: np.ndarr
     return {"folds": folds, "photos": int(len(truth)), "accuracy": accuracy,
             "accuracy_interval": list(wilson_interval(accuracy, len(truth))),
             "cross_entropy": cross_entropy(probabilities, truth)}
+
+
+# Under this many training and validation photos, Retrain's `auto` chooses the
+# head's length of training and its temperature by cross-validation instead of
+# on the validation photos (README, "A head that fits how many photos there are").
+FOLDS_BELOW = 1000
+
+
+def choose_by_folds(features: np.ndarray, truth: np.ndarray, classes: int, steps: int, seed: int = 0,
+                    folds: int = FOLDS, eval_interval: int = 100, on_fold=None, **training) -> dict:
+    """How long to train the head on `features` (the training and validation
+    photos together), and its temperature, chosen by k-fold cross-validation.
+
+    Each fold's photos are scored, every `eval_interval` steps, by a head
+    trained as train_head trains (`training`: learning_rate, batch_size,
+    hidden_units, dropout) on the other folds; at each step a temperature is
+    fitted to those out-of-fold logits, and the step whose out-of-fold
+    cross-entropy after its temperature is lowest is chosen. A few tens of
+    validation photos choose a step, and a temperature, by chance: here every
+    photo counts, and the head then trains on all of them.
+
+    `on_fold(done)` is called after each fold. Returns {"folds", "photos",
+    "step", "temperature", "history" (per step: the folds' mean training
+    metrics and the out-of-fold ones as validation metrics, as Retrain's
+    history), "calibration" (as `calibrate`'s, on the out-of-fold logits),
+    "estimate" (the out-of-fold figures at the chosen step and temperature,
+    as `cross_validate`'s: slightly optimistic, as the step and temperature
+    were chosen on them)}.
+    """
+    from poets.evaluate import wilson_interval
+    from poets.out_of_fold import stratified_folds
+
+    fold = stratified_folds(truth, folds, seed)
+    evaluations = steps // eval_interval + (steps % eval_interval > 0)
+    held_logits = np.zeros((evaluations, len(truth), classes), np.float32)
+    train_metrics = np.zeros((evaluations, 2))
+    for k in range(folds):
+        held = fold == k
+
+        def on_eval(step, train, _):
+            train_metrics[-(-step // eval_interval) - 1] += np.array(train) / folds
+
+        def on_head(step, layers):
+            held_logits[-(-step // eval_interval) - 1, held] = logits(layers, features[held])
+
+        train_head(features[~held], truth[~held], features[held], truth[held], classes, steps, seed=seed,
+                   eval_interval=eval_interval, on_eval=on_eval, on_head=on_head, **training)
+        if on_fold:
+            on_fold(k + 1)
+    temperatures = [fit_temperature(held, truth) for held in held_logits]
+    history, losses = [], []
+    for index, (held, temperature) in enumerate(zip(held_logits, temperatures)):
+        probabilities = softmax(held)
+        history.append({"step": min((index + 1) * eval_interval, steps),
+                        "train_accuracy": float(train_metrics[index, 0]),
+                        "train_cross_entropy": float(train_metrics[index, 1]),
+                        "validation_accuracy": float((probabilities.argmax(axis=1) == truth).mean()),
+                        "validation_cross_entropy": cross_entropy(probabilities, truth)})
+        losses.append(cross_entropy(softmax(held / temperature), truth))
+    # On a tie the earlier step: less training, the same fit.
+    chosen = int(np.argmin(losses))
+    temperature = temperatures[chosen]
+    before, after = softmax(held_logits[chosen]), softmax(held_logits[chosen] / temperature)
+    accuracy = float((after.argmax(axis=1) == truth).mean())
+    return {"folds": folds, "photos": int(len(truth)), "step": history[chosen]["step"], "temperature": temperature,
+            "history": history,
+            "calibration": {"temperature": temperature, "photos": int(len(truth)),
+                            "cross_entropy_before": cross_entropy(before, truth), "cross_entropy_after": losses[chosen],
+                            "ece_before": expected_calibration_error(before, truth),
+                            "ece_after": expected_calibration_error(after, truth)},
+            "estimate": {"folds": folds, "photos": int(len(truth)), "accuracy": accuracy,
+                         "accuracy_interval": list(wilson_interval(accuracy, len(truth))),
+                         "cross_entropy": losses[chosen], "chose_the_step": True}}
 
 
 def retrained_graph(architecture, weights_path, layers, block_weights=None):

@@ -9,12 +9,14 @@ from luigi.util import inherits
 
 from poets import bottlenecks, fine_tune, graphs
 from poets.images import check_split, split_of
-from poets.retrain import CROSS_VALIDATE_BELOW, FOLDS, calibrate, cross_validate, retrained_graph, train_head
+from poets.calibration import scaled
+from poets.retrain import (CROSS_VALIDATE_BELOW, FOLDS, FOLDS_BELOW, calibrate, choose_by_folds, cross_validate,
+                           retrained_graph, train_head)
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.bottlenecks import Activations, check_fine_tune_blocks, features_of
 from tasks.check_photos import CheckPhotos, check_percentages, fixes_identity, labelled_photos
 from tasks.download import DownloadBaseModel, DownloadDataset
-from tasks.parameters import Number, percentage, positive
+from tasks.parameters import Choice, Number, percentage, positive
 
 log = logging.getLogger("luigi-interface")
 
@@ -30,9 +32,9 @@ class Retrain(ArtifactTask):
 
     stage = "retrain"
     uses_tensorflow = True
-    version = 5  # 2: a hidden layer with dropout, trained with Adam; 3: split.json, the split the later stages read;
+    version = 6  # 2: a hidden layer with dropout, trained with Adam; 3: split.json, the split the later stages read;
     # 4: the last blocks fine-tuned (--fine-tune-blocks); 5: a temperature fitted on validation in the softmax layer,
-    # the head cross-validated beside a small test split
+    # the head cross-validated beside a small test split; 6: --choose-step-by, folds under FOLDS_BELOW photos
     # It reads photos only to distort them: from a bucket, only then are (the training ones) downloaded.
     reads_in_part = ("dataset",)
     training_steps = positive(3000, "training steps of the head")
@@ -53,6 +55,11 @@ class Retrain(ArtifactTask):
     fine_tune_epochs = Number(FINE_TUNE_EPOCHS, kind=int, low=0, high=10**4, description=(
         "passes over the training photos fine-tuning the last --fine-tune-blocks blocks with the head"))
     fine_tune_learning_rate = positive(FINE_TUNE_LEARNING_RATE, "Adam's step size while fine-tuning")
+    choose_step_by = Choice("auto", choices=("auto", "validation", "folds"), description=(
+        "how the head's length of training and its temperature are chosen: 'validation', the step best on "
+        f"the validation photos; 'folds', by {FOLDS}-fold cross-validation on the training and validation photos, "
+        f"the head then trained on all of them; 'auto', folds under {FOLDS_BELOW} such photos without "
+        "distortions or fine-tuning, else validation"))
     exclude_flagged = luigi.BoolParameter(description=(
         "train without the training and validation photos CheckPhotos flags for their label or as "
         "off-topic, and all but one of each group of duplicates; test photos are always kept"))
@@ -63,6 +70,15 @@ class Retrain(ArtifactTask):
         super().__init__(*args, **kwargs)
         check_fine_tune_blocks(self)
         check_percentages(self)
+        if self.choose_step_by == "folds" and (self.fine_tune_blocks or any(self.distortions.values())):
+            raise ValueError("--choose-step-by folds: the folds train on the cached features only; it cannot go with "
+                             "--fine-tune-blocks or a distortion (use validation or auto)")
+
+    def by_folds(self, pool: int) -> bool:
+        """Whether the head's step and temperature are chosen by folds, for `pool` training and validation photos."""
+        if self.choose_step_by == "auto":
+            return pool < FOLDS_BELOW and not self.fine_tune_blocks and not any(self.distortions.values())
+        return self.choose_step_by == "folds"
 
     def requires(self):
         needs = {"bottlenecks": features_of(self), "base_model": self.clone(DownloadBaseModel),
@@ -109,91 +125,114 @@ class Retrain(ArtifactTask):
         return check_intact(dataset, names) / dataset.photos.name
 
     def run(self):
-        import tensorflow as tf
-
         base_model = self.requires()["base_model"]
         # CheckPhotos never excludes a test photo.
         excluded = self.requires()["check"].excluded() if self.exclude_flagged else frozenset()
         features, paths, labels, classes = labelled_photos(self, self.requires()["bottlenecks"].features, excluded)
         truth = np.array([classes.index(label) for label in labels])
         sets = np.array([split_of(p, self.validation_percentage, self.testing_percentage) for p in paths])
-        train, validation = sets == "training", sets == "validation"
         check_split(labels, sets, classes)
+        train, validation, pool = sets == "training", sets == "validation", sets != "testing"
+        training = {"learning_rate": self.learning_rate, "batch_size": self.train_batch_size,
+                    "hidden_units": self.hidden_units, "dropout": self.dropout}
+        cross_validating = (sets == "testing").sum() < CROSS_VALIDATE_BELOW
+        by_folds = self.by_folds(int(pool.sum()))
+        fine_tuned, fine_tune_epoch = None, 0
+        with self.artifact_folder() as folder:
+            if by_folds:
+                # Progress in steps: the folds' heads, then the one on all the photos.
+                steps = (FOLDS + 1) * self.training_steps
+                choice = choose_by_folds(features[pool], truth[pool], len(classes), self.training_steps,
+                                         self.random_seed, on_fold=lambda done: self.progress(
+                                             done * self.training_steps, steps, "steps"), **training)
+                history, best_step = choice["history"], choice["step"]
+                layers, _ = train_head(features[pool], truth[pool], features[:0], truth[:0], len(classes), best_step,
+                                       seed=self.random_seed, keep_last=True, **training)
+                layers, calibration = scaled(layers, choice["temperature"]), choice["calibration"]
+                cross_validated = choice["estimate"] if cross_validating else None
+            else:
+                layers, best_step, history, fine_tuned, fine_tune_epoch, calibration = self.train_on_validation(
+                    base_model, features, paths, truth, train, validation, len(classes), cross_validating)
+                cross_validated = None
+                if cross_validating:
+                    cross_validated = cross_validate(
+                        features[pool], truth[pool], validation[pool], len(classes), self.random_seed,
+                        on_fold=lambda done: self.progress(done, FOLDS, "cross-validation folds"),
+                        steps=self.training_steps, **training)
+            write_summaries(folder / "summaries", history)
+            graph_def = retrained_graph(self.architecture, base_model.weights, layers, fine_tuned)
+            graphs.save(graph_def, folder / self.graph_file)
+            (folder / self.labels.name).write_text("".join(label + "\n" for label in classes), encoding="utf-8")
+            counts = {name: int((sets == name).sum()) for name in ("training", "validation", "testing")}
+            write_json(folder / "training.json", {"photos": counts, "chosen_by": "folds" if by_folds else "validation",
+                                                  "folds": FOLDS if by_folds else None,
+                                                  "best_step": best_step, "history": history,
+                                                  "fine_tune_epoch": fine_tune_epoch, "calibration": calibration,
+                                                  "cross_validated": cross_validated})
+            write_json(folder / SPLIT, {name: [[p, label] for p, label, s in zip(paths, labels, sets) if s == name]
+                                        for name in ("training", "validation", "testing")})
+            log.info("Retrain: %s photos; kept step %d, chosen by %s; temperature %.3f", counts, best_step,
+                     "folds" if by_folds else "validation", calibration["temperature"])
+
+    def train_on_validation(self, base_model, features, paths, truth, train, validation, classes, cross_validating):
+        """The head trained on the training photos, its step (and, with --fine-tune-blocks, its epoch
+        of fine-tuning) the best on validation and its temperature fitted there: (layers, best step,
+        history, fine-tuned blocks or None, fine-tuning epoch, calibration)."""
         activations, top = None, None
         if self.fine_tune_blocks:
             # The head first learns on the pooled features of the blocks as they are.
             top = fine_tune.top_model(self.architecture, base_model.weights, self.fine_tune_blocks)
             activations, features = features, fine_tune.pooled(top, features)
+        history = []
 
-        with self.artifact_folder() as folder:
-            writers = {name: tf.summary.create_file_writer(str(folder / "summaries" / name))
-                       for name in ("train", "validation")}
-            history = []
+        def on_eval(step, train_metrics, val_metrics):
+            history.append({"step": step, "train_accuracy": train_metrics[0], "train_cross_entropy": train_metrics[1],
+                            "validation_accuracy": val_metrics[0], "validation_cross_entropy": val_metrics[1]})
 
-            def on_eval(step, train_metrics, val_metrics):
-                history.append({"step": step, "train_accuracy": train_metrics[0], "train_cross_entropy": train_metrics[1],
-                                "validation_accuracy": val_metrics[0], "validation_cross_entropy": val_metrics[1]})
-                for name, (accuracy, loss) in (("train", train_metrics), ("validation", val_metrics)):
-                    with writers[name].as_default(step=step):
-                        tf.summary.scalar("accuracy", accuracy)
-                        tf.summary.scalar("cross_entropy", loss)
+        # Progress in steps: the head's, then the fine-tuning's.
+        per_epoch = fine_tune.steps_per_epoch(int(train.sum()), self.train_batch_size)
+        steps = self.training_steps + (self.fine_tune_epochs * per_epoch if self.fine_tune_blocks else 0)
 
-            # Progress in steps: the head's, the fine-tuning's, then the cross-validation's heads.
-            per_epoch = fine_tune.steps_per_epoch(int(train.sum()), self.train_batch_size)
-            tuning = self.fine_tune_epochs * per_epoch if self.fine_tune_blocks else 0
-            cross_validating = (sets == "testing").sum() < CROSS_VALIDATE_BELOW
-            steps = self.training_steps + tuning + (FOLDS * self.training_steps if cross_validating else 0)
+        def on_head_eval(step, train_metrics, val_metrics):
+            on_eval(step, train_metrics, val_metrics)
+            self.progress(step, steps, "steps")
 
-            def on_head_eval(step, train_metrics, val_metrics):
-                on_eval(step, train_metrics, val_metrics)
-                self.progress(step, steps, "steps")
+        training = [p for p, t in zip(paths, train) if t]
+        layers, best_step = train_head(
+            features[train], truth[train], features[validation], truth[validation], classes,
+            self.training_steps, self.learning_rate, self.train_batch_size, self.random_seed,
+            on_eval=on_head_eval, distorted=bottlenecks.distorted_features(
+                self.training_photos(training), training, self.architecture, base_model.weights, **self.distortions),
+            hidden_units=self.hidden_units, dropout=self.dropout,
+        )
+        fine_tuned, fine_tune_epoch = None, 0
+        if self.fine_tune_blocks and self.fine_tune_epochs:
+            def on_fine_tune_eval(epoch, done, train_metrics, val_metrics):
+                if epoch:  # epoch 0 is the head as trained, already in the history
+                    on_eval(self.training_steps + done, train_metrics, val_metrics)
+                    self.progress(self.training_steps + done, steps, "steps")
 
-            layers, best_step = train_head(
-                features[train], truth[train], features[validation], truth[validation], len(classes),
-                self.training_steps, self.learning_rate, self.train_batch_size, self.random_seed,
-                on_eval=on_head_eval, distorted=bottlenecks.distorted_features(
-                    self.training_photos([p for p, t in zip(paths, train) if t]),
-                    [p for p, t in zip(paths, train) if t], self.architecture,
-                    base_model.weights, **self.distortions),
-                hidden_units=self.hidden_units, dropout=self.dropout,
-            )
-            fine_tuned, fine_tune_epoch = None, 0
-            if self.fine_tune_blocks and self.fine_tune_epochs:
-                def on_fine_tune_eval(epoch, done, train_metrics, val_metrics):
-                    if epoch:  # epoch 0 is the head as trained, already in the history
-                        on_eval(self.training_steps + done, train_metrics, val_metrics)
-                        self.progress(self.training_steps + done, steps, "steps")
+            layers, fine_tuned, fine_tune_epoch = fine_tune.fine_tune(
+                top, layers, activations[train], truth[train], activations[validation], truth[validation],
+                self.fine_tune_epochs, self.fine_tune_learning_rate, self.train_batch_size,
+                self.random_seed, self.dropout, on_eval=on_fine_tune_eval)
+            if fine_tune_epoch:
+                best_step = self.training_steps + fine_tune_epoch * per_epoch
+        held = features[validation]
+        if fine_tuned:  # the head's input, through the blocks as tuned
+            held = fine_tune.pooled(top, activations[validation])
+        layers, calibration = calibrate(layers, held, truth[validation])
+        return layers, best_step, history, fine_tuned, fine_tune_epoch, calibration
 
-                layers, fine_tuned, fine_tune_epoch = fine_tune.fine_tune(
-                    top, layers, activations[train], truth[train], activations[validation], truth[validation],
-                    self.fine_tune_epochs, self.fine_tune_learning_rate, self.train_batch_size,
-                    self.random_seed, self.dropout, on_eval=on_fine_tune_eval)
-                if fine_tune_epoch:
-                    best_step = self.training_steps + fine_tune_epoch * per_epoch
-            for writer in writers.values():
-                writer.close()
-            held = features[validation]
-            if fine_tuned:  # the head's input, through the blocks as tuned
-                held = fine_tune.pooled(top, activations[validation])
-            layers, calibration = calibrate(layers, held, truth[validation])
-            cross_validated = None
-            if cross_validating:
-                pool = train | validation
-                cross_validated = cross_validate(
-                    features[pool], truth[pool], validation[pool], len(classes), self.random_seed,
-                    on_fold=lambda done: self.progress(self.training_steps + tuning + done * self.training_steps,
-                                                       steps, "steps"),
-                    steps=self.training_steps, learning_rate=self.learning_rate, batch_size=self.train_batch_size,
-                    hidden_units=self.hidden_units, dropout=self.dropout)
-            graph_def = retrained_graph(self.architecture, base_model.weights, layers, fine_tuned)
-            graphs.save(graph_def, folder / self.graph_file)
-            (folder / self.labels.name).write_text("".join(label + "\n" for label in classes), encoding="utf-8")
-            counts = {name: int((sets == name).sum()) for name in ("training", "validation", "testing")}
-            write_json(folder / "training.json", {"photos": counts, "best_step": best_step, "history": history,
-                                                  "fine_tune_epoch": fine_tune_epoch, "calibration": calibration,
-                                                  "cross_validated": cross_validated})
-            write_json(folder / SPLIT, {name: [[p, label] for p, label, s in zip(paths, labels, sets) if s == name]
-                                        for name in ("training", "validation", "testing")})
-            best = next(h for h in history if h["step"] == best_step)
-            log.info("Retrain: %s photos; kept step %d, validation accuracy %.3f; temperature %.3f", counts,
-                     best_step, best["validation_accuracy"], calibration["temperature"])
+
+def write_summaries(folder, history):
+    """TensorBoard's scalars of the training history, under `folder`/train and `folder`/validation."""
+    import tensorflow as tf
+
+    for name in ("train", "validation"):
+        writer = tf.summary.create_file_writer(str(folder / name))
+        with writer.as_default():
+            for h in history:
+                tf.summary.scalar("accuracy", h[f"{name}_accuracy"], step=h["step"])
+                tf.summary.scalar("cross_entropy", h[f"{name}_cross_entropy"], step=h["step"])
+        writer.close()

@@ -38,6 +38,7 @@ def luigi_cli(*args, cwd=ROOT):
     ("--fine-tune-learning-rate", "0", "--fine-tune-learning-rate"),
     ("--dataset-sha256", "abc", "64 hexadecimal digits"),
     ("--android-variant", "iphone", "auto, dynamic_range"),
+    ("--choose-step-by", "cv", "auto, folds, validation"),
     ("--dataset-dir", "/no/such/photos", "--dataset-dir: '/no/such/photos' is not a folder"),
 ])
 def test_invalid_parameter_fails_before_any_work(tmp_path, flag, value, expected):

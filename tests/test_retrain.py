@@ -59,3 +59,86 @@ def test_dropout_just_under_1_still_trains():
     (x, y), (vx, vy) = xor_features(100, 0), xor_features(50, 1)
     layers, _ = retrain.train_head(x, y, vx, vy, 2, 20, 0.01, 10, hidden_units=8, dropout=0.999)
     assert all(np.isfinite(array).all() for layer in layers for array in layer)
+
+
+def clusters(per_class, seed, classes=4, dims=32):
+    """Features as a base model's pooled ones might be (non-negative), of `classes`
+    overlapping clusters: a few photos a class are learned by heart long before
+    the head's default training ends."""
+    centres = np.random.default_rng(100).normal(0, 1, (classes, dims))
+    rng = np.random.default_rng(seed)
+    truth = np.repeat(np.arange(classes), per_class)
+    return np.maximum(centres[truth] + rng.normal(0, 1.8, (len(truth), dims)), 0).astype(np.float32), truth
+
+
+TRAINING = {"learning_rate": 0.001, "batch_size": 100, "hidden_units": 256, "dropout": 0.5}
+
+
+def test_the_step_and_temperature_chosen_by_folds_beat_those_chosen_on_validation_on_held_out_photos():
+    # Today's recipe before --choose-step-by: the head trained on the training photos, its step and
+    # temperature chosen on two validation photos a class.
+    from poets.calibration import scaled
+    from poets.contract import cross_entropy
+
+    held_x, held_y = clusters(300, seed=99)
+    by_folds, by_validation = [], []
+    for seed in range(3):
+        (x, y), (vx, vy) = clusters(8, seed), clusters(2, seed + 50)
+        layers, _ = retrain.train_head(x, y, vx, vy, 4, 1000, seed=0, **TRAINING)
+        by_validation.append(cross_entropy(retrain.predict(retrain.calibrate(layers, vx, vy)[0], held_x), held_y))
+        pool_x, pool_y = np.concatenate([x, vx]), np.concatenate([y, vy])
+        choice = retrain.choose_by_folds(pool_x, pool_y, 4, 1000, seed=0, **TRAINING)
+        assert choice["step"] in [h["step"] for h in choice["history"]] and choice["temperature"] >= 1
+        chosen, step = retrain.train_head(pool_x, pool_y, pool_x[:0], pool_y[:0], 4, choice["step"], seed=0,
+                                          keep_last=True, **TRAINING)
+        assert step == choice["step"]
+        by_folds.append(cross_entropy(retrain.predict(scaled(chosen, choice["temperature"]), held_x), held_y))
+    assert all(f < v for f, v in zip(by_folds, by_validation)), (by_folds, by_validation)
+    assert np.mean(by_folds) < np.mean(by_validation) - 0.03
+
+
+def test_choose_by_folds_keeps_the_step_whose_out_of_fold_error_after_its_temperature_is_lowest():
+    from poets.calibration import fit_temperature
+    from poets.contract import cross_entropy, softmax
+    from poets.out_of_fold import stratified_folds
+
+    x, y = clusters(10, 0)
+    choice = retrain.choose_by_folds(x, y, 4, 500, seed=3, folds=4, **TRAINING)
+    assert [h["step"] for h in choice["history"]] == [100, 200, 300, 400, 500]
+    assert choice["folds"] == choice["estimate"]["folds"] == 4 and choice["photos"] == 40
+    # Each step again, by hand: the fold models' logits on their own held-out fold.
+    fold = stratified_folds(y, 4, 3)
+    losses = []
+    for steps in (100, 200, 300, 400, 500):
+        held_logits = np.zeros((40, 4), np.float32)
+        for k in range(4):
+            layers, _ = retrain.train_head(x[fold != k], y[fold != k], x[fold == k], y[fold == k], 4, steps, seed=3,
+                                           keep_last=True, **TRAINING)
+            held_logits[fold == k] = retrain.logits(layers, x[fold == k])
+        losses.append(cross_entropy(softmax(held_logits / fit_temperature(held_logits, y)), y))
+    assert choice["step"] == 100 * (int(np.argmin(losses)) + 1)
+    assert choice["estimate"]["cross_entropy"] == choice["calibration"]["cross_entropy_after"]
+    assert abs(choice["estimate"]["cross_entropy"] - min(losses)) < 1e-5
+    assert choice["calibration"]["cross_entropy_after"] <= choice["calibration"]["cross_entropy_before"] + 1e-6
+
+
+def test_auto_chooses_by_folds_only_for_a_small_set_of_cached_features():
+    from tasks.retrain import Retrain
+
+    assert Retrain().by_folds(999) and not Retrain().by_folds(1000)
+    assert not Retrain(fine_tune_blocks=1).by_folds(50) and not Retrain(random_crop=10).by_folds(50)
+    assert not Retrain(choose_step_by="validation").by_folds(50) and Retrain(choose_step_by="folds").by_folds(5000)
+
+
+def test_bad_choose_step_by_fails_naming_the_flag():
+    import pytest
+
+    from tasks.retrain import Retrain
+    from workflows import MobileModel
+
+    with pytest.raises(ValueError, match="--choose-step-by: 'cv' is not valid; choose one of: auto, folds, validation"):
+        MobileModel(choose_step_by="cv")
+    with pytest.raises(ValueError, match="--choose-step-by folds: .* --fine-tune-blocks or a distortion"):
+        Retrain(choose_step_by="folds", fine_tune_blocks=1)
+    with pytest.raises(ValueError, match="--choose-step-by folds"):
+        Retrain(choose_step_by="folds", flip_left_right=True)

@@ -88,13 +88,14 @@ def test_training_writes_tensorboard_scalars_for_train_and_validation(completed)
         assert steps["accuracy"] == steps["cross_entropy"] == [100, 200, 300]
 
 
-def test_the_saved_head_is_the_best_on_validation(completed):
+def test_a_small_set_chooses_its_step_by_folds_and_trains_on_every_photo_but_the_test_ones(completed):
     params, _ = completed
     folder = Retrain(**{k: v for k, v in params.items() if k in Retrain.get_param_names()}).output().path
     training = json.loads(Path(folder, "training.json").read_text())
+    assert training["chosen_by"] == "folds"
     assert training["best_step"] in [h["step"] for h in training["history"]]
-    best = max(training["history"], key=lambda h: (h["validation_accuracy"], -h["validation_cross_entropy"]))
-    assert training["best_step"] == best["step"]
+    pool = training["photos"]["training"] + training["photos"]["validation"]
+    assert training["calibration"]["photos"] == training["cross_validated"]["photos"] == pool
 
 
 @pytest.mark.slow
