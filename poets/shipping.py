@@ -15,10 +15,12 @@ class NothingFits(ValueError):
 
 
 def shipped_size(variants: dict, name: str) -> int:
-    """The bytes of the graph.lite `name` ships as: a .tflite variant as it is;
-    every .pb variant converts to a float TFLite model the size of the
-    optimized graph."""
+    """The bytes of the graph.lite `name` ships as: its `shipped_bytes` where
+    given; else a .tflite variant as it is, and a .pb variant as a float
+    TFLite model the size of the optimized graph, as each converts."""
     v = variants[name]
+    if "shipped_bytes" in v:
+        return v["shipped_bytes"]
     return v["size_bytes"] if v["path"].endswith(".tflite") else variants["optimized"]["size_bytes"]
 
 
@@ -34,21 +36,23 @@ LIMITS = {
 }
 
 
-def choose(variants: dict, max_size_kb: float = 0, max_latency_ms: float = 0, min_accuracy: float = 0) -> str:
+def choose(variants: dict, max_size_kb: float = 0, max_latency_ms: float = 0, min_accuracy: float = 0,
+           reference: str = "optimized") -> str:
     """The name of the variant to ship, of `variants` ({name: summary.json's
-    figures, "optimized" among them}). A limit of 0 is no limit.
+    figures}). A limit of 0 is no limit.
 
-    With no limit: within ANDROID_TOLERANCE of the optimized graph's accuracy,
-    the smallest graph.lite; on a tie the optimized graph itself. With limits:
+    With no limit: within ANDROID_TOLERANCE of the `reference` variant's
+    accuracy (the optimized graph), the smallest graph.lite; on a tie the
+    reference itself. With limits:
     the most accurate that meets all of them; on a tie the smaller, then the
     faster. Raises NothingFits when none meets them.
     """
     limits = {key: value for key, value in (("max_size_kb", max_size_kb), ("max_latency_ms", max_latency_ms),
                                             ("min_accuracy", min_accuracy)) if value}
     if not limits:
-        floor = variants["optimized"]["accuracy"] - ANDROID_TOLERANCE - 1e-9
+        floor = variants[reference]["accuracy"] - ANDROID_TOLERANCE - 1e-9
         candidates = [name for name, v in variants.items() if v["accuracy"] >= floor]
-        return min(candidates, key=lambda name: (shipped_size(variants, name), name != "optimized",
+        return min(candidates, key=lambda name: (shipped_size(variants, name), name != reference,
                                                  -variants[name]["accuracy"]))
 
     def misses(name):
