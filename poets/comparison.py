@@ -15,6 +15,21 @@ def key(architecture: str, variant: str, seed: int) -> str:
     return f"{architecture}/{variant}/seed {seed}"
 
 
+def with_float_figures(rows: list[dict], probabilities: dict) -> dict:
+    """Adds to each combination its `agreement` (top labels shared with the optimized graph of
+    its architecture and seed; `probabilities` by key()) and `size_bytes`, the graph.lite it
+    would ship as (a .pb variant converts to a float TFLite model the optimized graph's size);
+    returns them by key(), as poets.shipping.choose takes them."""
+    from poets.clients import top_label_agreement
+
+    table = {key(r["architecture"], r["variant"], r["random_seed"]): r for r in rows}
+    for name, row in table.items():
+        float_name = key(row["architecture"], "optimized", row["random_seed"])
+        row["agreement"] = top_label_agreement(probabilities[name], probabilities[float_name])
+        row["size_bytes"] = row["file_bytes"] if row["path"].endswith(".tflite") else table[float_name]["file_bytes"]
+    return {name: {**row, "shipped_bytes": row["size_bytes"]} for name, row in table.items()}
+
+
 def pareto(points: list[tuple[float, float]]) -> list[bool]:
     """For each (cost, accuracy), whether no other point is at least as accurate for
     no more cost, and strictly better in one of the two."""

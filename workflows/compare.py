@@ -7,8 +7,7 @@ from luigi.util import inherits
 
 from poets import architectures, quantize
 from poets.calibration import expected_calibration_error
-from poets.clients import top_label_agreement
-from poets.comparison import by_variant, key, write_html
+from poets.comparison import by_variant, key, with_float_figures, write_html
 from poets.evaluate import wilson_interval
 from poets.shipping import LIMITS, choose
 from tasks.artifact import ArtifactTask, check_intact, write_json
@@ -77,7 +76,7 @@ class Compare(ArtifactTask):
 
     def run(self):
         needs = self.requires()
-        rows, table, probabilities = [], {}, {}
+        rows, probabilities = [], {}
         for architecture, seed, variant in self.combinations():
             name = key(architecture, variant, seed)
             evaluate, sizes = needs["evaluate"][name], needs["compress"][name].sizes()
@@ -95,14 +94,7 @@ class Compare(ArtifactTask):
                          "file_bytes": sizes["uncompressed"], "gzip_bytes": sizes["compressed"],
                          "latency_s": metrics["latency_s"], "path": str(graph.graph.resolve()),
                          "runtime": (f"LiteRT {facts['min_runtime_version']}" if tflite else "TensorFlow (graph)")})
-        for row in rows:
-            float_name = key(row["architecture"], "optimized", row["random_seed"])
-            row["agreement"] = top_label_agreement(probabilities[key(row["architecture"], row["variant"],
-                                                                     row["random_seed"])], probabilities[float_name])
-            # The file that would ship: a .pb variant converts to a float TFLite model the optimized graph's size.
-            row["size_bytes"] = row["file_bytes"] if row["path"].endswith(".tflite") else next(
-                r["file_bytes"] for r in rows if key(r["architecture"], r["variant"], r["random_seed"]) == float_name)
-            table[key(row["architecture"], row["variant"], row["random_seed"])] = {**row, "shipped_bytes": row["size_bytes"]}
+        table = with_float_figures(rows, probabilities)
         best_float = max((name for name in table if table[name]["variant"] == "optimized"),
                          key=lambda name: table[name]["accuracy"])
         limits = {name: getattr(self, name) for name in LIMITS if getattr(self, name)}
