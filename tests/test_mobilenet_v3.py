@@ -53,3 +53,11 @@ def test_a_mobilenet_v3_runs_the_whole_dag_and_every_client_loads_it(flowers, se
     theirs = mediapipe_probabilities(Path(summary["android"]["model"]), photos, summary["labels"])
     assert top_label_agreement(theirs, evaluate.probabilities()) >= 0.9
     assert np.allclose(theirs.sum(axis=1), 1, atol=0.02)
+
+
+def test_a_v3_cut_at_its_last_blocks_gives_the_whole_models_features(tmp_path):
+    arch = architectures.get(V3)
+    weights = make_base_model(tmp_path / "v3.h5", V3)
+    stem, top = arch.split(weights, 2)
+    pixels = np.random.default_rng(0).uniform(-1, 1, (2, 224, 224, 3)).astype(np.float32)
+    np.testing.assert_allclose(top(stem(pixels)), arch.base_model(weights)(pixels), atol=1e-5)
