@@ -271,14 +271,15 @@ def main():
     out = ROOT / "benchmarks" / "results" / "pipeline.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     # MobileModel's reports, for every variant at once.
-    from poets.report import Evaluation, choose_android_variant, write_html, write_report
+    from poets.report import Evaluation, write_html, write_report
+    from poets.shipping import choose
     from tasks.artifact import read_json
     from tasks.bottlenecks import features_of
     from tasks.download import DownloadDataset
     from tasks.evaluate import Evaluate
     from tasks.retrain import Retrain
 
-    best = choose_android_variant(variants)
+    best = choose(variants)
     every = {**summaries["weights_rounded"], "variants": variants,
              "android": {"variant": best, "model": "graph.lite",
                          "tflite": variants[best].get("tflite", android["tflite"])}}

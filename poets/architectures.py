@@ -1,8 +1,14 @@
 """The codelab's architecture names and the Keras application behind each.
 
 `mobilenet_<alpha>_<size>` is MobileNet v1 (keras.applications.MobileNet),
-`mobilenet_v2_<alpha>_<size>` is MobileNetV2; both without the ImageNet top,
-average-pooled, so the base model maps an image to one feature vector.
+`mobilenet_v2_<alpha>_<size>` is MobileNetV2, and
+`mobilenet_v3_<large|small>[_minimalistic]_<alpha>_224` MobileNetV3 (the
+alphas and the one size keras.applications has ImageNet weights for); all
+without the ImageNet top, average-pooled, so the base model maps an image to
+one feature vector. MobileNetV3's own input layer, which rescales pixels
+from 0-255, is left out (`include_preprocessing=False`): every architecture
+takes the graph contract's (v - 128) / 128, as MobileNetV2, trained on
+v / 127.5 - 1, does.
 """
 
 import re
@@ -16,6 +22,11 @@ V1_SIZES = (224, 192, 160, 128)
 V2_ALPHAS = ("0.35", "0.50", "0.75", "1.0", "1.3", "1.4")
 V2_SIZES = (224, 192, 160, 128, 96)
 
+# MobileNetV3: the models keras.applications has ImageNet weights for, all at 224.
+V3_MODELS = {"large": ("1.0", "0.75"), "small": ("1.0", "0.75"), "large_minimalistic": ("1.0",),
+             "small_minimalistic": ("1.0",)}
+V3_SIZES = (224,)
+
 DEFAULT = "mobilenet_v2_1.0_224"
 
 
@@ -25,6 +36,8 @@ class Architecture:
     version: int
     alpha: float
     size: int
+    #: MobileNetV3's model: large, small, large_minimalistic or small_minimalistic.
+    model: str = ""
 
     @property
     def weights_file(self):
@@ -32,6 +45,8 @@ class Architecture:
         if self.version == 1:
             alpha_text = V1_ALPHAS[self.name.split("_")[1]]
             return f"mobilenet_{alpha_text}_{self.size}_tf_no_top.h5"
+        if self.version == 3:
+            return f"weights_mobilenet_v3_{self.model}_224_{self.alpha}_float_no_top_v2.h5"
         return (
             "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_"
             f"{float(self.alpha)}_{self.size}_no_top.h5"
@@ -39,13 +54,20 @@ class Architecture:
 
     @property
     def weights_url(self):
-        folder = "mobilenet/" if self.version == 1 else "mobilenet_v2/"
+        folder = {1: "mobilenet/", 2: "mobilenet_v2/", 3: "mobilenet_v3/"}[self.version]
         return KERAS_WEIGHTS + folder + self.weights_file
 
     def base_model(self, weights_path):
         """The Keras base model: (v - 128) / 128 pixels in, pooled features out."""
         import keras
 
+        if self.version == 3:
+            application = (keras.applications.MobileNetV3Large if self.model.startswith("large")
+                           else keras.applications.MobileNetV3Small)
+            return application(input_shape=(self.size, self.size, 3), alpha=self.alpha,
+                               minimalistic=self.model.endswith("minimalistic"), include_top=False,
+                               weights=str(weights_path) if weights_path else None, pooling="avg",
+                               include_preprocessing=False)
         application = keras.applications.MobileNet if self.version == 1 else keras.applications.MobileNetV2
         return application(
             input_shape=(self.size, self.size, 3),
@@ -64,6 +86,10 @@ class Architecture:
         The input size changes no weight's shape."""
         if self.version == 1:
             return int(32 * self.alpha)
+        if self.version == 3:
+            # The last convolution's filters, 6 times the last block's output; with or without squeeze-excite.
+            last = {"large": 160, "small": 96}[self.model.split("_")[0]] * self.alpha
+            return (_depth(_depth(last) * 6), not self.model.endswith("minimalistic"))
         divisible = max(8, int(320 * self.alpha + 4) // 8 * 8)
         return divisible + 8 if divisible < 0.9 * 320 * self.alpha else divisible
 
@@ -72,6 +98,8 @@ class Architecture:
         """How many blocks the network has: MobileNet v1's 13 depthwise-separable
         convolutions; MobileNetV2's 17 inverted residuals (its final 1x1
         convolution belongs to the last)."""
+        if self.version == 3:
+            return 15 if self.model.startswith("large") else 11
         return 13 if self.version == 1 else 17
 
     def block_of(self, layer_name):
@@ -80,6 +108,13 @@ class Architecture:
         if self.version == 1:
             found = re.fullmatch(r"conv_(?:pad|dw|pw)_(\d+)(?:_bn|_relu)?", layer_name)
             return int(found.group(1)) if found else None
+        if self.version == 3:
+            # Keras names a block's layers expanded_conv_depthwise, expanded_conv_1_expand...;
+            # its activations go unnamed, so a block is found by its first named layer.
+            found = re.match(r"expanded_conv(?:_(\d+))?_", layer_name)
+            if found:
+                return int(found.group(1) or 0) + 1
+            return self.blocks if layer_name in ("conv_1", "conv_1_bn") else None
         if layer_name.startswith("expanded_conv"):
             return 1
         found = re.match(r"block_(\d+)_", layer_name)
@@ -126,14 +161,25 @@ def _all():
         for size in V2_SIZES:
             name = f"mobilenet_v2_{alpha}_{size}"
             names[name] = Architecture(name, 2, float(alpha), size)
+    for model, alphas in V3_MODELS.items():
+        for alpha in alphas:
+            for size in V3_SIZES:
+                name = f"mobilenet_v3_{model}_{alpha}_{size}"
+                names[name] = Architecture(name, 3, float(alpha), size, model)
     return names
+
+
+def _depth(value, divisor=8):
+    """Keras MobileNetV3's channel rounding: to a multiple of 8, never more than 10% down."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
 
 
 ARCHITECTURES = _all()
 
 
 # The layer each version's shape_key is read from, and one more only that version has.
-KEY_LAYERS = {1: ("conv1", "conv_pw_13"), 2: ("block_16_project", "Conv1")}
+KEY_LAYERS = {1: ("conv1", "conv_pw_13"), 2: ("block_16_project", "Conv1"), 3: ("conv_1", "conv")}
 
 
 def fitting(weights_path: Path) -> list[str]:
@@ -152,6 +198,8 @@ def fitting(weights_path: Path) -> list[str]:
                 if key_layer in layers and other in layers:
                     group = weights[key_layer]
                     key = group[text(group.attrs["weight_names"][0])].shape[-1]
+                    if version == 3:
+                        key = (key, any("squeeze_excite" in layer for layer in layers))
                     return [name for name, arch in ARCHITECTURES.items()
                             if arch.version == version and arch.shape_key == key]
     except (OSError, KeyError, IndexError):

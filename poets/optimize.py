@@ -17,8 +17,10 @@ from poets.graphs import const_node, const_value
 
 TOLERANCE = 1e-5
 CONVOLUTIONS = ("Conv2D", "DepthwiseConv2dNative")
-# Ops that may only remain as the residual additions of MobileNetV2 blocks.
-BATCH_NORM_OPS = ("Rsqrt", "Sub", "Mul", "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3",
+# Ops that are batch-norm arithmetic wherever they are; a Mul is when it scales a
+# convolution's output by a constant (MobileNetV3's hard-swish and squeeze-excite
+# multiply two computed tensors, and stay).
+BATCH_NORM_OPS = ("Rsqrt", "Sub", "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3",
                   "BatchNormWithGlobalNormalization")
 
 
@@ -165,8 +167,18 @@ def fold_batch_norms(graph_def):
 
 
 def batch_norm_ops(graph_def) -> list[str]:
-    """The batch-norm arithmetic left in a graph (empty once fully folded)."""
-    return sorted(node.name for node in graph_def.node if node.op in BATCH_NORM_OPS)
+    """The batch-norm arithmetic left in a graph (empty once fully folded): the
+    BATCH_NORM_OPS, and each Mul of a convolution's output and a constant
+    (before constant folding, the constant is still the Rsqrt arithmetic: any
+    non-input operand counts then)."""
+    by_name = {node.name: node for node in graph_def.node}
+
+    def scales_a_convolution(node):
+        inputs = [by_name[_name(i)] for i in node.input[:2]]
+        return any(i.op in CONVOLUTIONS for i in inputs) and any(i.op not in CONVOLUTIONS for i in inputs)
+
+    return sorted(node.name for node in graph_def.node
+                  if node.op in BATCH_NORM_OPS or (node.op == "Mul" and scales_a_convolution(node)))
 
 
 def max_difference(graph_a, graph_b, pixels: np.ndarray) -> float:

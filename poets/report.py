@@ -9,28 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-# Allowed accuracy loss, against the optimized graph, for the model shipped to the app.
-ANDROID_TOLERANCE = 0.01
-
-
-def choose_android_variant(variants: dict) -> str:
-    """The variant to ship: within ANDROID_TOLERANCE of the optimized graph's
-    accuracy, the smallest graph.lite; on a tie the optimized graph itself.
-
-    Every .pb variant converts to a float TFLite model the size of the
-    optimized graph; a .tflite variant ships as it is.
-    """
-    floor = variants["optimized"]["accuracy"] - ANDROID_TOLERANCE - 1e-9
-    float_size = variants["optimized"]["size_bytes"]
-
-    def shipped_size(name):
-        v = variants[name]
-        return v["size_bytes"] if v["path"].endswith(".tflite") else float_size
-
-    candidates = [name for name, v in variants.items() if v["accuracy"] >= floor]
-    return min(candidates, key=lambda name: (shipped_size(name), name != "optimized", -variants[name]["accuracy"]))
-
-
 def accuracy_text(variant: dict) -> str:
     """The accuracy with its 95% interval: 0.900 (0.770-0.960)."""
     low, high = variant["accuracy_interval"]

@@ -137,7 +137,8 @@ class DownloadBaseModel(ArtifactTask):
     architecture = Choice(
         default=architectures.DEFAULT,
         choices=list(architectures.ARCHITECTURES),
-        description="mobilenet_<alpha>_<size> (MobileNet v1) or mobilenet_v2_<alpha>_<size>",
+        description="mobilenet_<alpha>_<size> (MobileNet v1), mobilenet_v2_<alpha>_<size> or "
+                    "mobilenet_v3_<large|small>[_minimalistic]_<alpha>_224",
     )
     base_model_url = Url(
         default="", optional=True,

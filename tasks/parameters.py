@@ -27,6 +27,45 @@ class Choice(luigi.Parameter):
         raise ValueError(f"{self.flag}: {x!r} is not valid; choose one of: {', '.join(sorted(self.choices))}")
 
 
+class Names(luigi.Parameter):
+    """A comma-separated list as people type it (`int8,float16`, `0, 1, 2`), a tuple
+    in Python; each item one of `choices` where given, else of `kind` (int: from 0
+    to 2**32, like a seed). No item twice, at least one. An empty default
+    stands for a default the task works out (Compare: --architecture's)."""
+
+    flag = "parameter"
+
+    def __init__(self, *args, choices=None, kind=str, **kwargs):
+        self.choices, self.kind = (tuple(choices) if choices else None), kind
+        super().__init__(*args, **kwargs)
+
+    def parse(self, x):
+        return self.normalize(x)
+
+    def normalize(self, x):
+        items = [item.strip() for item in x.split(",")] if isinstance(x, str) else list(x)
+        if items == [""]:
+            return ()
+        values = []
+        for item in items:
+            if self.choices is not None and item not in self.choices:
+                raise ValueError(f"{self.flag}: {item!r} is not valid; choose among: {', '.join(sorted(self.choices))}")
+            if self.kind is int:
+                try:
+                    item = int(item)
+                except ValueError:
+                    raise ValueError(f"{self.flag}: {item!r} is not an integer") from None
+                if not 0 <= item < 2**32:
+                    raise ValueError(f"{self.flag}: {item} is not in the range [0, {2**32})")
+            values.append(item)
+        if len(set(values)) < len(values):
+            raise ValueError(f"{self.flag}: {x!r} names an item twice")
+        return tuple(values)
+
+    def serialize(self, x):
+        return ",".join(str(item) for item in x)
+
+
 class Number(luigi.Parameter):
     """An int or float between `low` and `high` (each end open or closed)."""
 
@@ -126,7 +165,7 @@ def name_flags(params):
     """Tell each of our parameters its flag, for its errors: a Parameter
     object does not know the name it is declared under."""
     for name, param in params:
-        if isinstance(param, (Choice, Number, Url, Sha256, LabelFixes)):
+        if isinstance(param, (Choice, Names, Number, Url, Sha256, LabelFixes)):
             param.flag = "--" + name.replace("_", "-")
     return params
 

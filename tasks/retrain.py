@@ -137,6 +137,11 @@ class Retrain(ArtifactTask):
                     "hidden_units": self.hidden_units, "dropout": self.dropout}
         cross_validating = (sets == "testing").sum() < CROSS_VALIDATE_BELOW
         by_folds = self.by_folds(int(pool.sum()))
+        activations, top = None, None
+        if self.fine_tune_blocks:
+            # The head first learns on the pooled features of the blocks as they are.
+            top = fine_tune.top_model(self.architecture, base_model.weights, self.fine_tune_blocks)
+            activations, features = features, fine_tune.pooled(top, features)
         fine_tuned, fine_tune_epoch = None, 0
         with self.artifact_folder() as folder:
             if by_folds:
@@ -152,7 +157,7 @@ class Retrain(ArtifactTask):
                 cross_validated = choice["estimate"] if cross_validating else None
             else:
                 layers, best_step, history, fine_tuned, fine_tune_epoch, calibration = self.train_on_validation(
-                    base_model, features, paths, truth, train, validation, len(classes), cross_validating)
+                    base_model, features, activations, top, paths, truth, train, validation, len(classes))
                 cross_validated = None
                 if cross_validating:
                     cross_validated = cross_validate(
@@ -174,15 +179,11 @@ class Retrain(ArtifactTask):
             log.info("Retrain: %s photos; kept step %d, chosen by %s; temperature %.3f", counts, best_step,
                      "folds" if by_folds else "validation", calibration["temperature"])
 
-    def train_on_validation(self, base_model, features, paths, truth, train, validation, classes, cross_validating):
-        """The head trained on the training photos, its step (and, with --fine-tune-blocks, its epoch
-        of fine-tuning) the best on validation and its temperature fitted there: (layers, best step,
-        history, fine-tuned blocks or None, fine-tuning epoch, calibration)."""
-        activations, top = None, None
-        if self.fine_tune_blocks:
-            # The head first learns on the pooled features of the blocks as they are.
-            top = fine_tune.top_model(self.architecture, base_model.weights, self.fine_tune_blocks)
-            activations, features = features, fine_tune.pooled(top, features)
+    def train_on_validation(self, base_model, features, activations, top, paths, truth, train, validation, classes):
+        """The head trained on the training photos' `features`, its step (and, with --fine-tune-blocks,
+        its epoch of fine-tuning the blocks `top` on their `activations`) the best on validation and its
+        temperature fitted there: (layers, best step, history, fine-tuned blocks or None, fine-tuning
+        epoch, calibration)."""
         history = []
 
         def on_eval(step, train_metrics, val_metrics):

@@ -1,8 +1,10 @@
 """Listing the artifacts under a data dir and cleaning out what no current parameter reaches."""
 
+import json
 import os
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +68,20 @@ def test_clean_keeps_what_an_explicit_android_variant_ships(completed, tmp_path,
     capsys.readouterr()
     fresh()
     assert build(MobileModel(**shipped)) == []
+
+
+def test_every_record_says_which_versions_and_machine_made_it(completed, capsys):
+    import platform
+
+    import numpy
+
+    params, _ = completed
+    records = [json.loads(p.read_text()) for p in Path(params["data_dir"]).glob("*/*/params.json")]
+    assert records and all(r["made_with"] == records[0]["made_with"] for r in records)
+    made_with = records[0]["made_with"]
+    assert made_with["python"] == platform.python_version() and made_with["packages"]["numpy"] == numpy.__version__
+    assert {"keras", "ai-edge-litert"} <= set(made_with["packages"]) and made_with["cpu"]
+    artifacts.main(["list", "--made-with", *flags(params)])
+    listing = capsys.readouterr().out
+    assert f"    made with: python {platform.python_version()}, " in listing
+    assert f"numpy {numpy.__version__}" in listing and made_with["platform"] in listing

@@ -54,6 +54,25 @@ def test_optimize_folds_mobilenet_v2_batch_norms(tmp_path):
     assert optimize.check_same_outputs(graph_def, optimized, pixels) <= optimize.TOLERANCE
 
 
+@pytest.mark.parametrize("name", ["mobilenet_v3_small_0.75_224", "mobilenet_v3_large_minimalistic_1.0_224"])
+def test_optimize_folds_mobilenet_v3_batch_norms_and_keeps_hard_swish_and_squeeze_excite(tmp_path, name):
+    weights = make_base_model(tmp_path / "v3.h5", name)
+    features = architectures.get(name).shape_key[0]
+    head = [(np.random.default_rng(0).normal(0, 0.05, (features, 3)).astype(np.float32), np.zeros(3, np.float32))]
+    graph_def = retrain.retrained_graph(name, weights, head)
+    assert optimize.batch_norm_ops(graph_def)
+    optimized = optimize.optimize(graph_def)
+    assert optimize.batch_norm_ops(optimized) == []
+    convolutions = [n for n in optimized.node if n.op in optimize.CONVOLUTIONS]
+    # Every convolution ends in a BiasAdd: its batch norm's offset, or the squeeze-excite's own bias.
+    assert sum(n.op == "BiasAdd" for n in optimized.node) == len(convolutions)
+    # Hard-swish multiplies x by relu6(x + 3); squeeze-excite scales the channels: those Muls stay.
+    swish = any(n.op == "Mul" for n in optimized.node)
+    assert swish == (not name.endswith("minimalistic_1.0_224"))
+    pixels = np.random.default_rng(0).uniform(-1, 1, (4, 224, 224, 3)).astype(np.float32)
+    assert optimize.check_same_outputs(graph_def, optimized, pixels) <= optimize.TOLERANCE
+
+
 def test_optimize_folds_fused_batch_norm():
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2

@@ -294,7 +294,7 @@ def test_report_has_a_table_and_a_figure(completed):
 
 
 def test_android_variant_is_the_smallest_within_a_point():
-    from poets.report import choose_android_variant
+    from poets.shipping import choose as choose_android_variant
 
     def v(path, accuracy, size):
         return {"path": path, "accuracy": accuracy, "size_bytes": size}

@@ -1,11 +1,12 @@
-"""What users run: `luigi --module workflows MobileModel`."""
+"""What users run: `luigi --module workflows MobileModel` (or `Compare`)."""
 
 import sys
 
 from workflows import scheduler
+from workflows.compare import Compare
 from workflows.mobile_model import MobileModel
 
-__all__ = ["MobileModel"]
+__all__ = ["Compare", "MobileModel"]
 
 
 # `luigi --module workflows ...` imports this module before it connects to a

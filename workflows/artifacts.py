@@ -1,12 +1,13 @@
 """What is under a data dir, and what the current parameters still reach.
 
-    python -m workflows.artifacts list  [MobileModel flags, e.g. --data-dir data --quantization-mode int8]
+    python -m workflows.artifacts list  [--made-with] [MobileModel flags, e.g. --data-dir data --quantization-mode int8]
     python -m workflows.artifacts clean [--yes] [MobileModel flags]
     python -m workflows.artifacts verify [MobileModel flags]
 
 `list` prints every artifact folder with the parameters that made it, its
 size, and whether the MobileModel of the given flags (defaults and luigi.cfg
-otherwise) reaches it. `verify` rehashes the files of every artifact those
+otherwise) reaches it; with --made-with, also the Python, package versions
+and CPU that made it. `verify` rehashes the files of every artifact those
 flags reach against the sizes and sha256s its record lists, prints each
 damaged one, and exits 1 if there is one. `clean` removes the folders it does not reach, and
 the `-luigi-tmp-` leftovers of killed runs older than an hour; it only says
@@ -74,11 +75,21 @@ def remote_inventory(store, reach):
     return rows
 
 
+def made_with_text(made_with: dict | None) -> str:
+    """One line: python 3.11.7, tensorflow 2.21.0, ... on <platform>, <CPU> (<its vector flags>)."""
+    if not made_with:
+        return "not recorded (made before records said)"
+    packages = ", ".join(f"{name} {version}" for name, version in made_with["packages"].items())
+    return (f"python {made_with['python']}, {packages} on {made_with['platform']}, {made_with['cpu']} "
+            f"({' '.join(made_with['cpu_vector_flags']) or 'no vector flags known'})")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], usage="%(prog)s {list,clean,verify} "
-                                     "[--yes] [MobileModel flags]")
+                                     "[--yes] [--made-with] [MobileModel flags]")
     parser.add_argument("command", choices=("list", "clean", "verify"))
     parser.add_argument("--yes", action="store_true", help="clean: really remove")
+    parser.add_argument("--made-with", action="store_true", help="list: the versions and machine that made each")
     args, flags = parser.parse_known_args(argv)
 
     with CmdlineParser.global_instance(["MobileModel", *flags]) as cmdline:
@@ -95,6 +106,8 @@ def main(argv=None):
             state = "reached" if is_reached else ("incomplete" if record is None else "unreached")
             made = " ".join(f"{k}={v}" for k, v in record["params"].items()) if record else ""
             print(f"{folder.parent.name}/{folder.name:<34} {size / 1e6:9.2f} MB  {state:<10}  {made}")
+            if args.made_with and record:
+                print(f"    made with: {made_with_text(record.get('made_with'))}")
         total = sum(size for _, _, size, _ in rows)
         print(f"{len(rows)} folders, {total / 1e6:.1f} MB; "
               f"{sum(is_reached for *_, is_reached in rows)} reached by these parameters")

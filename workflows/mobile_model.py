@@ -6,7 +6,8 @@ from luigi.util import inherits
 
 from poets.calibration import expected_calibration_error
 from poets.evaluate import per_class, wilson_interval
-from poets.report import Evaluation, choose_android_variant, photos_to_show, write_html, write_report
+from poets.report import Evaluation, photos_to_show, write_html, write_report
+from poets.shipping import LIMITS, choose
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.bottlenecks import features_of
 from tasks.check_photos import CheckPhotos
@@ -14,7 +15,7 @@ from tasks.compress import Compress
 from tasks.download import DownloadDataset
 from tasks.evaluate import Evaluate
 from tasks.export import Export
-from tasks.parameters import Choice
+from tasks.parameters import Choice, Number
 from tasks.quantize import Quantize
 from tasks.retrain import Retrain
 from tasks.variant import VARIANTS
@@ -29,16 +30,34 @@ class MobileModel(ArtifactTask):
     says where each is and how well it does, report.md shows it."""
 
     stage = "mobile_model"
-    version = 6  # 2: latency, agreement, the chosen Android variant, the report; 3: skipped photos;
+    version = 7  # 2: latency, agreement, the chosen Android variant, the report; 3: skipped photos;
     # 4: what each TFLite model needs of its runtime; 5: per-class figures, report.html;
-    # 6: photos to check, accuracy intervals, ECE and reliability diagrams
+    # 6: photos to check, accuracy intervals, ECE and reliability diagrams; 7: the phone's limits
     # The report shows test photos only: from a bucket, only those are downloaded.
     reads_in_part = ("dataset",)
     android_variant = Choice(
         default="auto", choices=("auto",) + VARIANTS,
         description="the variant exported as graph.lite; auto: the smallest within 1 point of the "
-                    "optimized graph's accuracy",
+                    "optimized graph's accuracy, or with limits the most accurate that meets them",
     )
+    # The phone's limits, for --android-variant auto (poets.shipping.choose); 0 is no limit.
+    max_size_kb = Number(0.0, kind=float, low=0, high=float("inf"),
+                         description="ship the most accurate variant whose graph.lite is at most this many KB; 0: no limit")
+    max_latency_ms = Number(0.0, kind=float, low=0, high=float("inf"),
+                            description="ship the most accurate variant at most this many ms a photo; 0: no limit")
+    min_accuracy = Number(0.0, kind=float, low=0, high=1, high_open=False,
+                          description="ship only a variant with at least this test accuracy; 0: no limit")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.android_variant != "auto" and self.limits():
+            raise ValueError(f"--android-variant {self.android_variant}: the limits ("
+                             + ", ".join(LIMITS[key][0] for key in self.limits()) + ") choose among the variants; "
+                             "use them with --android-variant auto")
+
+    def limits(self) -> dict:
+        """The limits given, by name."""
+        return {key: getattr(self, key) for key in LIMITS if getattr(self, key)}
 
     def variants(self):
         return ("retrained", "optimized", self.quantization_mode)
@@ -94,7 +113,7 @@ class MobileModel(ArtifactTask):
                 variants[name]["tflite"] = evaluate.graph_task().tflite_facts()
         chosen = self.android_variant
         if chosen == "auto":
-            chosen = choose_android_variant(variants)
+            chosen = choose(variants, **self.limits())
         # Which variant ships is known only now, so its export is a dynamic
         # dependency: luigi runs it and calls run() again.
         export, shipped = self.clone(Export, variant=chosen), self.clone(Evaluate, variant=chosen)

@@ -1,0 +1,89 @@
+"""Compare: every variant and seed side by side, built from exactly the tasks the separate runs build."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from poets.comparison import by_variant, pareto
+from tests.conftest import FAST_TRAINING, build, families, fresh
+
+
+def test_the_pareto_front_keeps_what_nothing_beats_on_both_axes():
+    # (cost, accuracy): the second is beaten by the first (cheaper, as accurate); the third by nothing.
+    assert pareto([(1, 0.9), (2, 0.9), (3, 0.95), (0.5, 0.5), (3, 0.94)]) == [True, False, True, True, False]
+
+
+def row(variant, seed, accuracy, size=100, latency=0.01):
+    return {"architecture": "a", "variant": variant, "random_seed": seed, "accuracy": accuracy,
+            "cross_entropy": 1 - accuracy, "size_bytes": size, "latency_s": latency}
+
+
+def test_a_variant_is_said_to_differ_from_the_float_model_only_beyond_the_seeds_spread():
+    rows = [row("optimized", 0, 0.90), row("optimized", 1, 0.92), row("int8", 0, 0.86, 30), row("int8", 1, 0.87, 30),
+            row("float16", 0, 0.90, 50), row("float16", 1, 0.915, 50)]
+    variants = {v["variant"]: v for v in by_variant(rows)}
+    assert variants["int8"]["accuracy"] == pytest.approx(0.865)
+    assert variants["int8"]["accuracy_spread"] == [0.86, 0.87]
+    assert variants["int8"]["versus_float"] == "-4.5 points against the float model, more than the seeds move it (2.0 points)"
+    assert variants["float16"]["versus_float"].endswith("no more than the seeds move it (2.0 points)")
+    assert variants["optimized"]["versus_float"] == "the float model"
+    assert [variants[v]["pareto_size"] for v in ("optimized", "int8", "float16")] == [True, True, True]
+    one_seed = {v["variant"]: v for v in by_variant(rows[::2])}
+    assert one_seed["int8"]["versus_float"] == "-4.0 points against the float model; one seed: no spread to compare with"
+
+
+def test_lists_are_parsed_as_people_type_them_and_bad_items_fail_naming_the_flag():
+    from workflows import Compare
+
+    compare = Compare.from_str_params({"quantization_modes": "int8, float16", "random_seeds": "0,1,2"})
+    assert compare.quantization_modes == ("int8", "float16") and compare.random_seeds == (0, 1, 2)
+    assert Compare().quantization_modes == ("weights_rounded", "weights", "float16", "dynamic_range", "int8")
+    assert Compare(architecture="mobilenet_0.25_128").compared() == ("mobilenet_0.25_128",)
+    for params, message in [({"quantization_modes": "int9"}, "--quantization-modes: 'int9' is not valid"),
+                            ({"quantization_modes": ""}, "--quantization-modes: name at least one mode"),
+                            ({"random_seeds": "1,x"}, "--random-seeds: 'x' is not an integer"),
+                            ({"random_seeds": "0,0"}, "--random-seeds: '0,0' names an item twice"),
+                            ({"architectures": "mobilenet_0.25_128,mobilenet_0.50_128", "base_model_url": "file:///w.h5"},
+                             "--base-model-url: one file cannot hold the weights of")]:
+        with pytest.raises(ValueError, match=message):
+            Compare.from_str_params(params)
+
+
+@pytest.mark.slow
+def test_compare_builds_what_the_separate_runs_build_once_and_a_new_mode_adds_only_its_own(flowers, tmp_path):
+    from workflows import Compare, MobileModel
+
+    params = {"data_dir": str(tmp_path / "data"), "dataset_url": flowers["dataset_url"],
+              "base_model_url": flowers["base_model_url"], "architecture": flowers["architecture"], **FAST_TRAINING}
+    compare = Compare(**params, quantization_modes=("weights_rounded", "float16"), random_seeds=(0, 1))
+    ran = families(build(compare))
+    # Per seed: a head, its optimized graph, two quantized ones; four variants evaluated and gzipped.
+    assert [ran.count(f) for f in ("Retrain", "Optimize", "Quantize", "Evaluate", "Compress", "Bottlenecks")] \
+        == [2, 2, 4, 8, 8, 1]
+    assert ran.count("Export") == 1 and ran.count("Compare") == 1
+    comparison = json.loads(compare.comparison.read_text())
+    assert len(comparison["combinations"]) == 8 and len(comparison["variants"]) == 4
+    for combination in comparison["combinations"]:
+        assert {"architecture", "variant", "random_seed", "accuracy", "cross_entropy", "size_bytes", "latency_s",
+                "gzip_bytes", "accuracy_interval", "count", "agreement", "runtime"} <= set(combination)
+    chosen = comparison["chosen"]
+    assert Path(chosen["model"]).name == "graph.lite" and Path(chosen["labels"]).name == "labels.txt"
+    page = (compare.comparison.parent / "compare.html").read_text()
+    assert "accuracy_vs_size_latency.png" in page and page.count("<tr") == 1 + 4 + 1 + 8
+    assert (compare.comparison.parent / "accuracy_vs_size_latency.png").stat().st_size > 0
+
+    # The separate runs find every evaluation, gzip and graph made.
+    for mode in ("weights_rounded", "float16"):
+        for seed in (0, 1):
+            fresh()
+            again = families(build(MobileModel(**params, quantization_mode=mode, random_seed=seed)))
+            assert set(again) <= {"MobileModel", "CheckPhotos", "Export"}, again
+
+    # One more mode: only its own graph, evaluations and gzips, one per seed.
+    fresh()
+    more = Compare(**params, quantization_modes=("weights_rounded", "float16", "dynamic_range"), random_seeds=(0, 1))
+    ran = families(build(more))
+    assert set(ran) <= {"Quantize", "Evaluate", "Compress", "Compare", "Export"}
+    assert [ran.count(f) for f in ("Quantize", "Evaluate", "Compress", "Compare")] == [2, 2, 2, 1]
+

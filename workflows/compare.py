@@ -1,0 +1,118 @@
+"""Compare: every variant of every architecture and seed asked for, side by
+side, and the one that ships, what `luigi --module workflows Compare` runs."""
+
+import logging
+
+from luigi.util import inherits
+
+from poets import architectures, quantize
+from poets.calibration import expected_calibration_error
+from poets.comparison import by_variant, key, with_float_figures, write_html
+from poets.evaluate import wilson_interval
+from poets.shipping import LIMITS, choose
+from tasks.artifact import ArtifactTask, check_intact, write_json
+from tasks.compress import Compress
+from tasks.evaluate import Evaluate
+from tasks.export import Export
+from tasks.parameters import Names
+from workflows.mobile_model import MobileModel
+
+log = logging.getLogger("luigi-interface")
+
+# In --base-model-url, where each architecture's weights file name goes.
+WEIGHTS_FILE = "{weights_file}"
+
+
+@inherits(MobileModel)
+class Compare(ArtifactTask):
+    """compare.json and compare.html: per combination of --architectures,
+    --random-seeds and variant (retrained, optimized and each of
+    --quantization-modes) the figures MobileModel's summary gives a variant;
+    per variant their mean and spread over the seeds and the Pareto fronts;
+    and the combination that ships (poets.shipping.choose, as MobileModel's
+    auto), exported as graph.lite and labels.txt."""
+
+    stage = "compare"
+    version = 1
+    quantization_modes = Names(default=quantize.MODES, choices=quantize.MODES,
+                               description="comma-separated quantization modes to compare (default: all five)")
+    architectures = Names(default=(), choices=architectures.ARCHITECTURES, description=(
+        "comma-separated architectures to compare (default: --architecture's); with several, --base-model-url "
+        f"is empty (the Keras URLs) or holds {WEIGHTS_FILE}, where each one's weights file name goes"))
+    random_seeds = Names(default=(0,), kind=int, description="comma-separated seeds of the head's training (default: 0)")
+    # What the lists above replace, and what Compare's own choice replaces.
+    unhashed = ArtifactTask.unhashed + ("quantization_mode", "android_variant")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.quantization_modes:
+            raise ValueError("--quantization-modes: name at least one mode")
+        if not self.random_seeds:
+            raise ValueError("--random-seeds: name at least one seed")
+        if len(self.compared()) > 1 and self.base_model_url and WEIGHTS_FILE not in self.base_model_url:
+            raise ValueError(f"--base-model-url: one file cannot hold the weights of {', '.join(self.compared())}; "
+                             f"leave it empty (the Keras URLs) or put {WEIGHTS_FILE} where each file name goes")
+
+    def compared(self) -> tuple:
+        return self.architectures or (self.architecture,)
+
+    def variants(self) -> tuple:
+        return ("retrained", "optimized") + self.quantization_modes
+
+    def of(self, task, architecture, seed, variant):
+        url = self.base_model_url.replace(WEIGHTS_FILE, architectures.get(architecture).weights_file)
+        return self.clone(task, architecture=architecture, random_seed=seed, variant=variant, base_model_url=url)
+
+    def combinations(self) -> list[tuple]:
+        return [(a, s, v) for a in self.compared() for s in self.random_seeds for v in self.variants()]
+
+    def requires(self):
+        return {stage: {key(a, v, s): self.of(task, a, s, v) for a, s, v in self.combinations()}
+                for stage, task in (("evaluate", Evaluate), ("compress", Compress))}
+
+    @property
+    def comparison(self):
+        return self.path("compare.json")
+
+    def run(self):
+        needs = self.requires()
+        rows, probabilities = [], {}
+        for architecture, seed, variant in self.combinations():
+            name = key(architecture, variant, seed)
+            evaluate, sizes = needs["evaluate"][name], needs["compress"][name].sizes()
+            metrics, graph = evaluate.metrics(), evaluate.graph_task()
+            labels = evaluate.requires()["retrain"].read_labels()
+            probabilities[name] = evaluate.probabilities()
+            truth = [labels.index(label) for _, label in evaluate.photos()]
+            tflite = graph.graph.suffix == ".tflite"
+            facts = graph.tflite_facts() if tflite else None
+            rows.append({"architecture": architecture, "variant": variant, "random_seed": seed,
+                         "accuracy": metrics["accuracy"], "count": metrics["count"],
+                         "accuracy_interval": list(wilson_interval(metrics["accuracy"], metrics["count"])),
+                         "cross_entropy": metrics["cross_entropy"],
+                         "ece": expected_calibration_error(probabilities[name], truth),
+                         "file_bytes": sizes["uncompressed"], "gzip_bytes": sizes["compressed"],
+                         "latency_s": metrics["latency_s"], "path": str(graph.graph.resolve()),
+                         "runtime": (f"LiteRT {facts['min_runtime_version']}" if tflite else "TensorFlow (graph)")})
+        table = with_float_figures(rows, probabilities)
+        best_float = max((name for name in table if table[name]["variant"] == "optimized"),
+                         key=lambda name: table[name]["accuracy"])
+        limits = {name: getattr(self, name) for name in LIMITS if getattr(self, name)}
+        chosen = table[choose(table, **limits, reference=best_float)]
+        export = self.of(Export, chosen["architecture"], chosen["random_seed"], chosen["variant"])
+        # Which combination ships is known only now: its export is a dynamic dependency.
+        yield export
+        check_intact(export)
+        comparison = {
+            "architectures": list(self.compared()), "quantization_modes": list(self.quantization_modes),
+            "random_seeds": list(self.random_seeds),
+            "limits": {LIMITS[name][0]: value for name, value in limits.items()},
+            "combinations": rows, "variants": by_variant(rows),
+            "chosen": {"architecture": chosen["architecture"], "variant": chosen["variant"],
+                       "random_seed": chosen["random_seed"], "model": str(export.model.resolve()),
+                       "labels": str(export.labels.resolve())},
+        }
+        with self.artifact_folder() as folder:
+            write_json(folder / self.comparison.name, comparison)
+            write_html(comparison, folder)
+        log.info("Compare: comparison in %s", self.comparison.resolve())
