@@ -145,14 +145,16 @@ class Retrain(ArtifactTask):
         fine_tuned, fine_tune_epoch = None, 0
         with self.artifact_folder() as folder:
             if by_folds:
-                # Progress in steps: the folds' heads, then the one on all the photos.
+                # Progress in steps: the folds' heads, then the one on all the photos (as many as were chosen).
                 steps = (FOLDS + 1) * self.training_steps
                 choice = choose_by_folds(features[pool], truth[pool], len(classes), self.training_steps,
                                          self.random_seed, on_fold=lambda done: self.progress(
                                              done * self.training_steps, steps, "steps"), **training)
                 history, best_step = choice["history"], choice["step"]
+                done = FOLDS * self.training_steps
                 layers, _ = train_head(features[pool], truth[pool], features[:0], truth[:0], len(classes), best_step,
-                                       seed=self.random_seed, keep_last=True, **training)
+                                       seed=self.random_seed, keep_last=True, on_eval=lambda step, *_: self.progress(
+                                           done + step, done + best_step, "steps"), **training)
                 layers, calibration = scaled(layers, choice["temperature"]), choice["calibration"]
                 cross_validated = choice["estimate"] if cross_validating else None
             else:

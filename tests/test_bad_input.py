@@ -20,7 +20,7 @@ def luigi_cli(*args, cwd=ROOT):
     )
 
 
-@pytest.mark.parametrize("flag, value, expected", [
+BAD_VALUES = [
     ("--architecture", "mobilenet_9_999", "mobilenet_0.75_224"),
     ("--quantization-mode", "weights_cubed", "weights_rounded"),
     ("--training-steps", "-5", "--training-steps"),
@@ -39,12 +39,39 @@ def luigi_cli(*args, cwd=ROOT):
     ("--dataset-sha256", "abc", "64 hexadecimal digits"),
     ("--android-variant", "iphone", "auto, dynamic_range"),
     ("--choose-step-by", "cv", "auto, folds, validation"),
+    ("--max-size-kb", "-3", "--max-size-kb"),
     ("--dataset-dir", "/no/such/photos", "--dataset-dir: '/no/such/photos' is not a folder"),
-])
+]
+# Through the luigi command line, one of each way a value fails: a choice, a range, a
+# parse, a check made where two flags meet, a folder that is not there.
+ON_THE_COMMAND_LINE = {"--architecture", "--training-steps", "--fine-tune-blocks", "--dataset-dir"}
+
+
+def every_task(task):
+    """The task and all it requires, made as the scheduler makes them (each checks its flags then)."""
+    from luigi.task import flatten
+
+    pending, seen = [task], []
+    while pending:
+        current = pending.pop()
+        seen.append(current)
+        pending.extend(flatten(current.requires()))
+    return seen
+
+
+@pytest.mark.parametrize("flag, value, expected", [case for case in BAD_VALUES if case[0] in ON_THE_COMMAND_LINE])
 def test_invalid_parameter_fails_before_any_work(tmp_path, flag, value, expected):
     result = luigi_cli("--data-dir", str(tmp_path / "data"), flag, value)
     assert result.returncode != 0
     assert flag in result.stderr and expected in result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("flag, value, expected", BAD_VALUES)
+def test_invalid_parameter_fails_naming_it_when_the_tasks_are_made(tmp_path, flag, value, expected):
+    with pytest.raises(ValueError) as error:
+        every_task(MobileModel.from_str_params({"data_dir": str(tmp_path / "data"), flag[2:].replace("-", "_"): value}))
+    assert flag in str(error.value) and expected in str(error.value)
     assert not (tmp_path / "data").exists()
 
 

@@ -54,6 +54,7 @@ def test_optimize_folds_mobilenet_v2_batch_norms(tmp_path):
     assert optimize.check_same_outputs(graph_def, optimized, pixels) <= optimize.TOLERANCE
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mobilenet_v3_small_0.75_224", "mobilenet_v3_large_minimalistic_1.0_224"])
 def test_optimize_folds_mobilenet_v3_batch_norms_and_keeps_hard_swish_and_squeeze_excite(tmp_path, name):
     weights = make_base_model(tmp_path / "v3.h5", name)
