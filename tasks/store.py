@@ -14,8 +14,10 @@ downloaded into the cache the first time a task reads it; an id fixes the
 content, so the cache never goes stale and is shared by every data dir.
 
 Every file downloaded is checked against the size and sha256 its record
-lists before anything reads it: bad bytes fail naming the artifact and the
-file, and nothing of them stays in the cache.
+lists before anything reads it: a file that differs is fetched again
+(REFETCHES times), and only then fails naming the artifact and the file;
+nothing of bad bytes stays in the cache. Every request retries by RETRY_MODE
+and MAX_ATTEMPTS unless the AWS configuration says otherwise.
 
 boto3 (through luigi's S3Client, which builds it from luigi.cfg's `[s3]`
 section or else boto3's own configuration) rather than s3fs: luigi's S3
@@ -42,6 +44,15 @@ log = logging.getLogger("luigi-interface")
 RECORD = "params.json"
 # Parallel transfers: object stores answer one small request at a time per connection.
 TRANSFER_THREADS = 16
+# The retry policy of every S3 request, unless the AWS configuration sets its own (AWS_RETRY_MODE,
+# AWS_MAX_ATTEMPTS, or retry_mode and max_attempts in ~/.aws/config). boto3's default, "legacy",
+# retries fewer kinds of failure; "standard" retries throttling (503 SlowDown), 5xx answers and
+# dropped or timed-out connections, with jittered exponential backoff.
+RETRY_MODE = "standard"
+MAX_ATTEMPTS = 5
+# A downloaded file whose bytes differ from its record is fetched this many more times before the
+# bucket's copy is called damaged: a cut transfer is not a damaged artifact.
+REFETCHES = 2
 
 
 class ArtifactDamaged(RuntimeError):
@@ -208,9 +219,10 @@ class S3Store:
 
     @functools.cached_property
     def fs(self):
+        from botocore.config import Config
         from luigi.contrib.s3 import S3Client
 
-        return S3Client()
+        return S3Client(config=Config(retries=retries()))
 
     @property
     def client(self):
@@ -301,12 +313,17 @@ class S3Store:
                 return []  # downloaded, and checked, before
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_name(f"{path.name}-luigi-tmp-{random.randrange(10**10):010d}")
+            url = self.url(stage, artifact_id, name)
             try:
-                self.client.download_file(*self._bucket_key(self.url(stage, artifact_id, name)), str(partial))
-                if problems := _differences(record, lambda _: partial, [name]):
-                    return problems
-                os.replace(partial, path)
-                return []
+                for attempt in range(1 + REFETCHES):
+                    self.client.download_file(*self._bucket_key(url), str(partial))
+                    if not (problems := _differences(record, lambda _: partial, [name])):
+                        os.replace(partial, path)
+                        return []
+                    if attempt < REFETCHES:
+                        log.warning("%s: the downloaded bytes differ from the record (%s); fetching it again",
+                                    url, "; ".join(problems))
+                return problems
             finally:
                 partial.unlink(missing_ok=True)
 
@@ -353,6 +370,24 @@ class S3Store:
 
         with ThreadPoolExecutor(TRANSFER_THREADS) as pool:
             return [p for found in pool.map(check, (record.get("files") or {}).items()) for p in found]
+
+
+def retries() -> dict:
+    """botocore's `retries` setting: RETRY_MODE and MAX_ATTEMPTS, each unless the
+    environment or the AWS profile sets it (botocore then takes that one)."""
+    import botocore.session
+
+    session = botocore.session.Session()
+    try:
+        profile = session.get_scoped_config()
+    except Exception:  # a named profile that is not there: botocore says so when the client is made
+        profile = {}
+    policy = {}
+    if not (os.environ.get("AWS_RETRY_MODE") or "retry_mode" in profile):
+        policy["mode"] = RETRY_MODE
+    if not (os.environ.get("AWS_MAX_ATTEMPTS") or "max_attempts" in profile):
+        policy["total_max_attempts"] = MAX_ATTEMPTS
+    return policy
 
 
 def _record_target(store, url):
