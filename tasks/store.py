@@ -254,11 +254,40 @@ class S3Store:
         # A complete record never changes (its id fixes it): read each once.
         if url not in _records:
             try:
-                body = self.client.get_object(Bucket=self.bucket, Key=self._bucket_key(url)[1])["Body"].read()
-            except self.client.exceptions.NoSuchKey:
+                body = self._read(url, lambda body: body.read())
+            except FileNotFoundError:
                 return None
             _records[url] = json.loads(body.decode("utf-8"))
         return _records[url]
+
+    def _read(self, url, consume):
+        """consume(the object's streaming body) for the object at `url`; FileNotFoundError
+        when there is none. botocore retries a request, not the reading of its body: a body
+        cut short or reset midway is asked for again here, up to MAX_ATTEMPTS times in all."""
+        from botocore.exceptions import (
+            ClientError,
+            ConnectionClosedError,
+            IncompleteReadError,
+            ReadTimeoutError,
+            ResponseStreamingError,
+        )
+
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                body = self.client.get_object(Bucket=self.bucket, Key=self._bucket_key(url)[1])["Body"]
+            except ClientError as error:
+                # NoSuchKey; or a bare 404 when the answer's body was cut before it named the code.
+                if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                    raise FileNotFoundError(url) from None
+                raise
+            try:
+                return consume(body)
+            except (ResponseStreamingError, IncompleteReadError, ConnectionClosedError, ReadTimeoutError) as error:
+                if attempt == MAX_ATTEMPTS:
+                    raise
+                log.warning("%s: reading it was cut (%s); asking again", url, error)
+            finally:
+                body.close()
 
     def ids(self, stage):
         bucket, prefix = self._bucket_key(f"{self.root}/{stage}/")
@@ -352,17 +381,19 @@ class S3Store:
         """Rehash the artifact's files in the bucket against its record."""
         record = self.record(stage, artifact_id) or {}
 
-        def check(item):
-            name, expected = item
-            bucket, key = self._bucket_key(self.url(stage, artifact_id, name))
-            try:
-                body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
-            except self.client.exceptions.NoSuchKey:
-                return [f"{name} is missing"]
+        def hashed(body):
             digest, size = hashlib.sha256(), 0
             for chunk in body.iter_chunks(1 << 20):
                 digest.update(chunk)
                 size += len(chunk)
+            return digest, size
+
+        def check(item):
+            name, expected = item
+            try:
+                digest, size = self._read(self.url(stage, artifact_id, name), hashed)
+            except FileNotFoundError:
+                return [f"{name} is missing"]
             if size != expected["size"]:
                 return [f"{name} has {size} bytes, not {expected['size']}"]
             return [] if digest.hexdigest() == expected["sha256"] else [

@@ -1,6 +1,8 @@
 """What the bucket's store does when the network or the store misbehaves."""
 
 import hashlib
+import json
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -61,3 +63,115 @@ def test_the_retry_policy_is_the_projects_unless_the_aws_configuration_sets_one(
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     client = store.S3Store("s3://bucket/prefix", tmp_path).client
     assert client.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 3}
+
+
+@pytest.fixture
+def moto_endpoint(monkeypatch):
+    """moto's S3 on loopback with the bucket `poets`; the AWS configuration in the
+    environment; yields its URL (a proxy goes in front of it in AWS_ENDPOINT_URL)."""
+    import urllib.request
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    for name, value in {"AWS_ACCESS_KEY_ID": "poets-tester", "AWS_SECRET_ACCESS_KEY": "moto-secret",
+                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": url,
+                        "AWS_CONFIG_FILE": "/nonexistent"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"))
+    boto3.client("s3").create_bucket(Bucket="poets")
+    store._records.clear()
+    yield url
+    store._records.clear()
+    server.stop()
+
+
+def through(proxy, monkeypatch):
+    import boto3
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    store._records.clear()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["slowdown", "internal", "reset", "short", "delay"])
+def test_each_fault_of_the_store_is_retried_and_the_artifact_arrives_whole(moto_endpoint, tmp_path, monkeypatch,
+                                                                           kind):
+    from tests.fault_proxy import FaultProxy
+
+    maker = tmp_path / "maker" / "retrain" / "0123456789abcdef"
+    maker.mkdir(parents=True)
+    files = {"graph.pb": BODY * 40, "labels.txt": b"roses\nsunflowers\n", "summaries/train.events": BODY[:999]}
+    for name, content in files.items():
+        (maker / name).parent.mkdir(parents=True, exist_ok=True)
+        (maker / name).write_bytes(content)
+    (maker / store.RECORD).write_text(json.dumps({"task": "Retrain", "files": store.file_digests(maker)}))
+    # Every one of the first requests faulted: each of upload, listing, reading and checking meets some.
+    for role in ("upload", "download", "verify"):
+        proxy = FaultProxy(moto_endpoint, rate=1.0, kinds=(kind,), limit=3, delay_s=0.05).start()
+        through(proxy, monkeypatch)
+        s3 = store.S3Store("s3://poets/run", tmp_path / ("maker" if role == "upload" else role))
+        try:
+            if role == "upload":
+                s3.publish("retrain", "0123456789abcdef")
+            elif role == "download":
+                folder = s3.fetch("retrain", "0123456789abcdef")
+                assert {name: (folder / name).read_bytes() for name in files} == files
+                assert s3.ids("retrain") == ["0123456789abcdef"]
+            else:
+                assert s3.damage("retrain", "0123456789abcdef") == []
+        finally:
+            proxy.stop()
+        assert proxy.injected[kind] == 3, (role, proxy.injected)
+    import boto3
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    direct = boto3.client("s3", endpoint_url=moto_endpoint)
+    for name, content in files.items():
+        assert direct.get_object(Bucket="poets", Key=f"run/retrain/0123456789abcdef/{name}")["Body"].read() == content
+
+
+@pytest.mark.slow
+def test_a_whole_run_through_a_store_that_faults_a_fifth_of_its_requests_matches_a_local_run(
+        completed, moto_endpoint, tmp_path, monkeypatch):
+    import subprocess
+    from pathlib import Path
+
+    from tests.conftest import summary_of
+    from tests.fault_proxy import FaultProxy
+    from tests.test_interruptions import command, comparable
+
+    params, _ = completed
+    root = Path(__file__).parents[1]
+    proxy = FaultProxy(moto_endpoint, rate=0.2, seed=0, delay_s=0.1).start()
+    through(proxy, monkeypatch)
+    try:
+        run = subprocess.run(command(params, "s3://poets/run") + ["--cache-dir", str(tmp_path / "cache")],
+                             cwd=root, capture_output=True, text=True, timeout=900)
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert "Traceback" not in run.stderr
+        verify = subprocess.run([sys.executable, "-m", "workflows.artifacts", "verify", "--data-dir", "s3://poets/run",
+                                 "--cache-dir", str(tmp_path / "cache"),
+                                 *[arg for name, value in params.items() if name != "data_dir"
+                                   for arg in ("--" + name.replace("_", "-"), str(value))]],
+                                cwd=root, capture_output=True, text=True, timeout=600)
+        assert verify.returncode == 0 and ", 0 damaged" in verify.stdout, verify.stdout[-2000:] + verify.stderr[-2000:]
+    finally:
+        proxy.stop()
+    assert sum(proxy.injected.values()) >= 20 and min(proxy.injected.values()) >= 1, proxy.injected
+    import boto3
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    client = boto3.client("s3")
+    [key] = [item["Key"] for item in client.list_objects_v2(Bucket="poets", Prefix="run/mobile_model/")["Contents"]
+             if item["Key"].endswith("/summary.json")]
+    summary = json.loads(client.get_object(Bucket="poets", Key=key)["Body"].read())
+    assert comparable(summary, tmp_path / "cache") == comparable(summary_of(params), params["data_dir"])
