@@ -217,6 +217,13 @@ class S3Store:
             return error
         return RuntimeError(f"--data-dir {self.root}: {why}")
 
+    def gave_up(self, doing, stage, artifact_id, error) -> RuntimeError:
+        """The store still failing after every retry, said in one line naming --data-dir."""
+        cause = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return RuntimeError(f"--data-dir {self.root}: {doing} {stage}/{artifact_id} failed after the retries "
+                            f"({cause}); nothing of it reads as complete. Run again, or allow more attempts "
+                            f"(AWS_MAX_ATTEMPTS, now {self.client.meta.config.retries.get('total_max_attempts')})")
+
     @functools.cached_property
     def fs(self):
         from botocore.config import Config
@@ -357,7 +364,10 @@ class S3Store:
                 partial.unlink(missing_ok=True)
 
         with ThreadPoolExecutor(TRANSFER_THREADS) as pool:
-            problems = [p for found in pool.map(get, names) for p in found]
+            try:
+                problems = [p for found in pool.map(get, names) for p in found]
+            except Exception as error:
+                raise self.gave_up("downloading", stage, artifact_id, error) from error
         if problems:
             raise ArtifactDamaged(f"artifact {self.url(stage, artifact_id)} is damaged: {'; '.join(problems)}. "
                                   f"Remove it from the bucket and run again to rebuild it")
@@ -373,9 +383,12 @@ class S3Store:
         def put(name):
             self.client.upload_file(str(folder / name), *self._bucket_key(self.url(stage, artifact_id, name)))
 
-        with ThreadPoolExecutor(TRANSFER_THREADS) as pool:
-            list(pool.map(put, names))
-        put(RECORD)
+        try:
+            with ThreadPoolExecutor(TRANSFER_THREADS) as pool:
+                list(pool.map(put, names))
+            put(RECORD)
+        except Exception as error:
+            raise self.gave_up("uploading", stage, artifact_id, error) from error
 
     def damage(self, stage, artifact_id):
         """Rehash the artifact's files in the bucket against its record."""

@@ -175,3 +175,30 @@ def test_a_whole_run_through_a_store_that_faults_a_fifth_of_its_requests_matches
              if item["Key"].endswith("/summary.json")]
     summary = json.loads(client.get_object(Bucket="poets", Key=key)["Body"].read())
     assert comparable(summary, tmp_path / "cache") == comparable(summary_of(params), params["data_dir"])
+
+
+@pytest.mark.slow
+def test_a_store_that_keeps_failing_fails_the_upload_in_one_line_naming_the_data_dir(moto_endpoint, tmp_path,
+                                                                                       monkeypatch):
+    import boto3
+
+    from tests.fault_proxy import FaultProxy
+
+    folder = tmp_path / "cache" / "retrain" / "0123456789abcdef"
+    folder.mkdir(parents=True)
+    (folder / "graph.pb").write_bytes(BODY)
+    (folder / store.RECORD).write_text(json.dumps({"task": "Retrain", "files": store.file_digests(folder)}))
+    proxy = FaultProxy(moto_endpoint, rate=1.0, kinds=("slowdown",), methods=("PUT",)).start()
+    through(proxy, monkeypatch)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    try:
+        with pytest.raises(RuntimeError) as error:
+            store.S3Store("s3://poets/run", tmp_path / "cache").publish("retrain", "0123456789abcdef")
+    finally:
+        proxy.stop()
+    message = str(error.value)
+    assert message.startswith("--data-dir s3://poets/run: uploading retrain/0123456789abcdef failed after the retries")
+    assert "SlowDown" in message and "(AWS_MAX_ATTEMPTS, now 2)" in message and "\n" not in message
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    listed = boto3.client("s3", endpoint_url=moto_endpoint).list_objects_v2(Bucket="poets").get("Contents", [])
+    assert not [item for item in listed if item["Key"].endswith(store.RECORD)]
