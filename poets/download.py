@@ -7,6 +7,7 @@ its path, checked like a download.
 """
 
 import base64
+import errno
 import hashlib
 import http.client
 import logging
@@ -99,6 +100,11 @@ def _check_digest(url, digest, sha256):
         raise DownloadError(f"cannot download {redacted(url)}: sha256 is {digest}, expected {sha256.lower()}")
 
 
+def disk_full(error: BaseException) -> bool:
+    """Whether `error` is the disk (or the quota) running out of space."""
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 def is_local(url: str) -> bool:
     return urllib.parse.urlparse(url).scheme == "file"
 
@@ -147,6 +153,8 @@ def _fetch(url, dest, progress, timeout):
             raise TransientError(f"cannot download {shown}: {error.reason}") from error
         raise DownloadError(f"cannot download {shown}: {error.reason}") from error
     except (OSError, ValueError) as error:
+        if disk_full(error):
+            raise  # not the download's fault: the task says which disk, and what to do
         raise DownloadError(f"cannot download {shown}: {error}") from error
     if total and done != total:
         raise TransientError(f"cannot download {shown}: the response ended after {done} of {total} bytes")
@@ -182,6 +190,8 @@ def extract_photos(archive: Path, dest: Path, max_bytes: int = MAX_EXTRACTED_BYT
             tar.extractall(staging, filter=data_within_limit)
     except (tarfile.TarError, OSError, EOFError) as error:
         shutil.rmtree(staging, ignore_errors=True)
+        if disk_full(error):
+            raise
         raise DownloadError(f"cannot extract {archive}: {error}") from error
     entries = [p for p in staging.iterdir() if not p.name.startswith(".")]
     # A lone top folder of folders wraps the classes; a lone folder of photos is a class.

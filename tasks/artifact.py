@@ -137,9 +137,11 @@ class ArtifactTask(luigi.Task):
         except OSError as error:
             shutil.rmtree(folder, ignore_errors=True)
             if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                # With a bucket, artifacts are made in the cache: that is the disk to free or move.
+                flag = "--cache-dir" if self.store.remote else "--data-dir"
                 raise OSError(error.errno, f"{self.task_family}: the disk is full (or the quota used up) while "
                                            f"writing {final}; nothing of it was kept. Free some space, or move "
-                                           f"--data-dir, and run again", error.filename) from error
+                                           f"{flag}, and run again", error.filename) from error
             raise
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)

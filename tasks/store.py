@@ -366,6 +366,12 @@ class S3Store:
         with ThreadPoolExecutor(TRANSFER_THREADS) as pool:
             try:
                 problems = [p for found in pool.map(get, names) for p in found]
+            except OSError as error:
+                if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise OSError(error.errno, f"--cache-dir {self.cache}: the disk is full (or the quota used up) "
+                                               f"while downloading {self.url(stage, artifact_id)}; nothing of it was "
+                                               "kept. Free some space, or move --cache-dir, and run again") from error
+                raise self.gave_up("downloading", stage, artifact_id, error) from error
             except Exception as error:
                 raise self.gave_up("downloading", stage, artifact_id, error) from error
         if problems:

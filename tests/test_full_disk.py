@@ -1,0 +1,78 @@
+"""A disk that fills up for real (a small tmpfs, where this machine lets the tests mount one):
+the task fails in one line naming the folder's flag, keeps nothing, and runs once there is room."""
+
+import errno
+import subprocess
+
+import pytest
+
+from tests.conftest import build, build_failing, fresh
+from tests.test_store_faults import moto_endpoint  # noqa: F401 (a fixture)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 512 KB tmpfs (the tiny base model is about 1 MB); yields (its path, grow()), grow() giving it room."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+
+    def grow():
+        subprocess.run(["mount", "-o", "remount,size=16m", str(mount)], check=True)
+
+    yield mount, grow
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def leftovers(root):
+    return [p for p in root.rglob("*") if p.is_file() or "-luigi-tmp-" in p.name or p.name.endswith("-part")]
+
+
+def test_a_full_data_dir_fails_naming_it_keeps_nothing_and_the_next_run_completes(flowers, small_disk):
+    from tasks.download import DownloadBaseModel
+
+    disk, grow = small_disk
+    params = {"data_dir": str(disk / "data"), "base_model_url": flowers["base_model_url"],
+              "architecture": flowers["architecture"]}
+    [(_, error)] = build_failing(DownloadBaseModel(**params))
+    assert isinstance(error, OSError) and error.errno == errno.ENOSPC
+    assert str(error).startswith("[Errno 28] DownloadBaseModel: the disk is full (or the quota used up) while writing")
+    assert "nothing of it was kept. Free some space, or move --data-dir, and run again" in str(error)
+    assert leftovers(disk) == []
+    grow()
+    fresh()
+    task = DownloadBaseModel(**params)
+    build(task)
+    assert task.complete() and task.weights.stat().st_size > 512 * 1024
+
+
+@pytest.mark.slow
+def test_a_full_cache_dir_under_a_bucket_fails_naming_it_and_the_next_run_completes(flowers, small_disk,
+                                                                                     moto_endpoint):
+    from tasks.download import DownloadBaseModel
+
+    disk, grow = small_disk
+    params = {"data_dir": "s3://poets/run", "cache_dir": str(disk / "cache"),
+              "base_model_url": flowers["base_model_url"], "architecture": flowers["architecture"]}
+    [(_, error)] = build_failing(DownloadBaseModel(**params))
+    assert "the disk is full" in str(error) and "move --cache-dir, and run again" in str(error)
+    assert leftovers(disk) == []
+    grow()
+    fresh()
+    task = DownloadBaseModel(**params)
+    build(task)
+    assert task.complete()
+    # A second machine whose cache is too small cannot download it, says so, and keeps nothing.
+    from tasks import store
+
+    other = disk.parent / "other"
+    other.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(other)], check=True)
+    try:
+        with pytest.raises(OSError, match=r"--cache-dir .*other: the disk is full .* while downloading s3://poets/run/"):
+            store.S3Store("s3://poets/run", other).fetch("base_model", task.artifact_id)
+        assert not [p for p in other.rglob("*") if p.is_file()]
+    finally:
+        subprocess.run(["umount", str(other)], check=True)
