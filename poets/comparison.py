@@ -17,12 +17,15 @@ def key(architecture: str, variant: str, seed: int) -> str:
 
 def with_float_figures(rows: list[dict], probabilities: dict) -> dict:
     """Adds to each combination its `agreement` (top labels shared with the optimized graph of
-    its architecture and seed; `probabilities` by key()) and `size_bytes`, the graph.lite it
-    would ship as (a .pb variant converts to a float TFLite model the optimized graph's size);
-    returns them by key(), as poets.shipping.choose takes them."""
+    its architecture and seed; `probabilities` by key()), and makes its `size_bytes` the
+    graph.lite it would ship as (a .pb variant converts to a float TFLite model the optimized
+    graph's size), the file's own size becoming `file_bytes`; returns them by key(), as
+    poets.shipping.choose takes them."""
     from poets.clients import top_label_agreement
 
     table = {key(r["architecture"], r["variant"], r["random_seed"]): r for r in rows}
+    for row in rows:
+        row["file_bytes"] = row["size_bytes"]
     for name, row in table.items():
         float_name = key(row["architecture"], "optimized", row["random_seed"])
         row["agreement"] = top_label_agreement(probabilities[name], probabilities[float_name])

@@ -67,6 +67,20 @@ def wilson_interval(accuracy: float, count: int, z: float = 1.96) -> tuple[float
     return float(max(0.0, min(accuracy, centre - half))), float(min(1.0, max(accuracy, centre + half)))
 
 
+def variant_figures(path: str, metrics: dict, sizes: dict, probabilities: np.ndarray, truth) -> dict:
+    """A variant's test figures as summary.json and compare.json give them: its `path`, the
+    accuracy with its 95% interval, cross-entropy and ECE (of Evaluate's `metrics` and
+    `probabilities` against `truth`), its size and gzip size (Compress's `sizes`) and its
+    latency a photo."""
+    from poets.calibration import expected_calibration_error
+
+    return {"path": path, "accuracy": metrics["accuracy"],
+            "accuracy_interval": list(wilson_interval(metrics["accuracy"], metrics["count"])),
+            "cross_entropy": metrics["cross_entropy"],
+            "ece": expected_calibration_error(probabilities, np.asarray(truth)),
+            "size_bytes": sizes["uncompressed"], "gzip_bytes": sizes["compressed"], "latency_s": metrics["latency_s"]}
+
+
 def confusion(predicted: np.ndarray, truth: np.ndarray, classes: int) -> np.ndarray:
     """[true class, predicted class] counts."""
     matrix = np.zeros((classes, classes), np.int64)

@@ -6,9 +6,8 @@ import logging
 from luigi.util import inherits
 
 from poets import architectures, quantize
-from poets.calibration import expected_calibration_error
 from poets.comparison import by_variant, key, with_float_figures, write_html
-from poets.evaluate import wilson_interval
+from poets.evaluate import variant_figures
 from poets.shipping import LIMITS, choose
 from tasks.artifact import ArtifactTask, check_intact, write_json
 from tasks.compress import Compress
@@ -87,12 +86,8 @@ class Compare(ArtifactTask):
             tflite = graph.graph.suffix == ".tflite"
             facts = graph.tflite_facts() if tflite else None
             rows.append({"architecture": architecture, "variant": variant, "random_seed": seed,
-                         "accuracy": metrics["accuracy"], "count": metrics["count"],
-                         "accuracy_interval": list(wilson_interval(metrics["accuracy"], metrics["count"])),
-                         "cross_entropy": metrics["cross_entropy"],
-                         "ece": expected_calibration_error(probabilities[name], truth),
-                         "file_bytes": sizes["uncompressed"], "gzip_bytes": sizes["compressed"],
-                         "latency_s": metrics["latency_s"], "path": str(graph.graph.resolve()),
+                         **variant_figures(str(graph.graph.resolve()), metrics, sizes, probabilities[name], truth),
+                         "count": metrics["count"],
                          "runtime": (f"LiteRT {facts['min_runtime_version']}" if tflite else "TensorFlow (graph)")})
         table = with_float_figures(rows, probabilities)
         best_float = max((name for name in table if table[name]["variant"] == "optimized"),

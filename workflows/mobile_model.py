@@ -4,8 +4,7 @@ import logging
 
 from luigi.util import inherits
 
-from poets.calibration import expected_calibration_error
-from poets.evaluate import per_class, wilson_interval
+from poets.evaluate import per_class, variant_figures
 from poets.report import Evaluation, photos_to_show, write_html, write_report
 from poets.shipping import LIMITS, choose
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
@@ -98,14 +97,8 @@ class MobileModel(ArtifactTask):
             evaluate, sizes, scores = needs["evaluate"][name], needs["compress"][name].sizes(), evaluations[name]
             metrics = evaluate.metrics()
             variants[name] = {
-                "path": str(evaluate.graph_task().graph.resolve()),
-                "accuracy": metrics["accuracy"],
-                "accuracy_interval": list(wilson_interval(metrics["accuracy"], metrics["count"])),
-                "cross_entropy": metrics["cross_entropy"],
-                "ece": expected_calibration_error(scores.probabilities, scores.truth(labels)),
-                "size_bytes": sizes["uncompressed"],
-                "gzip_bytes": sizes["compressed"],
-                "latency_s": metrics["latency_s"],
+                **variant_figures(str(evaluate.graph_task().graph.resolve()), metrics, sizes, scores.probabilities,
+                                  scores.truth(labels)),
                 "agreement": float((scores.probabilities.argmax(axis=1) == optimized).mean()),
                 "per_class": per_class(scores.probabilities, scores.truth(labels), labels),
             }
