@@ -11,28 +11,22 @@ the choice by `--max-size-kb 2500`, checked against the table. Prints the
 ratios and the table and writes benchmarks/results/compare.json.
 """
 
-import argparse
 import json
 import sys
 import tempfile
 from pathlib import Path
 
-from poets import architectures, quantize
-from runs import luigi
+from poets import quantize
+from runs import base_model_url, dataset_url, luigi, parser
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--architecture", default="mobilenet_0.75_224")
-    args = parser.parse_args()
-    data = Path(args.data).resolve()
+    args = parser(__doc__.split("\n\n")[0]).parse_args()
     work = Path(tempfile.mkdtemp(prefix="compare-"))
     common = ["--local-scheduler", "--architecture", args.architecture,
-              "--dataset-url", (data / "flower_photos.tgz").as_uri(),
-              "--base-model-url", (data / "models" / architectures.get(args.architecture).weights_file).as_uri()]
+              "--dataset-url", dataset_url(args), "--base-model-url", base_model_url(args)]
     luigi_bin = str(Path(sys.executable).parent / "luigi")
 
     def run(workflow, data_dir, *flags):

@@ -15,7 +15,6 @@ per-stage figures, and from them the README's estimate for 100,000 photos on
 1, 4 and 16 machines (`--estimate` computes it again from the JSON alone).
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -26,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from poets import architectures
+from runs import base_model_url, dataset_url, parser
 from tasks.artifact import artifact_folders, read_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,12 +115,10 @@ def print_estimate(rows, photos=100_000):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--architecture", default="mobilenet_0.75_224")
-    parser.add_argument("--shards", default="1,4,8,16")
-    parser.add_argument("--estimate", action="store_true", help="only print the estimate from the last results")
-    args = parser.parse_args()
+    arguments = parser(__doc__.splitlines()[0])
+    arguments.add_argument("--shards", default="1,4,8,16")
+    arguments.add_argument("--estimate", action="store_true", help="only print the estimate from the last results")
+    args = arguments.parse_args()
     if args.estimate:
         result = json.loads(OUT.read_text())
         result["estimate_100k"] = estimate(result)
@@ -129,10 +126,8 @@ def main():
         OUT.write_text(json.dumps(result, indent=2) + "\n")
         return
 
-    data = Path(args.data).resolve()
     work = Path(tempfile.mkdtemp(prefix="poets-many-"))
-    urls = ["--architecture", args.architecture, "--dataset-url", (data / "flower_photos.tgz").as_uri(),
-            "--base-model-url", (data / "models" / architectures.get(args.architecture).weights_file).as_uri()]
+    urls = ["--architecture", args.architecture, "--dataset-url", dataset_url(args), "--base-model-url", base_model_url(args)]
     luigi = [str(BIN / "luigi"), "--module", "workflows"]
     result = {"architecture": args.architecture}
     try:

@@ -14,7 +14,6 @@ many photos are flagged in all. Prints a table and writes
 benchmarks/results/photo_check.json.
 """
 
-import argparse
 import csv
 import json
 import shutil
@@ -27,9 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from poets import architectures
 from poets.images import find_photos, split_of
-from runs import luigi, mobile_model
+from runs import archive, base_model_url, dataset_url, luigi, mobile_model, parser
 from tasks.artifact import artifact_folders, read_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,18 +64,14 @@ def plant(photos, out, count, seed=0):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--architecture", default="mobilenet_0.75_224")
-    args = parser.parse_args()
-    data = Path(args.data).resolve()
+    args = parser(__doc__.split("\n\n")[0]).parse_args()
     work = Path(tempfile.mkdtemp(prefix="photo-check-"))
     data_dir = work / "data"
     command = [str(Path(sys.executable).parent / "luigi"), "--module", "workflows", "MobileModel",
                "--local-scheduler", "--data-dir", str(data_dir), "--architecture", args.architecture,
-               "--base-model-url", (data / "models" / architectures.get(args.architecture).weights_file).as_uri(),
+               "--base-model-url", base_model_url(args),
                "--quantization-mode", "int8"]
-    flowers = command + ["--dataset-url", (data / "flower_photos.tgz").as_uri()]
+    flowers = command + ["--dataset-url", dataset_url(args)]
     cold = luigi(flowers)
     records = [read_record(folder) for folder in artifact_folders(data_dir)]
     check = next(r for r in records if r["task"] == "CheckPhotos")
@@ -91,7 +85,7 @@ def main():
 
     # Planted label errors, in a copy of the photos checked through the task.
     photos = work / "photos"
-    with tarfile.open(data / "flower_photos.tgz") as tar:
+    with tarfile.open(archive(args)) as tar:
         tar.extractall(work / "extracted", filter="data")
     moved = plant(next((work / "extracted").iterdir()), photos, PLANTED)
     started = time.time()

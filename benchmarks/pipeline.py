@@ -14,7 +14,6 @@ the cold run, decoding every photo once and running the base model once on it.
 Prints a table and writes it as JSON to benchmarks/results/pipeline.json.
 """
 
-import argparse
 import json
 import shutil
 import subprocess
@@ -24,6 +23,7 @@ import time
 from pathlib import Path
 
 from poets import architectures, quantize
+from runs import base_model_url, dataset_url, parser
 from tasks.bottlenecks import FINE_TUNE_BLOCKS
 
 FINE_TUNED = 1  # the --fine-tune-blocks measured beside the default
@@ -121,19 +121,16 @@ def clients(workflow, variant, model_path, facts):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--architecture", default="mobilenet_0.75_224")
-    parser.add_argument("--keep", action="store_true", help="keep the data dir")
-    args = parser.parse_args()
+    arguments = parser(__doc__.splitlines()[0])
+    arguments.add_argument("--keep", action="store_true", help="keep the data dir")
+    args = arguments.parse_args()
 
-    data = Path(args.data).resolve()
     data_dir = Path(tempfile.mkdtemp(prefix="poets-bench-"))
     command = [
         str(Path(sys.executable).parent / "luigi"), "--module", "workflows", "MobileModel", "--local-scheduler",
         "--data-dir", str(data_dir), "--architecture", args.architecture,
-        "--dataset-url", (data / "flower_photos.tgz").as_uri(),
-        "--base-model-url", (data / "models" / architectures.get(args.architecture).weights_file).as_uri(),
+        "--dataset-url", dataset_url(args),
+        "--base-model-url", base_model_url(args),
     ]
     cold, _ = luigi(command)
     before = made_cold = folders(data_dir)

@@ -1,11 +1,38 @@
-"""What the benchmarks share: running a luigi command line, and the task it names."""
+"""What the benchmarks share: their command line and the real files it points at, running a
+luigi command line, and the task it names."""
 
+import argparse
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """A benchmark's command line: --data, the folder of the real files (the flower photos'
+    archive and models/, ../shared/data by default), and --architecture."""
+    arguments = argparse.ArgumentParser(description=description)
+    arguments.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    arguments.add_argument("--architecture", default="mobilenet_0.75_224")
+    return arguments
+
+
+def archive(args) -> Path:
+    """The flower photos' archive under --data."""
+    return Path(args.data).resolve() / "flower_photos.tgz"
+
+
+def dataset_url(args) -> str:
+    return archive(args).as_uri()
+
+
+def base_model_url(args) -> str:
+    """The file:// URL of --architecture's Keras weights under --data/models."""
+    from poets import architectures
+
+    return (Path(args.data).resolve() / "models" / architectures.get(args.architecture).weights_file).as_uri()
 
 
 def luigi(command: list[str]) -> float:

@@ -21,7 +21,6 @@ the whole flower set, seeds 0-4 (where `auto` chooses on validation). Prints
 a table and writes benchmarks/results/small_sets.json.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -31,11 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from poets import architectures, bottlenecks, out_of_fold
+from poets import bottlenecks, out_of_fold
 from poets.calibration import expected_calibration_error
 from poets.contract import cross_entropy, softmax
 from poets.images import find_photos, split_of
-from runs import luigi, mobile_model
+from runs import archive, base_model_url, dataset_url, luigi, mobile_model, parser
 from tasks.bottlenecks import Bottlenecks
 from tasks.retrain import Retrain
 
@@ -118,18 +117,15 @@ def mean(rows, *keys):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--architecture", default="mobilenet_0.75_224")
-    parser.add_argument("--work", help="a folder to keep the runs in (default: a new temporary one)")
-    args = parser.parse_args()
-    data = Path(args.data).resolve()
+    arguments = parser(__doc__.split("\n\n")[0])
+    arguments.add_argument("--work", help="a folder to keep the runs in (default: a new temporary one)")
+    args = arguments.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="small-sets-"))
     work.mkdir(parents=True, exist_ok=True)
     base = [str(Path(sys.executable).parent / "luigi"), "--module", "workflows", "MobileModel", "--local-scheduler",
             "--data-dir", str(work / "data"), "--architecture", args.architecture, "--quantization-mode", "int8",
-            "--base-model-url", (data / "models" / architectures.get(args.architecture).weights_file).as_uri()]
-    full = base + ["--dataset-url", (data / "flower_photos.tgz").as_uri()]
+            "--base-model-url", base_model_url(args)]
+    full = base + ["--dataset-url", dataset_url(args)]
     whole = []
     for seed in SEEDS:
         flags = full + ["--random-seed", str(seed)]
@@ -138,7 +134,7 @@ def main():
         whole.append({"seed": seed, **{v: shipped_figures(workflow, v) for v in ("optimized", "int8")}})
     photos = work / "photos"
     if not photos.exists():
-        with tarfile.open(data / "flower_photos.tgz") as tar:
+        with tarfile.open(archive(args)) as tar:
             tar.extractall(work / "extracted", filter="data")
         (work / "extracted").rename(photos)
     photos = next(p for p in photos.iterdir() if p.is_dir())

@@ -11,17 +11,15 @@ bucket, and whether the variants' figures equal the fault-free run's.
 Prints a table and writes benchmarks/results/store_faults.json.
 """
 
-import argparse
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from poets import architectures
+from runs import base_model_url, dataset_url, parser
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -37,11 +35,7 @@ def figures(summary):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--architecture", default="mobilenet_0.75_224")
-    args = parser.parse_args()
-    data = Path(args.data).resolve()
+    args = parser(__doc__.split("\n\n")[0]).parse_args()
     work = Path(tempfile.mkdtemp(prefix="store-faults-"))
     from moto.server import ThreadedMotoServer
 
@@ -56,8 +50,7 @@ def main():
     client = boto3.client("s3")
     client.create_bucket(Bucket="poets")
     flags = ["--architecture", args.architecture, "--quantization-mode", "int8",
-             "--dataset-url", (data / "flower_photos.tgz").as_uri(),
-             "--base-model-url", (data / "models" / architectures.get(args.architecture).weights_file).as_uri()]
+             "--dataset-url", dataset_url(args), "--base-model-url", base_model_url(args)]
     results = []
     for index, (label, rate, seed) in enumerate(RUNS):
         prefix = f"s3://poets/run{index}"
