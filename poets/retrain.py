@@ -62,12 +62,29 @@ def calibrate(layers: list, features: np.ndarray, truth: np.ndarray) -> tuple[li
     the head is unchanged (temperature 1)."""
     held = logits(layers, features)
     temperature = fit_temperature(held, truth)
+    return scaled(layers, temperature), calibration_record(held, truth, temperature)
+
+
+def calibration_record(held: np.ndarray, truth: np.ndarray, temperature: float) -> dict:
+    """What training.json says of a temperature fitted on the held-out logits `held`:
+    {"temperature", "photos", "cross_entropy_before", "cross_entropy_after",
+    "ece_before", "ece_after"} (cross-entropies None without a photo)."""
     before, after = softmax(held), softmax(held / temperature)
-    return scaled(layers, temperature), {
-        "temperature": temperature, "photos": int(len(truth)),
-        "cross_entropy_before": cross_entropy(before, truth) if len(truth) else None,
-        "cross_entropy_after": cross_entropy(after, truth) if len(truth) else None,
-        "ece_before": expected_calibration_error(before, truth), "ece_after": expected_calibration_error(after, truth)}
+    return {"temperature": temperature, "photos": int(len(truth)),
+            "cross_entropy_before": cross_entropy(before, truth) if len(truth) else None,
+            "cross_entropy_after": cross_entropy(after, truth) if len(truth) else None,
+            "ece_before": expected_calibration_error(before, truth), "ece_after": expected_calibration_error(after, truth)}
+
+
+def estimate(probabilities: np.ndarray, truth: np.ndarray, folds: int) -> dict:
+    """The head's cross-validated figures from its out-of-fold `probabilities`:
+    {"folds", "photos", "accuracy", "accuracy_interval" (Wilson, 95%), "cross_entropy"}."""
+    from poets.evaluate import wilson_interval
+
+    accuracy = float((probabilities.argmax(axis=1) == truth).mean())
+    return {"folds": folds, "photos": int(len(truth)), "accuracy": accuracy,
+            "accuracy_interval": list(wilson_interval(accuracy, len(truth))),
+            "cross_entropy": cross_entropy(probabilities, truth)}
 
 
 class Adam:
@@ -193,10 +210,8 @@ def cross_validate(features: np.ndarray, truth: np.ndarray, validation: np.ndarr
     hidden_units, dropout) on the other folds, its step kept and its
     temperature fitted on their validation photos (`validation`, a mask).
 
-    `on_fold(done)` is called after each fold. Returns {"folds", "photos",
-    "accuracy", "accuracy_interval" (Wilson, 95%), "cross_entropy"}.
+    `on_fold(done)` is called after each fold. Returns `estimate`'s figures.
     """
-    from poets.evaluate import wilson_interval
     from poets.out_of_fold import stratified_folds
 
     fold = stratified_folds(truth, folds, seed)
@@ -210,10 +225,7 @@ def cross_validate(features: np.ndarray, truth: np.ndarray, validation: np.ndarr
         probabilities[held] = predict(layers, features[held])
         if on_fold:
             on_fold(k + 1)
-    accuracy = float((probabilities.argmax(axis=1) == truth).mean())
-    return {"folds": folds, "photos": int(len(truth)), "accuracy": accuracy,
-            "accuracy_interval": list(wilson_interval(accuracy, len(truth))),
-            "cross_entropy": cross_entropy(probabilities, truth)}
+    return estimate(probabilities, truth, folds)
 
 
 # Under this many training and validation photos, Retrain's `auto` chooses the
@@ -243,7 +255,6 @@ def choose_by_folds(features: np.ndarray, truth: np.ndarray, classes: int, steps
     as `cross_validate`'s: slightly optimistic, as the step and temperature
     were chosen on them)}.
     """
-    from poets.evaluate import wilson_interval
     from poets.out_of_fold import stratified_folds
 
     fold = stratified_folds(truth, folds, seed)
@@ -276,17 +287,9 @@ def choose_by_folds(features: np.ndarray, truth: np.ndarray, classes: int, steps
     # On a tie the earlier step: less training, the same fit.
     chosen = int(np.argmin(losses))
     temperature = temperatures[chosen]
-    before, after = softmax(held_logits[chosen]), softmax(held_logits[chosen] / temperature)
-    accuracy = float((after.argmax(axis=1) == truth).mean())
     return {"folds": folds, "photos": int(len(truth)), "step": history[chosen]["step"], "temperature": temperature,
-            "history": history,
-            "calibration": {"temperature": temperature, "photos": int(len(truth)),
-                            "cross_entropy_before": cross_entropy(before, truth), "cross_entropy_after": losses[chosen],
-                            "ece_before": expected_calibration_error(before, truth),
-                            "ece_after": expected_calibration_error(after, truth)},
-            "estimate": {"folds": folds, "photos": int(len(truth)), "accuracy": accuracy,
-                         "accuracy_interval": list(wilson_interval(accuracy, len(truth))),
-                         "cross_entropy": losses[chosen], "chose_the_step": True}}
+            "history": history, "calibration": calibration_record(held_logits[chosen], truth, temperature),
+            "estimate": {**estimate(softmax(held_logits[chosen] / temperature), truth, folds), "chose_the_step": True}}
 
 
 def retrained_graph(architecture, weights_path, layers, block_weights=None):
