@@ -7,7 +7,6 @@ so a parameter change moves exactly the affected tasks to new folders, and
 switching back finds the old folders still there.
 """
 
-import errno
 import functools
 import hashlib
 import json
@@ -23,6 +22,7 @@ import luigi
 from luigi.task import flatten
 
 from poets import quiet
+from poets.download import disk_full
 from tasks.parameters import name_flags
 from tasks.store import (  # noqa: F401 (read_record, ArtifactDamaged: what the other tasks import from here)
     RECORD,
@@ -136,7 +136,7 @@ class ArtifactTask(luigi.Task):
                 log.info("%s: another run made %s first; keeping it", self.task_family, final)
         except OSError as error:
             shutil.rmtree(folder, ignore_errors=True)
-            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            if disk_full(error):
                 # With a bucket, artifacts are made in the cache: that is the disk to free or move.
                 flag = "--cache-dir" if self.store.remote else "--data-dir"
                 raise OSError(error.errno, f"{self.task_family}: the disk is full (or the quota used up) while "

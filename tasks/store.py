@@ -39,6 +39,8 @@ from pathlib import Path
 
 import luigi
 
+from poets.download import disk_full
+
 log = logging.getLogger("luigi-interface")
 
 RECORD = "params.json"
@@ -367,7 +369,7 @@ class S3Store:
             try:
                 problems = [p for found in pool.map(get, names) for p in found]
             except OSError as error:
-                if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                if disk_full(error):
                     raise OSError(error.errno, f"--cache-dir {self.cache}: the disk is full (or the quota used up) "
                                                f"while downloading {self.url(stage, artifact_id)}; nothing of it was "
                                                "kept. Free some space, or move --cache-dir, and run again") from error
