@@ -224,3 +224,36 @@ def luigid(tmp_path):
     yield port, api
     daemon.terminate()
     daemon.wait(timeout=10)
+
+
+# The S3 tests' credentials and bucket: the secret must show nowhere a run writes.
+SECRET = "moto-secret-key-never-written-0123456789"
+BUCKET = "poets"
+
+
+@pytest.fixture
+def moto_endpoint(monkeypatch):
+    """moto's S3 on loopback with the bucket BUCKET; the AWS configuration in the
+    environment; yields its URL (a proxy goes in front of it in AWS_ENDPOINT_URL)."""
+    import urllib.request
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    for name, value in {"AWS_ACCESS_KEY_ID": "poets-tester", "AWS_SECRET_ACCESS_KEY": SECRET,
+                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": url,
+                        "AWS_CONFIG_FILE": "/nonexistent"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"))
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    from tasks import store
+
+    store._records.clear()
+    yield url
+    store._records.clear()
+    server.stop()

@@ -7,7 +7,6 @@ import subprocess
 import pytest
 
 from tests.conftest import build, build_failing, fresh
-from tests.test_store_faults import moto_endpoint  # noqa: F401 (a fixture)
 
 
 @pytest.fixture

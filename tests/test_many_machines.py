@@ -6,12 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, summary_of
+from tests.conftest import BUCKET, SECRET, free_port, summary_of
 from tests.test_interruptions import command, comparable
 from tests.test_scheduler import central
 
@@ -19,28 +18,12 @@ from tests.test_scheduler import central
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).parents[1]
-SECRET = "moto-secret-key-never-written-0123456789"
-BUCKET = "poets"
 
 
 @pytest.fixture
-def bucket(monkeypatch):
-    """An S3 endpoint (moto's server) with an empty bucket; the AWS configuration
-    in the environment, as a user would set it; yields the data dir URL."""
-    boto3 = pytest.importorskip("boto3")
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    for name, value in {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "poets-tester",
-                        "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    # moto keeps its buckets per process, not per server: start from none.
-    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST"))
-    boto3.client("s3").create_bucket(Bucket=BUCKET)
-    yield f"s3://{BUCKET}/run"
-    server.stop()
+def bucket(moto_endpoint):
+    """moto's S3 with an empty bucket, the AWS configuration in the environment; yields the data dir URL."""
+    return f"s3://{BUCKET}/run"
 
 
 def objects(prefix=""):

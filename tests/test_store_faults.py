@@ -68,34 +68,6 @@ def test_the_retry_policy_is_the_projects_unless_the_aws_configuration_sets_one(
     assert client.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 3}
 
 
-@pytest.fixture
-def moto_endpoint(monkeypatch):
-    """moto's S3 on loopback with the bucket `poets`; the AWS configuration in the
-    environment; yields its URL (a proxy goes in front of it in AWS_ENDPOINT_URL)."""
-    import urllib.request
-
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    from tests.conftest import free_port
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
-    for name, value in {"AWS_ACCESS_KEY_ID": "poets-tester", "AWS_SECRET_ACCESS_KEY": "moto-secret",
-                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": url,
-                        "AWS_CONFIG_FILE": "/nonexistent"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
-    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"))
-    boto3.client("s3").create_bucket(Bucket="poets")
-    store._records.clear()
-    yield url
-    store._records.clear()
-    server.stop()
-
-
 def through(proxy, monkeypatch):
     import boto3
 
