@@ -292,6 +292,21 @@ def choose_by_folds(features: np.ndarray, truth: np.ndarray, classes: int, steps
             "estimate": {**estimate(softmax(held_logits[chosen] / temperature), truth, folds), "chose_the_step": True}}
 
 
+def train_by_folds(features: np.ndarray, truth: np.ndarray, classes: int, steps: int, seed: int = 0,
+                   progress=None, **training) -> tuple[list, dict]:
+    """(the head trained on all of `features` for the steps choose_by_folds chose, its temperature
+    folded in; choose_by_folds's record). `progress(done, total)` counts steps: the folds' heads,
+    then the last head's."""
+    report = progress or (lambda done, total: None)
+    folds_done = FOLDS * steps
+    choice = choose_by_folds(features, truth, classes, steps, seed,
+                             on_fold=lambda done: report(done * steps, folds_done + steps), **training)
+    layers, _ = train_head(features, truth, features[:0], truth[:0], classes, choice["step"], seed=seed,
+                           keep_last=True, on_eval=lambda step, *_: report(folds_done + step, folds_done + choice["step"]),
+                           **training)
+    return scaled(layers, choice["temperature"]), choice
+
+
 def retrained_graph(architecture, weights_path, layers, block_weights=None):
     """A frozen GraphDef: `input` [None, size, size, 3] float32 -> `final_result` softmax
     of the head `layers` [(weights, biases), ...] on the base model's features,

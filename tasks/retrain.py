@@ -9,9 +9,8 @@ from luigi.util import inherits
 
 from poets import bottlenecks, fine_tune, graphs
 from poets.images import check_split, split_of
-from poets.calibration import scaled
-from poets.retrain import (CROSS_VALIDATE_BELOW, FOLDS, FOLDS_BELOW, calibrate, choose_by_folds, cross_validate,
-                           retrained_graph, train_head)
+from poets.retrain import (CROSS_VALIDATE_BELOW, FOLDS, FOLDS_BELOW, calibrate, cross_validate, retrained_graph,
+                           train_by_folds, train_head)
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.bottlenecks import Activations, check_fine_tune_blocks, features_of
 from tasks.check_photos import CheckPhotos, check_percentages, fixes_identity, labelled_photos
@@ -145,17 +144,10 @@ class Retrain(ArtifactTask):
         fine_tuned, fine_tune_epoch = None, 0
         with self.artifact_folder() as folder:
             if by_folds:
-                # Progress in steps: the folds' heads, then the one on all the photos (as many as were chosen).
-                steps = (FOLDS + 1) * self.training_steps
-                choice = choose_by_folds(features[pool], truth[pool], len(classes), self.training_steps,
-                                         self.random_seed, on_fold=lambda done: self.progress(
-                                             done * self.training_steps, steps, "steps"), **training)
-                history, best_step = choice["history"], choice["step"]
-                done = FOLDS * self.training_steps
-                layers, _ = train_head(features[pool], truth[pool], features[:0], truth[:0], len(classes), best_step,
-                                       seed=self.random_seed, keep_last=True, on_eval=lambda step, *_: self.progress(
-                                           done + step, done + best_step, "steps"), **training)
-                layers, calibration = scaled(layers, choice["temperature"]), choice["calibration"]
+                layers, choice = train_by_folds(features[pool], truth[pool], len(classes), self.training_steps,
+                                                self.random_seed, lambda done, total: self.progress(done, total, "steps"),
+                                                **training)
+                history, best_step, calibration = choice["history"], choice["step"], choice["calibration"]
                 cross_validated = choice["estimate"] if cross_validating else None
             else:
                 layers, best_step, history, fine_tuned, fine_tune_epoch, calibration = self.train_on_validation(
