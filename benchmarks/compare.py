@@ -30,14 +30,16 @@ def main():
     luigi_bin = str(Path(sys.executable).parent / "luigi")
 
     def run(workflow, data_dir, *flags):
-        return luigi([luigi_bin, "--module", "workflows", workflow, "--data-dir", str(work / data_dir), *common, *flags])
+        return luigi([luigi_bin, "--module", "workflows", workflow, "--data-dir", str(work / data_dir), *common,
+                      *flags])
 
     seconds = {"one_cold_run": run("MobileModel", "one", "--quantization-mode", "int8")}
     seconds["five_separate_runs"] = sum(run("MobileModel", "separate", "--quantization-mode", mode)
                                         for mode in quantize.MODES)
     seconds["compare_seed_0"] = run("Compare", "compare")
     seconds["compare_four_more_seeds"] = run("Compare", "compare", "--random-seeds", "0,1,2,3,4")
-    seconds["compare_max_size_kb_2500"] = run("Compare", "compare", "--random-seeds", "0,1,2,3,4", "--max-size-kb", "2500")
+    seconds["compare_max_size_kb_2500"] = run("Compare", "compare", "--random-seeds", "0,1,2,3,4",
+                                              "--max-size-kb", "2500")
     [folder] = [p.parent for p in (work / "compare" / "compare").glob("*/compare.json")
                 if json.loads(p.read_text())["limits"]]
     comparison = json.loads((folder / "compare.json").read_text())

@@ -127,7 +127,8 @@ def main():
         return
 
     work = Path(tempfile.mkdtemp(prefix="poets-many-"))
-    urls = ["--architecture", args.architecture, "--dataset-url", dataset_url(args), "--base-model-url", base_model_url(args)]
+    urls = ["--architecture", args.architecture, "--dataset-url", dataset_url(args),
+            "--base-model-url", base_model_url(args)]
     luigi = [str(BIN / "luigi"), "--module", "workflows"]
     result = {"architecture": args.architecture}
     try:

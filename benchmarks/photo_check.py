@@ -118,7 +118,8 @@ def main():
           f"{check['seconds'] / cold:.1%} |\n")
     print("| flagged | " + " | ".join(findings["by_reason"]) + " |\n|---|---|---|---|\n| photos | "
           + " | ".join(str(n) for n in findings["by_reason"].values()) + " |\n")
-    print("| seeds 0-4, mean | optimized accuracy | cross-entropy | int8 accuracy | cross-entropy |\n|---|---|---|---|---|")
+    print("| seeds 0-4, mean | optimized accuracy | cross-entropy | int8 accuracy | cross-entropy |\n"
+          "|---|---|---|---|---|")
     for name, runs in (("as labelled", without), ("--exclude-flagged", excluded)):
         m = runs["mean"]
         print(f"| {name} | {m['optimized_accuracy']:.4f} | {m['optimized_cross_entropy']:.4f} | "

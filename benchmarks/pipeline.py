@@ -24,10 +24,10 @@ from pathlib import Path
 
 from poets import architectures, quantize
 from runs import base_model_url, dataset_url, parser
+from tasks.artifact import artifact_folders, read_record
 from tasks.bottlenecks import FINE_TUNE_BLOCKS
 
 FINE_TUNED = 1  # the --fine-tune-blocks measured beside the default
-from tasks.artifact import artifact_folders, read_record
 
 ROOT = Path(__file__).resolve().parents[1]
 # The codelab's published figures (TensorFlow for Poets 2).
@@ -233,7 +233,8 @@ def main():
     print(f"{'codelab rounded':<17}{'':>41}{CODELAB['gzip_saving_weights_rounded']:>7.1%}")
     print(f"\noptimize: {optimize_record['nodes_before']} -> {optimize_record['nodes_after']} nodes, "
           f"max |difference| {optimize_record['max_difference']:.2g}")
-    print(f"float graph.lite {result['float_tflite_bytes']} bytes; int8 is {result['int8_share_of_float_tflite']:.1%} of it")
+    print(f"float graph.lite {result['float_tflite_bytes']} bytes; "
+          f"int8 is {result['int8_share_of_float_tflite']:.1%} of it")
     print(f"label_image (1 photo): optimized .pb {label_times['optimized']:.4f}s, int8 .tflite "
           f"{label_times['int8']:.4f}s (codelab {CODELAB['label_image_s']}s)")
     print(f"bottlenecks: {result['bottleneck_images_per_s']:.0f} images/s")

@@ -169,10 +169,10 @@ def main():
               f"{cell(rows, 'auto', 'int8', 'after')} | {cell(rows, 'softmax_l2_on_validation')} | "
               f"{cell(rows, 'teachable_machine')} | {mean(rows, 'validation', 'optimized', 'temperature'):.2f}, "
               f"{mean(rows, 'auto', 'optimized', 'temperature'):.2f} |")
-    print(f"| all (seeds 0-4; auto is validation) | {cell(whole, 'optimized', 'after')} | {cell(whole, 'int8', 'after')} "
-          f"| | | | | {mean(whole, 'optimized', 'temperature'):.2f} |")
-    print("| all, before the temperature | " + cell(whole, "optimized", "before") + " | " + cell(whole, "int8", "before")
-          + " | | | | | |")
+    print(f"| all (seeds 0-4; auto is validation) | {cell(whole, 'optimized', 'after')} | "
+          f"{cell(whole, 'int8', 'after')} | | | | | {mean(whole, 'optimized', 'temperature'):.2f} |")
+    print("| all, before the temperature | " + cell(whole, "optimized", "before") + " | "
+          + cell(whole, "int8", "before") + " | | | | | |")
     print(f"\nwritten to {out}")
 
 

@@ -31,7 +31,8 @@ RUNS = [("no faults", 0.0, 0), ("20%, seed 0", 0.2, 0), ("20%, seed 1", 0.2, 1),
 
 
 def figures(summary):
-    return {name: (v["accuracy"], round(v["cross_entropy"], 6), v["size_bytes"]) for name, v in summary["variants"].items()}
+    return {name: (v["accuracy"], round(v["cross_entropy"], 6), v["size_bytes"])
+            for name, v in summary["variants"].items()}
 
 
 def main():

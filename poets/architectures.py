@@ -144,10 +144,14 @@ class Architecture:
 
         if blocks:
             stem, _ = self.split(weights_path, blocks)
-            run = lambda pixels: tf.cast(stem(pixels, training=False), tf.float16)
+
+            def run(pixels):
+                return tf.cast(stem(pixels, training=False), tf.float16)
         else:
             model = self.base_model(weights_path)
-            run = lambda pixels: model(pixels, training=False)
+
+            def run(pixels):
+                return model(pixels, training=False)
         return tf.function(run, input_signature=[tf.TensorSpec([None, self.size, self.size, 3], tf.float32)])
 
 

@@ -52,7 +52,8 @@ def by_variant(combinations: list[dict]) -> list[dict]:
     for (architecture, variant), rows in groups.items():
         accuracy = [row["accuracy"] for row in rows]
         loss = [row["cross_entropy"] for row in rows]
-        variants.append({"architecture": architecture, "variant": variant, "seeds": [row["random_seed"] for row in rows],
+        variants.append({"architecture": architecture, "variant": variant,
+                         "seeds": [row["random_seed"] for row in rows],
                          "accuracy": float(np.mean(accuracy)), "accuracy_spread": [min(accuracy), max(accuracy)],
                          "cross_entropy": float(np.mean(loss)), "cross_entropy_spread": [min(loss), max(loss)],
                          "size_bytes": int(np.mean([row["size_bytes"] for row in rows])),
@@ -131,7 +132,8 @@ def _plot(variants, chosen, path):
             mine = v["architecture"] == chosen["architecture"] and v["variant"] == chosen["variant"]
             x, y = v[field] * scale, 100 * v["accuracy"]
             axis.scatter(x, y, s=90 if mine else 30, marker="*" if mine else "o")
-            name = v["variant"] if len({u["architecture"] for u in variants}) == 1 else f"{v['architecture']} {v['variant']}"
+            name = (v["variant"] if len({u["architecture"] for u in variants}) == 1
+                    else f"{v['architecture']} {v['variant']}")
             axis.annotate(name + (" (shipped)" if mine else ""), (x, y), textcoords="offset points",
                           xytext=(5, 5 if i % 2 else -12), fontsize=8)
         front = sorted((v[field] * scale, 100 * v["accuracy"]) for v in variants if v[f"pareto_{field.split('_')[0]}"])

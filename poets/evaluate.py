@@ -134,7 +134,8 @@ def latency(graph_path: Path, pixels: np.ndarray, runs: int = 20) -> float:
     return float(np.median(times))
 
 
-def test_photos(dataset_dir: Path, validation_percentage: int = 10, testing_percentage: int = 10) -> list[tuple[str, str]]:
+def test_photos(dataset_dir: Path, validation_percentage: int = 10,
+                testing_percentage: int = 10) -> list[tuple[str, str]]:
     return [(path, label) for path, label in find_photos(dataset_dir)
             if split_of(path, validation_percentage, testing_percentage) == "testing"]
 
@@ -150,14 +151,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--input_size", type=int, help="default: from the graph's input shape")
     args = parser.parse_args(argv)
     graph = Path(args.graph)
-    labels = args.labels or next((str(p) for p in (graph.with_name("retrained_labels.txt"), graph.with_name("labels.txt"))
-                                  if p.is_file()), None)
+    beside = (graph.with_name("retrained_labels.txt"), graph.with_name("labels.txt"))
+    labels = args.labels or next((str(p) for p in beside if p.is_file()), None)
     if not graph.is_file():
         parser.error(f"no such file: {graph}")
     if not labels or not Path(labels).is_file():
         parser.error("--labels: no labels file given or found beside the graph")
     photos = test_photos(args.image_dir, args.validation_percentage, args.testing_percentage)
-    metrics = evaluate(graph, args.image_dir, photos, Path(labels).read_text(encoding="utf-8").splitlines(), args.input_size)
+    metrics = evaluate(graph, args.image_dir, photos, Path(labels).read_text(encoding="utf-8").splitlines(),
+                       args.input_size)
     low, high = wilson_interval(metrics["accuracy"], metrics["count"])
     print(f"Accuracy: {metrics['accuracy']:.4f} ({metrics['count']} test photos; 95% interval {low:.4f}-{high:.4f})")
     print(f"Cross entropy: {metrics['cross_entropy']:.4f}")

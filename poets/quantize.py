@@ -16,8 +16,9 @@ channel (each channel of a convolution kernel, each column of the final
 layer's matrix) where it is not. Once batch norms are folded into the
 kernels, as the optimize stage does, a channel's weights can be 100 times
 larger than its neighbour's: with levels per tensor the small channels round
-to a few levels and accuracy falls to chance on the flower photos. So a tensor whose channels' ranges (largest |weight|) differ by more
-than PER_TENSOR_RANGE gets levels per channel; one whose channels all keep at
+to a few levels and accuracy falls to chance on the flower photos. So a
+tensor whose channels' ranges (largest |weight|) differ by more than
+PER_TENSOR_RANGE gets levels per channel; one whose channels all keep at
 least 255 / PER_TENSOR_RANGE levels shares one step (on the flower model:
 the last and largest pointwise kernel and the head's two layers). Per-tensor
 steps gzip better: the levels then have less entropy, and lose no accuracy

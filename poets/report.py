@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+
 def accuracy_text(variant: dict) -> str:
     """The accuracy with its 95% interval: 0.900 (0.770-0.960)."""
     low, high = variant["accuracy_interval"]
@@ -16,11 +17,12 @@ def accuracy_text(variant: dict) -> str:
 
 
 def table(summary: dict) -> str:
-    rows = ["| variant | accuracy (95% interval) | cross-entropy | ECE | size (bytes) | gzip (bytes) | gzip saves | ms a photo | agrees with optimized |",
+    rows = ["| variant | accuracy (95% interval) | cross-entropy | ECE | size (bytes) | gzip (bytes) | gzip saves | "
+            "ms a photo | agrees with optimized |",
             "|---|---|---|---|---|---|---|---|---|"]
     for name, v in summary["variants"].items():
-        rows.append(f"| {name} | {accuracy_text(v)} | {v['cross_entropy']:.3f} | {v['ece']:.3f} | {v['size_bytes']:,} | "
-                    f"{v['gzip_bytes']:,} | {1 - v['gzip_bytes'] / v['size_bytes']:.1%} | "
+        rows.append(f"| {name} | {accuracy_text(v)} | {v['cross_entropy']:.3f} | {v['ece']:.3f} | "
+                    f"{v['size_bytes']:,} | {v['gzip_bytes']:,} | {1 - v['gzip_bytes'] / v['size_bytes']:.1%} | "
                     f"{1000 * v['latency_s']:.1f} | {v['agreement']:.1%} |")
     return "\n".join(rows)
 
@@ -172,7 +174,8 @@ def write_html(summary: dict, folder: Path, evaluations: dict, photos_dir: Path,
     chosen = (f"chosen by {training.get('folds')}-fold "
               "cross-validation on the training and validation photos: the step whose out-of-fold cross-entropy, "
               "after its temperature, is lowest (dotted line); the head was then trained that long on all of them. "
-              "Here 'train' is the fold heads' mean on their training photos" if by_folds else "the best on validation (dotted line)")
+              "Here 'train' is the fold heads' mean on their training photos"
+              if by_folds else "the best on validation (dotted line)")
     parts += ["<h2>Training</h2>", f"<p>The head kept is the one of step {training['best_step']}, {chosen}.</p>",
               '<img src="training_curves.png" alt="training curves">']
     _plot_tradeoffs(summary, shipped, folder / "accuracy_vs_size_latency.png")
@@ -197,8 +200,9 @@ STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0
          "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
          "td:first-child,th:first-child{text-align:left}.shipped{font-weight:bold}"
          "figure{display:inline-block;margin:4px;width:120px;font-size:11px;vertical-align:top}"
-         "figure img{width:112px;height:112px;object-fit:cover}figcaption{overflow-wrap:anywhere}.pair{display:inline-block;border:1px solid #ddd;"
-         "margin:4px;padding:2px 4px;vertical-align:top}.pair p{margin:2px;font-size:12px}img{max-width:100%}.wide{overflow-x:auto}")
+         "figure img{width:112px;height:112px;object-fit:cover}figcaption{overflow-wrap:anywhere}"
+         ".pair{display:inline-block;border:1px solid #ddd;margin:4px;padding:2px 4px;vertical-align:top}"
+         ".pair p{margin:2px;font-size:12px}img{max-width:100%}.wide{overflow-x:auto}")
 
 
 def _variants_html(summary, shipped):
@@ -209,8 +213,9 @@ def _variants_html(summary, shipped):
         f"{first_cell(name)}</td><td>{accuracy_text(v)}</td><td>{v['cross_entropy']:.3f}</td><td>{v['ece']:.3f}</td><td>{v['size_bytes']:,}</td>"
         f"<td>{v['gzip_bytes']:,}</td><td>{1000 * v['latency_s']:.1f}</td><td>{v['agreement']:.1%}</td></tr>"
         for name, v in summary["variants"].items())
-    return ("<table><tr><th>variant</th><th>accuracy (95% interval)</th><th>cross-entropy</th><th>ECE</th><th>size (bytes)</th>"
-            f"<th>gzip (bytes)</th><th>ms a photo</th><th>agrees with optimized</th></tr>{rows}</table>")
+    return ("<table><tr><th>variant</th><th>accuracy (95% interval)</th><th>cross-entropy</th><th>ECE</th>"
+            "<th>size (bytes)</th><th>gzip (bytes)</th><th>ms a photo</th><th>agrees with optimized</th></tr>"
+            f"{rows}</table>")
 
 
 def cross_validated_text(summary: dict) -> str:

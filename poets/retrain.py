@@ -73,7 +73,8 @@ def calibration_record(held: np.ndarray, truth: np.ndarray, temperature: float) 
     return {"temperature": temperature, "photos": int(len(truth)),
             "cross_entropy_before": cross_entropy(before, truth) if len(truth) else None,
             "cross_entropy_after": cross_entropy(after, truth) if len(truth) else None,
-            "ece_before": expected_calibration_error(before, truth), "ece_after": expected_calibration_error(after, truth)}
+            "ece_before": expected_calibration_error(before, truth),
+            "ece_after": expected_calibration_error(after, truth)}
 
 
 def estimate(probabilities: np.ndarray, truth: np.ndarray, folds: int) -> dict:
@@ -91,7 +92,8 @@ class Adam:
     """Adam (Kingma & Ba), updating numpy arrays in place."""
 
     def __init__(self, params, learning_rate, beta1=0.9, beta2=0.999, epsilon=1e-8):
-        self.params, self.learning_rate, self.beta1, self.beta2, self.epsilon = params, learning_rate, beta1, beta2, epsilon
+        self.params, self.learning_rate = params, learning_rate
+        self.beta1, self.beta2, self.epsilon = beta1, beta2, epsilon
         self.moments = [np.zeros_like(p) for p in params]
         self.squares = [np.zeros_like(p) for p in params]
         self.steps = 0
@@ -301,10 +303,58 @@ def train_by_folds(features: np.ndarray, truth: np.ndarray, classes: int, steps:
     folds_done = FOLDS * steps
     choice = choose_by_folds(features, truth, classes, steps, seed,
                              on_fold=lambda done: report(done * steps, folds_done + steps), **training)
+    total = folds_done + choice["step"]
     layers, _ = train_head(features, truth, features[:0], truth[:0], classes, choice["step"], seed=seed,
-                           keep_last=True, on_eval=lambda step, *_: report(folds_done + step, folds_done + choice["step"]),
-                           **training)
+                           keep_last=True, on_eval=lambda step, *_: report(folds_done + step, total), **training)
     return scaled(layers, choice["temperature"]), choice
+
+
+def train_by_validation(features: np.ndarray, truth: np.ndarray, train: np.ndarray, validation: np.ndarray,
+                        classes: int, steps: int, seed: int = 0, progress=None, *, distorted=None,
+                        fine_tuning: dict | None = None, **training) -> tuple[list, dict | None, dict]:
+    """(the head trained on the `train` photos' `features`, its step the best on `validation` and its
+    temperature fitted there; the fine-tuned blocks or None; a record {"best_step", "history",
+    "fine_tune_epoch", "calibration"}). With `fine_tuning` {"top", "activations", "epochs",
+    "learning_rate"}, the blocks `top` and the head are then tuned together on the blocks' activations
+    and the best epoch on validation kept. `progress(done, total)` counts steps: the head's, then the
+    fine-tuning's."""
+    from poets import fine_tune  # it builds on this module's helpers
+
+    report = progress or (lambda done, total: None)
+    history = []
+
+    def on_eval(step, train_metrics, val_metrics):
+        history.append({"step": step, "train_accuracy": train_metrics[0], "train_cross_entropy": train_metrics[1],
+                        "validation_accuracy": val_metrics[0], "validation_cross_entropy": val_metrics[1]})
+
+    per_epoch = fine_tune.steps_per_epoch(int(train.sum()), training["batch_size"])
+    total = steps + (fine_tuning["epochs"] * per_epoch if fine_tuning else 0)
+
+    def on_head_eval(step, train_metrics, val_metrics):
+        on_eval(step, train_metrics, val_metrics)
+        report(step, total)
+
+    layers, best_step = train_head(features[train], truth[train], features[validation], truth[validation], classes,
+                                   steps, seed=seed, on_eval=on_head_eval, distorted=distorted, **training)
+    fine_tuned, fine_tune_epoch, held = None, 0, features[validation]
+    if fine_tuning and fine_tuning["epochs"]:
+        def on_fine_tune_eval(epoch, done, train_metrics, val_metrics):
+            if epoch:  # epoch 0 is the head as trained, already in the history
+                on_eval(steps + done, train_metrics, val_metrics)
+                report(steps + done, total)
+
+        top, activations = fine_tuning["top"], fine_tuning["activations"]
+        layers, fine_tuned, fine_tune_epoch = fine_tune.fine_tune(
+            top, layers, activations[train], truth[train], activations[validation], truth[validation],
+            fine_tuning["epochs"], fine_tuning["learning_rate"], training["batch_size"], seed, training["dropout"],
+            on_eval=on_fine_tune_eval)
+        if fine_tune_epoch:
+            best_step = steps + fine_tune_epoch * per_epoch
+        if fine_tuned:  # the head's input, through the blocks as tuned
+            held = fine_tune.pooled(top, activations[validation])
+    layers, calibration = calibrate(layers, held, truth[validation])
+    return layers, fine_tuned, {"best_step": best_step, "history": history, "fine_tune_epoch": fine_tune_epoch,
+                                "calibration": calibration}
 
 
 def retrained_graph(architecture, weights_path, layers, block_weights=None):

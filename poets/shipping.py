@@ -31,7 +31,8 @@ def limits_text(limits: dict) -> str:
 # key: (flag, what a variant has of it, whether it must be at most the limit, how to show it)
 LIMITS = {
     "max_size_kb": ("--max-size-kb", lambda variants, name: shipped_size(variants, name) / 1000, True, "{:,.0f} KB"),
-    "max_latency_ms": ("--max-latency-ms", lambda variants, name: 1000 * variants[name]["latency_s"], True, "{:.1f} ms"),
+    "max_latency_ms": ("--max-latency-ms", lambda variants, name: 1000 * variants[name]["latency_s"], True,
+                       "{:.1f} ms"),
     "min_accuracy": ("--min-accuracy", lambda variants, name: variants[name]["accuracy"], False, "accuracy {:.3f}"),
 }
 

@@ -31,7 +31,8 @@ class Quantize(ArtifactTask):
     reads_in_part = ("dataset",)
 
     def requires(self):
-        return {"optimize": self.clone(Optimize), "retrain": self.clone(Retrain), "dataset": self.clone(DownloadDataset)}
+        return {"optimize": self.clone(Optimize), "retrain": self.clone(Retrain),
+                "dataset": self.clone(DownloadDataset)}
 
     @property
     def graph_file(self):

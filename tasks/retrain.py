@@ -9,8 +9,15 @@ from luigi.util import inherits
 
 from poets import bottlenecks, fine_tune, graphs
 from poets.images import check_split, split_of
-from poets.retrain import (CROSS_VALIDATE_BELOW, FOLDS, FOLDS_BELOW, calibrate, cross_validate, retrained_graph,
-                           train_by_folds, train_head)
+from poets.retrain import (
+    CROSS_VALIDATE_BELOW,
+    FOLDS,
+    FOLDS_BELOW,
+    cross_validate,
+    retrained_graph,
+    train_by_folds,
+    train_by_validation,
+)
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.bottlenecks import Activations, check_fine_tune_blocks, features_of
 from tasks.check_photos import CheckPhotos, check_percentages, fixes_identity, labelled_photos
@@ -123,101 +130,71 @@ class Retrain(ArtifactTask):
         names = [f"photos/{path}" for path in training] if any(self.distortions.values()) else []
         return check_intact(dataset, names) / dataset.photos.name
 
+    @property
+    def head_training(self):
+        return {"learning_rate": self.learning_rate, "batch_size": self.train_batch_size,
+                "hidden_units": self.hidden_units, "dropout": self.dropout}
+
     def run(self):
-        base_model = self.requires()["base_model"]
         # CheckPhotos never excludes a test photo.
         excluded = self.requires()["check"].excluded() if self.exclude_flagged else frozenset()
         features, paths, labels, classes = labelled_photos(self, self.requires()["bottlenecks"].features, excluded)
-        truth = np.array([classes.index(label) for label in labels])
         sets = np.array([split_of(p, self.validation_percentage, self.testing_percentage) for p in paths])
         check_split(labels, sets, classes)
+        truth = np.array([classes.index(label) for label in labels])
+        train = self.train_by_folds if self.by_folds(int((sets != "testing").sum())) else self.train_on_validation
+        layers, fine_tuned, record = train(features, paths, truth, sets, len(classes))
+        counts = {name: int((sets == name).sum()) for name in ("training", "validation", "testing")}
+        with self.artifact_folder() as folder:
+            write_summaries(folder / "summaries", record["history"])
+            graph_def = retrained_graph(self.architecture, self.requires()["base_model"].weights, layers, fine_tuned)
+            graphs.save(graph_def, folder / self.graph_file)
+            (folder / self.labels.name).write_text("".join(label + "\n" for label in classes), encoding="utf-8")
+            write_json(folder / "training.json", {"photos": counts, **record})
+            write_json(folder / SPLIT, {name: [[p, label] for p, label, s in zip(paths, labels, sets) if s == name]
+                                        for name in ("training", "validation", "testing")})
+        log.info("Retrain: %s photos; kept step %d, chosen by %s; temperature %.3f", counts, record["best_step"],
+                 record["chosen_by"], record["calibration"]["temperature"])
+
+    def progress_in(self, unit):
+        return lambda done, total: self.progress(done, total, unit)
+
+    def train_by_folds(self, features, paths, truth, sets, classes):
+        """The head trained by poets.retrain.train_by_folds on the training and validation photos:
+        (layers, None, training.json's record)."""
+        pool = sets != "testing"
+        layers, choice = train_by_folds(features[pool], truth[pool], classes, self.training_steps, self.random_seed,
+                                        self.progress_in("steps"), **self.head_training)
+        cross_validated = choice["estimate"] if (sets == "testing").sum() < CROSS_VALIDATE_BELOW else None
+        return layers, None, {"chosen_by": "folds", "folds": FOLDS, "best_step": choice["step"],
+                              "history": choice["history"], "fine_tune_epoch": 0,
+                              "calibration": choice["calibration"], "cross_validated": cross_validated}
+
+    def train_on_validation(self, features, paths, truth, sets, classes):
+        """The head (and, with --fine-tune-blocks, the blocks) trained by
+        poets.retrain.train_by_validation: (layers, fine-tuned blocks or None, training.json's record)."""
+        base_model = self.requires()["base_model"]
         train, validation, pool = sets == "training", sets == "validation", sets != "testing"
-        training = {"learning_rate": self.learning_rate, "batch_size": self.train_batch_size,
-                    "hidden_units": self.hidden_units, "dropout": self.dropout}
-        cross_validating = (sets == "testing").sum() < CROSS_VALIDATE_BELOW
-        by_folds = self.by_folds(int(pool.sum()))
-        activations, top = None, None
+        fine_tuning = None
         if self.fine_tune_blocks:
             # The head first learns on the pooled features of the blocks as they are.
             top = fine_tune.top_model(self.architecture, base_model.weights, self.fine_tune_blocks)
-            activations, features = features, fine_tune.pooled(top, features)
-        fine_tuned, fine_tune_epoch = None, 0
-        with self.artifact_folder() as folder:
-            if by_folds:
-                layers, choice = train_by_folds(features[pool], truth[pool], len(classes), self.training_steps,
-                                                self.random_seed, lambda done, total: self.progress(done, total, "steps"),
-                                                **training)
-                history, best_step, calibration = choice["history"], choice["step"], choice["calibration"]
-                cross_validated = choice["estimate"] if cross_validating else None
-            else:
-                layers, best_step, history, fine_tuned, fine_tune_epoch, calibration = self.train_on_validation(
-                    base_model, features, activations, top, paths, truth, train, validation, len(classes))
-                cross_validated = None
-                if cross_validating:
-                    cross_validated = cross_validate(
-                        features[pool], truth[pool], validation[pool], len(classes), self.random_seed,
-                        on_fold=lambda done: self.progress(done, FOLDS, "cross-validation folds"),
-                        steps=self.training_steps, **training)
-            write_summaries(folder / "summaries", history)
-            graph_def = retrained_graph(self.architecture, base_model.weights, layers, fine_tuned)
-            graphs.save(graph_def, folder / self.graph_file)
-            (folder / self.labels.name).write_text("".join(label + "\n" for label in classes), encoding="utf-8")
-            counts = {name: int((sets == name).sum()) for name in ("training", "validation", "testing")}
-            write_json(folder / "training.json", {"photos": counts, "chosen_by": "folds" if by_folds else "validation",
-                                                  "folds": FOLDS if by_folds else None,
-                                                  "best_step": best_step, "history": history,
-                                                  "fine_tune_epoch": fine_tune_epoch, "calibration": calibration,
-                                                  "cross_validated": cross_validated})
-            write_json(folder / SPLIT, {name: [[p, label] for p, label, s in zip(paths, labels, sets) if s == name]
-                                        for name in ("training", "validation", "testing")})
-            log.info("Retrain: %s photos; kept step %d, chosen by %s; temperature %.3f", counts, best_step,
-                     "folds" if by_folds else "validation", calibration["temperature"])
-
-    def train_on_validation(self, base_model, features, activations, top, paths, truth, train, validation, classes):
-        """The head trained on the training photos' `features`, its step (and, with --fine-tune-blocks,
-        its epoch of fine-tuning the blocks `top` on their `activations`) the best on validation and its
-        temperature fitted there: (layers, best step, history, fine-tuned blocks or None, fine-tuning
-        epoch, calibration)."""
-        history = []
-
-        def on_eval(step, train_metrics, val_metrics):
-            history.append({"step": step, "train_accuracy": train_metrics[0], "train_cross_entropy": train_metrics[1],
-                            "validation_accuracy": val_metrics[0], "validation_cross_entropy": val_metrics[1]})
-
-        # Progress in steps: the head's, then the fine-tuning's.
-        per_epoch = fine_tune.steps_per_epoch(int(train.sum()), self.train_batch_size)
-        steps = self.training_steps + (self.fine_tune_epochs * per_epoch if self.fine_tune_blocks else 0)
-
-        def on_head_eval(step, train_metrics, val_metrics):
-            on_eval(step, train_metrics, val_metrics)
-            self.progress(step, steps, "steps")
-
+            fine_tuning = {"top": top, "activations": features, "epochs": self.fine_tune_epochs,
+                           "learning_rate": self.fine_tune_learning_rate}
+            features = fine_tune.pooled(top, features)
         training = [p for p, t in zip(paths, train) if t]
-        layers, best_step = train_head(
-            features[train], truth[train], features[validation], truth[validation], classes,
-            self.training_steps, self.learning_rate, self.train_batch_size, self.random_seed,
-            on_eval=on_head_eval, distorted=bottlenecks.distorted_features(
-                self.training_photos(training), training, self.architecture, base_model.weights, **self.distortions),
-            hidden_units=self.hidden_units, dropout=self.dropout,
-        )
-        fine_tuned, fine_tune_epoch = None, 0
-        if self.fine_tune_blocks and self.fine_tune_epochs:
-            def on_fine_tune_eval(epoch, done, train_metrics, val_metrics):
-                if epoch:  # epoch 0 is the head as trained, already in the history
-                    on_eval(self.training_steps + done, train_metrics, val_metrics)
-                    self.progress(self.training_steps + done, steps, "steps")
-
-            layers, fine_tuned, fine_tune_epoch = fine_tune.fine_tune(
-                top, layers, activations[train], truth[train], activations[validation], truth[validation],
-                self.fine_tune_epochs, self.fine_tune_learning_rate, self.train_batch_size,
-                self.random_seed, self.dropout, on_eval=on_fine_tune_eval)
-            if fine_tune_epoch:
-                best_step = self.training_steps + fine_tune_epoch * per_epoch
-        held = features[validation]
-        if fine_tuned:  # the head's input, through the blocks as tuned
-            held = fine_tune.pooled(top, activations[validation])
-        layers, calibration = calibrate(layers, held, truth[validation])
-        return layers, best_step, history, fine_tuned, fine_tune_epoch, calibration
+        distorted = bottlenecks.distorted_features(self.training_photos(training), training, self.architecture,
+                                                   base_model.weights, **self.distortions)
+        layers, fine_tuned, record = train_by_validation(
+            features, truth, train, validation, classes, self.training_steps, self.random_seed,
+            self.progress_in("steps"), distorted=distorted, fine_tuning=fine_tuning, **self.head_training)
+        cross_validated = None
+        if (sets == "testing").sum() < CROSS_VALIDATE_BELOW:
+            cross_validated = cross_validate(features[pool], truth[pool], validation[pool], classes, self.random_seed,
+                                             on_fold=lambda done: self.progress(done, FOLDS, "cross-validation folds"),
+                                             steps=self.training_steps, **self.head_training)
+        return layers, fine_tuned, {"chosen_by": "validation", "folds": None, **record,
+                                    "cross_validated": cross_validated}
 
 
 def write_summaries(folder, history):

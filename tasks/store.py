@@ -13,6 +13,15 @@ killed upload never looks finished. An artifact another machine made is
 downloaded into the cache the first time a task reads it; an id fixes the
 content, so the cache never goes stale and is shared by every data dir.
 
+Two machines may make the same artifact at once. Each uploads its files
+into a folder of its own under the artifact (`<stage>/<id>/<upload>/`, the
+record's `upload`), and the record is written only if none is there yet
+(S3's conditional write, If-None-Match): one record wins, and whichever it
+is, every file it lists is there with the bytes it lists. The machine that
+lost removes its files and takes the winner's copy into its cache, so every
+reader sees the same bytes. (A store without conditional writes lets the
+last record win; each record still matches its files.)
+
 Every file downloaded is checked against the size and sha256 its record
 lists before anything reads it: a file that differs is fetched again
 (REFETCHES times), and only then fails naming the artifact and the file;
@@ -34,6 +43,7 @@ import logging
 import os
 import random
 import shutil
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -241,6 +251,12 @@ class S3Store:
     def url(self, stage, artifact_id, name=""):
         return f"{self.root}/{stage}/{artifact_id}/{name}"
 
+    def file_url(self, stage, artifact_id, record, name):
+        """Where the file `name` of the artifact whose record is `record` lies: in the folder of the upload
+        that won, or beside the record for an artifact uploaded before uploads had folders."""
+        upload = record.get("upload")
+        return self.url(stage, artifact_id, f"{upload}/{name}" if upload else name)
+
     @property
     def bucket(self):
         return self._bucket_key(self.root + "/")[0]
@@ -351,7 +367,7 @@ class S3Store:
                 return []  # downloaded, and checked, before
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_name(f"{path.name}-luigi-tmp-{random.randrange(10**10):010d}")
-            url = self.url(stage, artifact_id, name)
+            url = self.file_url(stage, artifact_id, record, name)
             try:
                 for attempt in range(1 + REFETCHES):
                     self.client.download_file(*self._bucket_key(url), str(partial))
@@ -381,22 +397,71 @@ class S3Store:
                                   f"Remove it from the bucket and run again to rebuild it")
 
     def publish(self, stage, artifact_id):
-        """Upload the cached folder: every file first, the record last."""
+        """Upload the cached folder: every file first, into this upload's own folder, then the record, unless
+        another machine's is there first; then theirs replaces ours in the cache."""
         folder = self.folder(stage, artifact_id)
         if self.record(stage, artifact_id) is not None:
-            log.info("%s: another worker uploaded it first; keeping theirs", self.url(stage, artifact_id))
-            return
-        names = sorted(read_record(folder).get("files") or {})
+            return self.adopt(stage, artifact_id)
+        record = {**read_record(folder), "upload": uuid.uuid4().hex[:16]}
+        names = sorted(record.get("files") or {})
 
         def put(name):
-            self.client.upload_file(str(folder / name), *self._bucket_key(self.url(stage, artifact_id, name)))
+            self.client.upload_file(str(folder / name), *self._bucket_key(self.file_url(stage, artifact_id, record,
+                                                                                        name)))
 
         try:
             with ThreadPoolExecutor(TRANSFER_THREADS) as pool:
                 list(pool.map(put, names))
-            put(RECORD)
+            won = self._put_record(stage, artifact_id, record)
         except Exception as error:
             raise self.gave_up("uploading", stage, artifact_id, error) from error
+        if not won:
+            self._remove(self._bucket_key(self.url(stage, artifact_id, record["upload"] + "/"))[1])
+            self.adopt(stage, artifact_id)
+
+    def _put_record(self, stage, artifact_id, record, attempts=MAX_ATTEMPTS) -> bool:
+        """Write the record if the artifact has none yet; whether this one is there now."""
+        from botocore.exceptions import ClientError
+
+        url = self.url(stage, artifact_id, RECORD)
+        body = (json.dumps(record, indent=2) + "\n").encode("utf-8")
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._bucket_key(url)[1], Body=body, IfNoneMatch="*")
+        except ClientError as error:
+            # 412: a record is there. A retried request whose first try landed reads 412 too: it may be ours.
+            if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") not in (409, 412):
+                raise
+            _records.pop(url, None)
+            theirs = self.record(stage, artifact_id)
+            if theirs is None and attempts > 1:  # 409: another conditional write was under way, and failed
+                return self._put_record(stage, artifact_id, record, attempts - 1)
+            if theirs is None:
+                raise
+            return theirs.get("upload") == record["upload"]
+        _records[url] = record
+        return True
+
+    def _remove(self, prefix):
+        """Remove the objects under `prefix`: a lost upload's files (leftovers only cost space, so failing to
+        remove them is not an error)."""
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                if keys := [{"Key": item["Key"]} for item in page.get("Contents", [])]:
+                    self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+        except Exception as error:
+            log.warning("s3://%s/%s: could not remove a lost upload (%s)", self.bucket, prefix, error)
+
+    def adopt(self, stage, artifact_id):
+        """Another machine's upload of the artifact won: its copy replaces ours in the cache unless the
+        files are the same, so readers here read what readers everywhere read."""
+        log.info("%s: another machine uploaded it first; keeping theirs", self.url(stage, artifact_id))
+        final, theirs = self.folder(stage, artifact_id), self.record(stage, artifact_id)
+        if (read_record(final) or {}).get("files") == theirs.get("files"):
+            return
+        aside = temporary_sibling(final)
+        os.replace(final, aside / final.name)
+        shutil.rmtree(aside, ignore_errors=True)
+        self.fetch(stage, artifact_id)
 
     def damage(self, stage, artifact_id):
         """Rehash the artifact's files in the bucket against its record."""
@@ -412,7 +477,7 @@ class S3Store:
         def check(item):
             name, expected = item
             try:
-                digest, size = self._read(self.url(stage, artifact_id, name), hashed)
+                digest, size = self._read(self.file_url(stage, artifact_id, record, name), hashed)
             except FileNotFoundError:
                 return [f"{name} is missing"]
             if size != expected["size"]:

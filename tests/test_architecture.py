@@ -7,8 +7,8 @@ import pytest
 
 ROOT = Path(__file__).parents[1]
 GROUND = {"contract", "graphs", "tflite", "metadata", "images", "architectures", "download", "quiet"}
-STEPS = {"bottlenecks", "fine_tune", "retrain", "optimize", "quantize", "export", "evaluate", "compress", "report", "clients",
-         "label_image", "graph_pb2tb", "out_of_fold", "photo_check", "calibration", "shipping", "comparison"}
+STEPS = {"bottlenecks", "fine_tune", "retrain", "optimize", "quantize", "export", "evaluate", "compress", "report",
+         "clients", "label_image", "graph_pb2tb", "out_of_fold", "photo_check", "calibration", "shipping", "comparison"}
 HEAVY = ("tensorflow", "keras", "ai_edge_litert", "mediapipe")
 
 
@@ -50,3 +50,16 @@ def test_tasks_never_import_workflows(path):
                          ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_heavy_libraries_are_imported_lazily(path):
     assert not [name for name in imports(path, top_level_only=True) if name.split(".")[0] in HEAVY]
+
+
+# ARCHITECTURE.md: a task reads its inputs, calls poets/ and writes its output.
+LONGEST_TASK_FUNCTION = 40
+
+
+@pytest.mark.parametrize("path", modules("tasks") + modules("workflows"), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_task_layer_functions_stay_short(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    long = [f"{node.name}: {node.end_lineno - node.lineno + 1} lines" for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > LONGEST_TASK_FUNCTION]
+    assert not long, f"{path.name}: move the work into poets/: {long}"

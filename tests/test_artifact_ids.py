@@ -103,3 +103,71 @@ def test_a_full_disk_leaves_no_partial_artifact_and_says_so(tmp_path, monkeypatc
         task.run()
     assert error.value.errno == errno.ENOSPC
     assert not task.output().exists() and list((tmp_path / "sums").iterdir()) == []
+
+
+# Which stages' ids each MobileModel flag moves: the one rule of tasks/artifact.py (an id hashes the
+# task's version, the parameters it brings and its requirements' ids) seen from the command line.
+HEAD = ["Retrain", "Optimize", "Quantize", "Compress", "Evaluate", "MobileModel"]
+FEATURES = ["BottleneckShard", "Bottlenecks", "CheckPhotos"] + HEAD
+SPLIT = ["CheckPhotos"] + HEAD
+MOVES = {
+    "data_dir": [], "cache_dir": [], "verbose": [], "bottleneck_shards": ["BottleneckShard"],
+    "dataset_url": ["DownloadDataset"] + FEATURES, "dataset_sha256": ["DownloadDataset"] + FEATURES,
+    "dataset_dir": ["DownloadDataset"] + FEATURES,
+    "architecture": ["DownloadBaseModel"] + FEATURES, "base_model_url": ["DownloadBaseModel"] + FEATURES,
+    "base_model_sha256": ["DownloadBaseModel"] + FEATURES,
+    # The activations take the bottlenecks' place for the head; the photo check keeps the bottlenecks.
+    "fine_tune_blocks": ["ActivationShard", "Activations"] + HEAD,
+    "validation_percentage": SPLIT, "testing_percentage": SPLIT, "label_fixes": SPLIT,
+    # Retrain's own flags, the fine-tuning ones even without --fine-tune-blocks.
+    **{name: HEAD for name in ("training_steps", "learning_rate", "train_batch_size", "hidden_units", "dropout",
+                               "random_seed", "flip_left_right", "random_crop", "random_scale", "random_brightness",
+                               "fine_tune_epochs", "fine_tune_learning_rate", "choose_step_by", "exclude_flagged")},
+    "quantization_mode": ["Quantize", "Compress", "Evaluate", "MobileModel"],
+    "android_variant": ["Export", "MobileModel"],
+    "max_size_kb": ["MobileModel"], "max_latency_ms": ["MobileModel"], "min_accuracy": ["MobileModel"],
+}
+OTHER = {"dataset_url": "http://127.0.0.1:9/other.tgz", "dataset_sha256": "0" * 64,
+         "architecture": "mobilenet_0.25_160", "base_model_url": "http://127.0.0.1:9/other.h5",
+         "base_model_sha256": "0" * 64, "bottleneck_shards": 4,
+         "fine_tune_blocks": 1, "validation_percentage": 15, "testing_percentage": 15, "training_steps": 400,
+         "learning_rate": 0.01, "train_batch_size": 16, "hidden_units": 0, "dropout": 0.3, "random_seed": 1,
+         "flip_left_right": True, "random_crop": 10, "random_scale": 10, "random_brightness": 10,
+         "fine_tune_epochs": 3, "fine_tune_learning_rate": 1e-4, "choose_step_by": "validation",
+         "exclude_flagged": True, "quantization_mode": "int8", "android_variant": "optimized", "max_size_kb": 100.0,
+         "max_latency_ms": 5.0, "min_accuracy": 0.5, "cache_dir": "elsewhere", "verbose": True}
+
+
+def stage_ids(task):
+    """{task family: its artifact ids} of `task` and everything it requires; an id that cannot be
+    known before a new dataset is downloaded (a shard's) reads as 'new'."""
+    from luigi.task import flatten
+
+    found, todo = {}, [task]
+    while todo:
+        task = todo.pop()
+        try:
+            artifact_id = task.artifact_id
+        except LookupError:
+            artifact_id = "new"
+        found.setdefault(task.task_family, set()).add(artifact_id)
+        todo += flatten(task.requires())
+    return found
+
+
+def test_each_flag_moves_the_ids_of_the_stages_that_use_it_and_of_what_follows(completed, flowers, tmp_path):
+    from workflows import MobileModel
+
+    params, _ = completed
+    assert set(MOVES) == {name for name, _ in MobileModel.get_params()}, "say which stages a new flag moves"
+    (tmp_path / "alias").symlink_to(params["data_dir"])
+    (tmp_path / "fixes.csv").write_text("path,label\nroses/roses_000.jpg,exclude\n")
+    other = {**OTHER, "data_dir": str(tmp_path / "alias"), "dataset_dir": str(flowers["photos"]),
+             "label_fixes": str(tmp_path / "fixes.csv")}
+    fresh()
+    before = stage_ids(MobileModel(**params))
+    for name, stages in MOVES.items():
+        fresh()
+        after = stage_ids(MobileModel(**{**params, name: other[name]}))
+        moved = sorted(family for family in set(before) | set(after) if before.get(family) != after.get(family))
+        assert moved == sorted(stages), name

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import build_failing
 from tasks.download import DownloadBaseModel, DownloadDataset
+from tests.conftest import build_failing
 from workflows import MobileModel
 
 ROOT = Path(__file__).parents[1]
@@ -107,7 +107,8 @@ def test_a_host_that_is_not_there_fails_at_once_without_retries(tmp_path, monkey
            "refused": f"http://127.0.0.1:{port}/flower_photos.tgz"}[kind]
     waits = []
     monkeypatch.setattr(download.time, "sleep", waits.append)
-    with pytest.raises(download.DownloadError, match="does not resolve" if kind == "unresolvable" else "refused") as error:
+    expected = "does not resolve" if kind == "unresolvable" else "refused"
+    with pytest.raises(download.DownloadError, match=expected) as error:
         download.download(url, tmp_path / "archive.tgz", retries=3, backoff=1)
     assert url in str(error.value) and waits == []
 

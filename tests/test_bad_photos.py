@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from poets.images import UnusablePhoto, load_photo, split_of
-from tests.conftest import FAST_TRAINING, TINY, build, build_failing, make_archive, make_photos, summary_of
 from tasks.bottlenecks import Bottlenecks
 from tasks.retrain import Retrain
+from tests.conftest import FAST_TRAINING, TINY, build, build_failing, make_archive, make_photos, summary_of
 from workflows import MobileModel
 
 RNG = np.random.default_rng(5)

@@ -25,12 +25,14 @@ def test_a_variant_is_said_to_differ_from_the_float_model_only_beyond_the_seeds_
     variants = {v["variant"]: v for v in by_variant(rows)}
     assert variants["int8"]["accuracy"] == pytest.approx(0.865)
     assert variants["int8"]["accuracy_spread"] == [0.86, 0.87]
-    assert variants["int8"]["versus_float"] == "-4.5 points against the float model, more than the seeds move it (2.0 points)"
+    assert variants["int8"]["versus_float"] == ("-4.5 points against the float model, more than the seeds move it "
+                                                "(2.0 points)")
     assert variants["float16"]["versus_float"].endswith("no more than the seeds move it (2.0 points)")
     assert variants["optimized"]["versus_float"] == "the float model"
     assert [variants[v]["pareto_size"] for v in ("optimized", "int8", "float16")] == [True, True, True]
     one_seed = {v["variant"]: v for v in by_variant(rows[::2])}
-    assert one_seed["int8"]["versus_float"] == "-4.0 points against the float model; one seed: no spread to compare with"
+    assert one_seed["int8"]["versus_float"] == ("-4.0 points against the float model; "
+                                                "one seed: no spread to compare with")
 
 
 def test_lists_are_parsed_as_people_type_them_and_bad_items_fail_naming_the_flag():

@@ -47,7 +47,8 @@ def test_optimize_folds_every_batch_norm_and_keeps_outputs(tiny_graph):
 def test_optimize_folds_mobilenet_v2_batch_norms(tmp_path):
     name = "mobilenet_v2_0.35_96"
     weights = make_base_model(tmp_path / "v2.h5", name)
-    graph_def = retrain.retrained_graph(name, weights, [(np.ones((1280, 2), np.float32) / 100, np.zeros(2, np.float32))])
+    head = [(np.ones((1280, 2), np.float32) / 100, np.zeros(2, np.float32))]
+    graph_def = retrain.retrained_graph(name, weights, head)
     optimized = optimize.optimize(graph_def)
     assert optimize.batch_norm_ops(optimized) == []
     pixels = np.random.default_rng(0).uniform(-1, 1, (4, 96, 96, 3)).astype(np.float32)
@@ -79,7 +80,8 @@ def test_optimize_folds_fused_batch_norm():
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     rng = np.random.default_rng(0)
-    kernel, depthwise = rng.normal(size=(3, 3, 3, 8)).astype(np.float32), rng.normal(size=(3, 3, 8, 1)).astype(np.float32)
+    kernel = rng.normal(size=(3, 3, 3, 8)).astype(np.float32)
+    depthwise = rng.normal(size=(3, 3, 8, 1)).astype(np.float32)
     stats = [rng.uniform(0.5, 2, 8).astype(np.float32) for _ in range(4)]
 
     @tf.function(input_signature=[tf.TensorSpec([None, 8, 8, 3], tf.float32, name="input")])

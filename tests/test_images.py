@@ -26,7 +26,9 @@ def test_split_of_matches_retrain_py_for_known_names():
     def which_set(name, validation, testing):
         digest = int(hashlib.sha1(name.encode()).hexdigest(), 16)
         percentage = (digest % (2**27)) * (100.0 / (2**27 - 1))
-        return "validation" if percentage < validation else "testing" if percentage < validation + testing else "training"
+        if percentage < validation:
+            return "validation"
+        return "testing" if percentage < validation + testing else "training"
 
     for i in range(300):
         assert split_of(f"x/{i}.jpg", 10, 10) == which_set(f"{i}.jpg", 10, 10)

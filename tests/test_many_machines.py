@@ -114,7 +114,7 @@ def test_two_workers_on_a_bucket_split_the_shards_and_match_a_local_run(complete
     rerun = subprocess.run(worker({**params, "quantization_mode": "float16"}, bucket, tmp_path / "c" / "cache"),
                            cwd=ROOT, capture_output=True, text=True)
     assert rerun.returncode != 0
-    folder = f"{bucket}/{optimized.rsplit('/', 1)[0].removeprefix('run/')}/"
+    folder = f"{bucket}/{'/'.join(optimized.split('/')[1:3])}/"
     assert f"artifact {folder} is damaged: {optimized.rsplit('/', 1)[1]} does not have the sha256" in rerun.stderr
     assert not [k for k in objects("run/quantize/") if k.endswith("params.json") and "float16" in get(k).decode()]
     verify = subprocess.run([sys.executable, "-m", "workflows.artifacts", "verify", "--data-dir", bucket,
@@ -185,7 +185,7 @@ def test_cached_copies_and_partial_downloads_are_checked_file_by_file(completed,
     assert sorted(p.relative_to(part).as_posix() for p in part.rglob("*") if p.is_file()) == sorted(photos)
     assert not elsewhere.folder("dataset", artifact_id).exists()
 
-    key = f"run/dataset/{artifact_id}/{photos[0]}"
+    key = f"run/dataset/{artifact_id}/{store.record('dataset', artifact_id)['upload']}/{photos[0]}"
     boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=get(key)[:-1])
     with pytest.raises(ArtifactDamaged, match="roses/roses_000.jpg has"):
         S3Store(bucket, tmp_path / "third").fetch("dataset", artifact_id, photos)
@@ -206,3 +206,37 @@ def test_an_unusable_bucket_fails_naming_the_data_dir(bucket, flowers, tmp_path,
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     with pytest.raises(RuntimeError, match=r"--data-dir s3://poets/elsewhere: cannot reach the S3 endpoint"):
         DownloadBaseModel(data_dir="s3://poets/elsewhere", **weights).complete()
+
+
+def test_two_machines_with_their_own_schedulers_make_the_same_artifacts_at_once_and_agree(completed, bucket,
+                                                                                          tmp_path):
+    """No luigid: each machine makes every artifact up to Retrain itself, at the same moment, on one bucket."""
+    from tasks.store import RECORD, S3Store
+
+    params, _ = completed
+    machines = [tmp_path / "a", tmp_path / "b"]
+    args = [arg if arg != "MobileModel" else "Retrain" for arg in command(
+        {k: v for k, v in params.items() if k != "data_dir"}, bucket)]
+    runs = [subprocess.Popen(args + ["--cache-dir", str(machine / "cache")], cwd=ROOT, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True) for machine in machines]
+    logs = []
+    for run in runs:
+        _, err = run.communicate(timeout=600)
+        assert run.returncode == 0, err[-3000:]
+        logs.append(err)
+    reader = S3Store(bucket, tmp_path / "reader")
+    artifacts = [(stage, artifact_id) for stage in ("dataset", "base_model", "bottleneck_shards", "bottlenecks",
+                                                    "retrain") for artifact_id in reader.ids(stage)]
+    assert len(artifacts) == 12, artifacts  # one of each, eight shards
+    print("uploads that found another machine's there first:", "".join(logs).count("uploaded it first"))
+    for stage, artifact_id in artifacts:
+        record = reader.record(stage, artifact_id)
+        assert reader.damage(stage, artifact_id) == [], (stage, artifact_id)
+        # One upload's files in the bucket: the loser of a race removed its own.
+        uploads = {key.split("/")[3] for key in objects(f"run/{stage}/{artifact_id}/") if not key.endswith(RECORD)}
+        assert uploads == {record["upload"]}, (stage, artifact_id, uploads)
+        # Every reader agrees: each machine's cached copy holds the bucket's bytes.
+        for machine in machines:
+            cached = machine / "cache" / stage / artifact_id / RECORD
+            if cached.exists():
+                assert json.loads(cached.read_text())["files"] == record["files"], (machine.name, stage)

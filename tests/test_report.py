@@ -101,7 +101,8 @@ def test_a_hundred_classes_and_a_class_without_test_photos_stay_readable(tmp_pat
     truth = np.array([labels.index(label) for _, label in photos])
     from poets.evaluate import per_class
 
-    variants = {name: {"accuracy": 0.5, "accuracy_interval": [0.4, 0.6], "cross_entropy": 1.0, "ece": 0.1, "size_bytes": 1000, "gzip_bytes": 900,
+    variants = {name: {"accuracy": 0.5, "accuracy_interval": [0.4, 0.6], "cross_entropy": 1.0, "ece": 0.1,
+                       "size_bytes": 1000, "gzip_bytes": 900,
                        "latency_s": 0.001, "agreement": 0.9,
                        "per_class": per_class(e.probabilities, truth, labels)} for name, e in evaluations.items()}
     summary = {"architecture": "mobilenet_0.25_128", "labels": labels, "variants": variants,

@@ -15,8 +15,8 @@ from tests.test_interruptions import command, comparable
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).parents[1]
-FAMILIES = {"DownloadDataset", "DownloadBaseModel", "BottleneckShard", "Bottlenecks", "CheckPhotos", "Retrain", "Optimize", "Quantize", "Compress",
-            "Evaluate", "Export", "MobileModel"}
+FAMILIES = {"DownloadDataset", "DownloadBaseModel", "BottleneckShard", "Bottlenecks", "CheckPhotos", "Retrain",
+            "Optimize", "Quantize", "Compress", "Evaluate", "Export", "MobileModel"}
 
 
 def central(params, data_dir, port, *extra):
@@ -92,7 +92,8 @@ def test_luigid_records_task_history(completed, luigid, tmp_path):
     params, _ = completed
     port, _ = luigid
     run = subprocess.run(
-        [sys.executable, "-m", "luigi", "--module", "workflows", "DownloadDataset", "--data-dir", str(tmp_path / "data"),
+        [sys.executable, "-m", "luigi", "--module", "workflows", "DownloadDataset",
+         "--data-dir", str(tmp_path / "data"),
          "--dataset-url", params["dataset_url"], "--scheduler-host", "127.0.0.1", "--scheduler-port", str(port)],
         cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -24,7 +24,8 @@ def test_without_limits_the_smallest_within_a_point_of_the_optimized_graph_ships
     ({"max_size_kb": 1999}, "float16"),  # the float graphs are 2,000 KB on the phone
     ({"max_size_kb": 530}, "int8"),
     ({"max_latency_ms": 10}, "dynamic_range"),
-    ({"max_latency_ms": 20}, "float16"),  # weights_rounded takes 21 ms; optimized and float16 tie on accuracy: the smaller
+    # weights_rounded takes 21 ms; optimized and float16 tie on accuracy: the smaller
+    ({"max_latency_ms": 20}, "float16"),
     ({"min_accuracy": 0.92, "max_size_kb": 1500}, "float16"),
     ({"min_accuracy": 0.9}, "weights_rounded"),
 ])

@@ -12,15 +12,16 @@ from workflows import MobileModel
 # Real luigid, subprocesses, S3 or repeated runs: the slow part of the suite (-m "not slow" skips it).
 pytestmark = pytest.mark.slow
 
-DOWNSTREAM = ["Bottlenecks", "CheckPhotos", "Retrain", "Optimize", "Quantize", "Export", "MobileModel"] + ["Compress", "Evaluate"] * 3
+DOWNSTREAM = (["Bottlenecks", "CheckPhotos", "Retrain", "Optimize", "Quantize", "Export", "MobileModel"]
+              + ["Compress", "Evaluate"] * 3)
 
 
 @pytest.fixture
 def local(flowers, tmp_path):
     """A local --dataset-dir run, complete; returns (params, folder)."""
     folder = make_photos(tmp_path / "my photos", per_class=20)
-    params = {"data_dir": str(tmp_path / "data"), "dataset_dir": str(folder), "base_model_url": flowers["base_model_url"],
-              "architecture": TINY, **FAST_TRAINING}
+    params = {"data_dir": str(tmp_path / "data"), "dataset_dir": str(folder),
+              "base_model_url": flowers["base_model_url"], "architecture": TINY, **FAST_TRAINING}
     fresh()
     build(MobileModel(**params))
     return params, folder

@@ -110,8 +110,10 @@ def test_each_fault_of_the_store_is_retried_and_the_artifact_arrives_whole(moto_
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     direct = boto3.client("s3", endpoint_url=moto_endpoint)
+    prefix = "run/retrain/0123456789abcdef/"
+    upload = json.loads(direct.get_object(Bucket="poets", Key=prefix + store.RECORD)["Body"].read())["upload"]
     for name, content in files.items():
-        assert direct.get_object(Bucket="poets", Key=f"run/retrain/0123456789abcdef/{name}")["Body"].read() == content
+        assert direct.get_object(Bucket="poets", Key=f"{prefix}{upload}/{name}")["Body"].read() == content
 
 
 @pytest.mark.slow
@@ -177,3 +179,59 @@ def test_a_store_that_keeps_failing_fails_the_upload_in_one_line_naming_the_data
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     listed = boto3.client("s3", endpoint_url=moto_endpoint).list_objects_v2(Bucket="poets").get("Contents", [])
     assert not [item for item in listed if item["Key"].endswith(store.RECORD)]
+
+
+def made(cache, content):
+    """A complete artifact retrain/0123456789abcdef in the cache folder `cache`, its graph holding `content`."""
+    folder = cache / "retrain" / "0123456789abcdef"
+    (folder / "summaries").mkdir(parents=True)
+    (folder / "graph.pb").write_bytes(content)
+    (folder / "summaries" / "events").write_bytes(content[:100])
+    (folder / store.RECORD).write_text(json.dumps({"task": "Retrain", "files": store.file_digests(folder)}))
+    return folder
+
+
+@pytest.mark.parametrize("conditional", [True, False], ids=["conditional-writes", "last-record-wins"])
+def test_two_machines_uploading_the_same_artifact_at_once_leave_one_whole_artifact(moto_endpoint, tmp_path,
+                                                                                   monkeypatch, conditional):
+    """The bytes differ, as a float16 conversion's may from one run to the next: both uploads pass the check
+    that no record is there, both upload every file, then both write the record."""
+    import threading
+
+    import boto3
+
+    contents = {"a": BODY * 3, "b": BODY[::-1] * 3}
+    machines = {name: store.S3Store("s3://poets/run", tmp_path / name) for name in contents}
+    for name, content in contents.items():
+        made(machines[name].cache, content)
+    both_uploaded = threading.Barrier(2, timeout=30)
+    put_record = store.S3Store._put_record
+
+    def racing(self, stage, artifact_id, record, attempts=store.MAX_ATTEMPTS):
+        both_uploaded.wait()
+        if not conditional:  # a store that ignores If-None-Match: the last record written stays
+            self.client.put_object(Bucket=self.bucket, Key=f"run/{stage}/{artifact_id}/{store.RECORD}",
+                                   Body=json.dumps(record).encode())
+            store._records.clear()
+            return True
+        return put_record(self, stage, artifact_id, record, attempts)
+
+    monkeypatch.setattr(store.S3Store, "_put_record", racing)
+    threads = [threading.Thread(target=s3.publish, args=("retrain", "0123456789abcdef")) for s3 in machines.values()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    store._records.clear()
+    reader = store.S3Store("s3://poets/run", tmp_path / "reader")
+    assert reader.ids("retrain") == ["0123456789abcdef"]
+    assert reader.damage("retrain", "0123456789abcdef") == []
+    bucket = (reader.fetch("retrain", "0123456789abcdef") / "graph.pb").read_bytes()
+    assert bucket in contents.values()
+    keys = [item["Key"] for item in boto3.client("s3").list_objects_v2(Bucket="poets", Prefix="run/")["Contents"]]
+    if conditional:
+        # The loser took the winner's copy into its cache and removed its own upload.
+        for s3 in machines.values():
+            assert (s3.folder("retrain", "0123456789abcdef") / "graph.pb").read_bytes() == bucket
+            assert s3.damage("retrain", "0123456789abcdef") == []
+        assert len(keys) == 3, keys  # the record and the winner's two files

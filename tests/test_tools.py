@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from poets import evaluate, graph_pb2tb, label_image
-from tests.conftest import FAST_TRAINING, build, summary_of
 from tasks.retrain import Retrain
+from tests.conftest import FAST_TRAINING, build, summary_of
 
 
 def sunflower(flowers):
@@ -50,7 +50,8 @@ def test_evaluate_cli_scores_the_test_split_like_the_task(completed, flowers, ca
     photos = Path(summary["variants"]["optimized"]["path"]).parents[2] / "dataset"
     photos = next(photos.glob("*/photos"))
     evaluate.main([summary["variants"]["optimized"]["path"], "--image_dir", str(photos),
-                   "--labels", summary["labels_path"], "--testing_percentage", str(FAST_TRAINING["testing_percentage"])])
+                   "--labels", summary["labels_path"],
+                   "--testing_percentage", str(FAST_TRAINING["testing_percentage"])])
     out = capsys.readouterr().out
     accuracy = float(re.search(r"Accuracy: (\d\.\d+)", out).group(1))
     cross_entropy = float(re.search(r"Cross entropy: (\d\.\d+)", out).group(1))

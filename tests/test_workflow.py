@@ -1,8 +1,8 @@
 """The real MobileModel DAG on generated photos served over loopback HTTP."""
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import BROKEN, FAST_TRAINING, build, families, summary_of
 from workflows import MobileModel
+
 
 def test_complete_run_runs_every_stage_once(completed):
     _, ran = completed
@@ -149,14 +150,15 @@ def test_complete_run_does_not_import_tensorflow(completed):
         "print(ok, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).parents[1], env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+                         cwd=Path(__file__).parents[1],
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
     assert out.stdout.split() == ["True", "False", "False"]
 
 
 @pytest.mark.slow
 def test_mobilenet_v2_runs_end_to_end(flowers, server, tmp_path):
-    from tests.conftest import make_base_model
     from poets import architectures
+    from tests.conftest import make_base_model
 
     folder, url = server
     name = "mobilenet_v2_0.35_96"
@@ -317,6 +319,7 @@ def test_the_split_is_decided_once_and_read_by_the_later_stages(completed):
     assert set(split) == {"training", "validation", "testing"}
     for name, photos in split.items():
         assert photos and all(split_of(path, 10, params["testing_percentage"]) == name for path, _ in photos)
-    assert sum(map(len, split.values())) == sum(json.loads(retrain.path("training.json").read_text())["photos"].values())
+    counts = json.loads(retrain.path("training.json").read_text())["photos"]
+    assert sum(map(len, split.values())) == sum(counts.values())
     evaluate = MobileModel(**params).clone(Evaluate, variant="optimized")
     assert evaluate.photos() == [tuple(item) for item in split["testing"]]

@@ -102,42 +102,55 @@ def main(argv=None):
         return 2
     rows = remote_inventory(store, reach) if store.remote else inventory(task.data_dir, reach)
     if args.command == "list":
-        for folder, record, size, is_reached in rows:
-            state = "reached" if is_reached else ("incomplete" if record is None else "unreached")
-            made = " ".join(f"{k}={v}" for k, v in record["params"].items()) if record else ""
-            print(f"{folder.parent.name}/{folder.name:<34} {size / 1e6:9.2f} MB  {state:<10}  {made}")
-            if args.made_with and record:
-                print(f"    made with: {made_with_text(record.get('made_with'))}")
-        total = sum(size for _, _, size, _ in rows)
-        print(f"{len(rows)} folders, {total / 1e6:.1f} MB; "
-              f"{sum(is_reached for *_, is_reached in rows)} reached by these parameters")
-        return 0
+        return list_artifacts(rows, args.made_with)
     if args.command == "verify":
-        checked = damaged = 0
-        for folder, record, _, is_reached in rows:
-            if not is_reached or record is None:
-                continue
-            checked += 1
-            if problems := store.damage(folder.parent.name, folder.name):
-                damaged += 1
-                print(f"DAMAGED {store.where(folder.parent.name, folder.name)}: {'; '.join(problems)}")
-            elif "files" not in record:
-                print(f"unverifiable {folder}: made before records listed their files")
-        print(f"{checked} artifacts checked, {damaged} damaged" + ("; remove them and run again to rebuild them"
-                                                                   if damaged else ""))
-        return 1 if damaged else 0
+        return verify(rows, store)
+    return clean(rows, args.yes)
+
+
+def list_artifacts(rows, made_with: bool) -> int:
+    for folder, record, size, is_reached in rows:
+        state = "reached" if is_reached else ("incomplete" if record is None else "unreached")
+        made = " ".join(f"{k}={v}" for k, v in record["params"].items()) if record else ""
+        print(f"{folder.parent.name}/{folder.name:<34} {size / 1e6:9.2f} MB  {state:<10}  {made}")
+        if made_with and record:
+            print(f"    made with: {made_with_text(record.get('made_with'))}")
+    total = sum(size for _, _, size, _ in rows)
+    print(f"{len(rows)} folders, {total / 1e6:.1f} MB; "
+          f"{sum(is_reached for *_, is_reached in rows)} reached by these parameters")
+    return 0
+
+
+def verify(rows, store) -> int:
+    checked = damaged = 0
+    for folder, record, _, is_reached in rows:
+        if not is_reached or record is None:
+            continue
+        checked += 1
+        if problems := store.damage(folder.parent.name, folder.name):
+            damaged += 1
+            print(f"DAMAGED {store.where(folder.parent.name, folder.name)}: {'; '.join(problems)}")
+        elif "files" not in record:
+            print(f"unverifiable {folder}: made before records listed their files")
+    print(f"{checked} artifacts checked, {damaged} damaged" + ("; remove them and run again to rebuild them"
+                                                               if damaged else ""))
+    return 1 if damaged else 0
+
+
+def clean(rows, really: bool) -> int:
+    """Remove the folders these parameters do not reach: complete ones, and incomplete ones older than
+    LEFTOVER_AGE (younger ones may be a run still writing)."""
     now = time.time()
     doomed = [(folder, size) for folder, record, size, is_reached in rows
               if not is_reached and (record is not None or now - folder.stat().st_mtime > LEFTOVER_AGE)]
     for folder, size in doomed:
-        print(f"{'removing' if args.yes else 'would remove'} {folder} ({size / 1e6:.2f} MB)")
-        if args.yes:
+        print(f"{'removing' if really else 'would remove'} {folder} ({size / 1e6:.2f} MB)")
+        if really:
             shutil.rmtree(folder)
     freed = sum(size for _, size in doomed)
-    print(f"{'removed' if args.yes else 'would remove'} {len(doomed)} folders, {freed / 1e6:.1f} MB"
-          + ("" if args.yes else "; run again with --yes to remove them"))
+    print(f"{'removed' if really else 'would remove'} {len(doomed)} folders, {freed / 1e6:.1f} MB"
+          + ("" if really else "; run again with --yes to remove them"))
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

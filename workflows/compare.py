@@ -38,7 +38,8 @@ class Compare(ArtifactTask):
     architectures = Names(default=(), choices=architectures.ARCHITECTURES, description=(
         "comma-separated architectures to compare (default: --architecture's); with several, --base-model-url "
         f"is empty (the Keras URLs) or holds {WEIGHTS_FILE}, where each one's weights file name goes"))
-    random_seeds = Names(default=(0,), kind=int, description="comma-separated seeds of the head's training (default: 0)")
+    random_seeds = Names(default=(0,), kind=int,
+                         description="comma-separated seeds of the head's training (default: 0)")
     # What the lists above replace, and what Compare's own choice replaces.
     unhashed = ArtifactTask.unhashed + ("quantization_mode", "android_variant")
 

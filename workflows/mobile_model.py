@@ -41,7 +41,8 @@ class MobileModel(ArtifactTask):
     )
     # The phone's limits, for --android-variant auto (poets.shipping.choose); 0 is no limit.
     max_size_kb = Number(0.0, kind=float, low=0, high=float("inf"),
-                         description="ship the most accurate variant whose graph.lite is at most this many KB; 0: no limit")
+                         description="ship the most accurate variant whose graph.lite is at most this many KB; "
+                         "0: no limit")
     max_latency_ms = Number(0.0, kind=float, low=0, high=float("inf"),
                             description="ship the most accurate variant at most this many ms a photo; 0: no limit")
     min_accuracy = Number(0.0, kind=float, low=0, high=1, high_open=False,
@@ -85,25 +86,10 @@ class MobileModel(ArtifactTask):
 
     def run(self):
         needs = self.requires()
-        retrain = needs["retrain"]
-        labels = retrain.read_labels()
-        training = retrain.training()
-        skipped = needs["bottlenecks"].skipped
-        findings = needs["check"].findings()
-        evaluations = {name: Evaluation(task.photos(), task.probabilities()) for name, task in needs["evaluate"].items()}
-        optimized = evaluations["optimized"].probabilities.argmax(axis=1)
-        variants = {}
-        for name in self.variants():
-            evaluate, sizes, scores = needs["evaluate"][name], needs["compress"][name].sizes(), evaluations[name]
-            metrics = evaluate.metrics()
-            variants[name] = {
-                **variant_figures(str(evaluate.graph_task().graph.resolve()), metrics, sizes, scores.probabilities,
-                                  scores.truth(labels)),
-                "agreement": float((scores.probabilities.argmax(axis=1) == optimized).mean()),
-                "per_class": per_class(scores.probabilities, scores.truth(labels), labels),
-            }
-            if variants[name]["path"].endswith(".tflite"):
-                variants[name]["tflite"] = evaluate.graph_task().tflite_facts()
+        labels = needs["retrain"].read_labels()
+        evaluations = {name: Evaluation(task.photos(), task.probabilities())
+                       for name, task in needs["evaluate"].items()}
+        variants = self.variant_records(evaluations, labels)
         chosen = self.android_variant
         if chosen == "auto":
             chosen = choose(variants, **self.limits())
@@ -113,10 +99,46 @@ class MobileModel(ArtifactTask):
         yield [export, shipped]
         for task in (export, shipped):  # read below, like the static requirements
             check_intact(task)
-        summary = {
+        summary = self.summary_record(labels, variants, chosen, export)
+        evaluations.setdefault(chosen, Evaluation(shipped.photos(), shipped.probabilities()))
+        check = {"path": summary["photos_to_check"]["path"], "rows": needs["check"].rows(),
+                 "findings": needs["check"].findings()}
+        shown = sorted({path for evaluation in evaluations.values() for path, _ in evaluation.photos}
+                       | photos_to_show(check["rows"], check["findings"]["duplicates"]))
+        photos = check_intact(needs["dataset"], [f"photos/{path}" for path in shown]) / "photos"
+        with self.artifact_folder() as folder:
+            write_json(folder / self.summary.name, summary)
+            write_report(summary, folder)
+            write_html(summary, folder, evaluations, photos, needs["retrain"].training(),
+                       read_json(needs["bottlenecks"].skipped), check)
+        log.info("MobileModel: summary in %s", self.summary.resolve())
+
+    def variant_records(self, evaluations, labels):
+        """{variant: its figures, its top-1 agreement with the optimized graph, its per-class figures}."""
+        optimized = evaluations["optimized"].probabilities.argmax(axis=1)
+        variants = {}
+        for name in self.variants():
+            evaluate, scores = self.requires()["evaluate"][name], evaluations[name]
+            truth = scores.truth(labels)
+            variants[name] = {
+                **variant_figures(str(evaluate.graph_task().graph.resolve()), evaluate.metrics(),
+                                  self.requires()["compress"][name].sizes(), scores.probabilities, truth),
+                "agreement": float((scores.probabilities.argmax(axis=1) == optimized).mean()),
+                "per_class": per_class(scores.probabilities, truth, labels),
+            }
+            if variants[name]["path"].endswith(".tflite"):
+                variants[name]["tflite"] = evaluate.graph_task().tflite_facts()
+        return variants
+
+    def summary_record(self, labels, variants, chosen, export):
+        """summary.json: what was made, where it is, and which variant ships."""
+        needs = self.requires()
+        training, skipped = needs["retrain"].training(), needs["bottlenecks"].skipped
+        findings = needs["check"].findings()
+        return {
             "architecture": self.architecture,
             "labels": labels,
-            "labels_path": str(retrain.labels.resolve()),
+            "labels_path": str(needs["retrain"].labels.resolve()),
             "variants": variants,
             "android": {"variant": chosen, "model": str(export.model.resolve()), "labels": str(export.labels.resolve()),
                         "tflite": export.tflite_facts()},
@@ -127,13 +149,3 @@ class MobileModel(ArtifactTask):
             "photos_to_check": {"path": str(needs["check"].table.resolve()), "count": findings["count"],
                                 "by_reason": findings["by_reason"]},
         }
-        with self.artifact_folder() as folder:
-            write_json(folder / self.summary.name, summary)
-            write_report(summary, folder)
-            evaluations.setdefault(chosen, Evaluation(shipped.photos(), shipped.probabilities()))
-            check = {"path": summary["photos_to_check"]["path"], "rows": needs["check"].rows(), "findings": findings}
-            shown = sorted({path for evaluation in evaluations.values() for path, _ in evaluation.photos}
-                           | photos_to_show(check["rows"], findings["duplicates"]))
-            photos = check_intact(needs["dataset"], [f"photos/{path}" for path in shown]) / "photos"
-            write_html(summary, folder, evaluations, photos, training, read_json(skipped), check)
-        log.info("MobileModel: summary in %s", self.summary.resolve())
