@@ -11,7 +11,7 @@
    own working folder and cache, as two machines would have.
 Prints a table and writes benchmarks/results/many_machines.json: seconds,
 ratios to the local run, bytes uploaded and downloaded, the per-photo and
-per-stage figures, and from them the README's estimate for 100,000 photos on
+per-stage figures, and from them benchmarks/README.md's estimate for 100,000 photos on
 1, 4 and 16 machines (`--estimate` computes it again from the JSON alone).
 """
 

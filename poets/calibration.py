@@ -18,7 +18,7 @@ BINS = 15
 
 # Temperatures searched: the fit only ever softens. On the flower photos, at
 # 10 to 200 photos a class and on the whole set, every fitted temperature was
-# 1.1 to 3.7 (README); one below 1 comes from validation photos that are all
+# 1.1 to 3.7 (benchmarks/README.md); one below 1 comes from validation photos that are all
 # right, whose cross-entropy keeps falling as the temperature does: sharpening
 # then would make the model sure of everything, what calibration is to prevent.
 BOUNDS = (1.0, 20.0)

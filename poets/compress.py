@@ -2,7 +2,7 @@
 
 Compressed with zlib-ng rather than the standard library's zlib: the same
 gzip format at the same level, several times faster on the repetitive
-rounded graph (the README has the figures), for a file as small.
+rounded graph (docs/reference.md has the figures), for a file as small.
 """
 
 import shutil

@@ -65,7 +65,7 @@ def fingerprint(root: Path) -> str:
 
     Adding, removing, replacing or editing a photo changes it; moving the
     folder does not. Reading stat() only, it is many times faster than
-    hashing the photos' content (the README has the figures), so an
+    hashing the photos' content (docs/reference.md has the figures), so an
     unchanged folder is recognised at every run almost for free.
     """
     root = Path(root)

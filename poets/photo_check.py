@@ -24,12 +24,12 @@ COLUMNS = ("path", "label", "suggested", "reason", "score", "split")
 EXCLUDE = "exclude"
 # Cosine of two photos' features above which they are near duplicates. On the
 # flower photos (mobilenet_0.75_224), every pair above it is the same photo
-# resized, cropped or re-encoded, or the same scene a moment later (README).
+# resized, cropped or re-encoded, or the same scene a moment later (docs/reference.md).
 NEAR_DUPLICATE = 0.95
 # A photo is far from every class when its off-topic score (off_topic_scores)
 # is this many times the median photo's: a ratio, so it holds for any base
 # model's features. On the flower photos it flags those 1.3% farthest
-# (the windmill, the tractor, the playing cards, the cathedral's ceiling; README).
+# (the windmill, the tractor, the playing cards, the cathedral's ceiling; docs/reference.md).
 OFF_TOPIC = 1.43
 # Fewer photos than this in a class: retrain.py's own minimum.
 SMALL_CLASS = 20

@@ -4,7 +4,7 @@ the base model into `retrained_graph.pb`.
 retrain.py trained one softmax layer on the bottlenecks. By default this adds
 one hidden layer of ReLU units with dropout before it, and keeps the moving
 average of the weights, which scores better on validation and test than
-retrain.py's single layer trained as retrain.py does (the README has the
+retrain.py's single layer trained as retrain.py does (benchmarks/README.md has the
 figures), for a fraction of a millisecond more per photo. `hidden_units=0`
 gives the single layer.
 
@@ -232,7 +232,7 @@ def cross_validate(features: np.ndarray, truth: np.ndarray, validation: np.ndarr
 
 # Under this many training and validation photos, Retrain's `auto` chooses the
 # head's length of training and its temperature by cross-validation instead of
-# on the validation photos (README, "A head that fits how many photos there are").
+# on the validation photos (benchmarks/README.md, "Small photo sets").
 FOLDS_BELOW = 1000
 
 

@@ -22,11 +22,13 @@ import luigi
 from luigi.task import flatten
 
 from poets import quiet
-from poets.download import disk_full
+from poets.download import DownloadError, disk_full
+from poets.shipping import NothingFits
 from tasks.parameters import name_flags
 from tasks.store import (  # noqa: F401 (read_record, ArtifactDamaged: what the other tasks import from here)
     RECORD,
     ArtifactDamaged,
+    StoreError,
     damage,
     file_digests,
     move_into_place,
@@ -36,6 +38,30 @@ from tasks.store import (  # noqa: F401 (read_record, ArtifactDamaged: what the 
 )
 
 log = logging.getLogger("luigi-interface")
+
+# Failures the project says in one line, naming the flag, file or URL at fault.
+EXPLAINED = (StoreError, ArtifactDamaged, DownloadError, NothingFits)
+
+
+class OneLineFailures(logging.Filter):
+    """luigi logs a task that failed, or whose complete() failed, with the traceback; for the
+    failures in EXPLAINED the traceback only buries their line, so the line replaces it."""
+
+    def filter(self, record):
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, EXPLAINED):
+            record.msg, record.args = f"{record.getMessage()}: {error}", ()
+            record.exc_info = record.exc_text = None
+        elif isinstance(record.msg, str) and "\nTraceback (most recent call last):" in record.msg:
+            # complete()'s failures reach the log as text: "Will not run ...:\nTraceback ...\nmodule.Class: line"
+            head, _, trace = record.msg.partition("\nTraceback (most recent call last):")
+            name, _, line = trace.rstrip().splitlines()[-1].partition(": ")
+            if name.rsplit(".", 1)[-1] in {kind.__name__ for kind in EXPLAINED}:
+                record.msg = f"{head} {line}"
+        return True
+
+
+log.addFilter(OneLineFailures())
 
 
 class ArtifactTask(luigi.Task):
@@ -201,7 +227,7 @@ VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx51
 def made_with() -> dict:
     """Which versions and which machine make this process's artifacts: the same
     parameters give the same bytes only with the same versions on the same
-    kind of CPU (README, "Reproducible")."""
+    kind of CPU (docs/reference.md, "What is in `data/`")."""
     import platform
     from importlib import metadata
 

@@ -15,7 +15,7 @@ from tasks.parameters import fine_tune_blocks
 
 log = logging.getLogger("luigi-interface")
 
-# The default of --fine-tune-blocks, chosen by measurement (README, "Fine-tuning").
+# The default of --fine-tune-blocks, chosen by measurement (benchmarks/README.md, "Fine-tuning").
 FINE_TUNE_BLOCKS = 0
 
 

@@ -17,7 +17,7 @@ log = logging.getLogger("luigi-interface")
 
 # The penalty of the out-of-fold softmax regression: on the flower photos'
 # features (mobilenet_0.75_224) it gives the lowest out-of-fold cross-entropy
-# of 1e-3 .. 1 (README), and fixing it keeps the stage to one set of folds.
+# of 1e-3 .. 1 (benchmarks/README.md), and fixing it keeps the stage to one set of folds.
 L2 = 0.01
 
 

@@ -27,7 +27,7 @@ from tasks.parameters import Choice, Number, percentage, positive
 log = logging.getLogger("luigi-interface")
 
 SPLIT = "split.json"
-# Defaults chosen by measurement on the flower photos (README, "Fine-tuning").
+# Defaults chosen by measurement on the flower photos (benchmarks/README.md, "Fine-tuning").
 FINE_TUNE_EPOCHS = 10
 FINE_TUNE_LEARNING_RATE = 1e-5
 

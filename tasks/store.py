@@ -71,6 +71,10 @@ class ArtifactDamaged(RuntimeError):
     """An artifact's files are not what its record says it wrote."""
 
 
+class StoreError(RuntimeError):
+    """The bucket cannot be used, or kept failing after the retries: said in one line naming --data-dir."""
+
+
 def is_remote(data_dir: str) -> bool:
     return str(data_dir).startswith("s3://")
 
@@ -201,7 +205,7 @@ class S3Store:
                 raise self.unusable(error) from None
             self._checked = True
 
-    def unusable(self, error) -> RuntimeError:
+    def unusable(self, error) -> Exception:
         """`error` from the S3 client, said in terms of --data-dir and the AWS configuration."""
         from botocore.exceptions import (
             ClientError,
@@ -227,12 +231,12 @@ class S3Store:
                    }.get(code, f"{endpoint} answered {code}")
         else:
             return error
-        return RuntimeError(f"--data-dir {self.root}: {why}")
+        return StoreError(f"--data-dir {self.root}: {why}")
 
-    def gave_up(self, doing, stage, artifact_id, error) -> RuntimeError:
+    def gave_up(self, doing, stage, artifact_id, error) -> StoreError:
         """The store still failing after every retry, said in one line naming --data-dir."""
         cause = str(error).splitlines()[0] if str(error) else type(error).__name__
-        return RuntimeError(f"--data-dir {self.root}: {doing} {stage}/{artifact_id} failed after the retries "
+        return StoreError(f"--data-dir {self.root}: {doing} {stage}/{artifact_id} failed after the retries "
                             f"({cause}); nothing of it reads as complete. Run again, or allow more attempts "
                             f"(AWS_MAX_ATTEMPTS, now {self.client.meta.config.retries.get('total_max_attempts')})")
 

@@ -180,6 +180,25 @@ def completed(flowers, tmp_path_factory):
     return params, ran
 
 
+def linked_copy(data_dir, into, without=()):
+    """A copy of the artifacts in `data_dir` as hard links, leaving out the stages `without`: for
+    runs that only read the artifacts they find (a write through a link would change the original)."""
+    import os
+    import shutil
+
+    shutil.copytree(data_dir, into, copy_function=os.link, ignore=shutil.ignore_patterns(*without))
+    return into
+
+
+@pytest.fixture
+def changeable(completed, tmp_path):
+    """`completed`'s parameters with a data dir of the test's own, its artifacts hard-linked: for
+    tests that build more, so that no test sees what another added."""
+    params, _ = completed
+    fresh()
+    return {**params, "data_dir": str(linked_copy(params["data_dir"], tmp_path / "data"))}
+
+
 def summary_of(params):
     import json
 

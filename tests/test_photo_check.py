@@ -42,7 +42,7 @@ def planted(tmp_path_factory, flowers):
     shutil.copy(twin_source, root / "bluebells" / twin)
     near_source = sorted((root / "sunflowers").glob("sunflowers_*.jpg"))[0]
     # Re-encoded, not resized: the tiny model's random weights see the photos' pixel noise, which a
-    # resize smooths away (a real MobileNet's features keep resized copies above the threshold, README).
+    # resize smooths away (a real MobileNet's features keep resized copies above the threshold, docs/reference.md).
     with Image.open(near_source) as image:
         image.save(root / "sunflowers" / "reencoded.jpg", quality=90)
     stripes = np.tile(np.array([[0, 0, 0], [255, 255, 255]], np.uint8)[np.arange(48) // 4 % 2][:, None], (1, 48, 1))

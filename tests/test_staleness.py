@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FAST_TRAINING, TINY, build, families, fresh, make_photos, summary_of
+from tests.conftest import FAST_TRAINING, TINY, build, families, fresh, linked_copy, make_photos, summary_of
 from workflows import MobileModel
 
 # Real luigid, subprocesses, S3 or repeated runs: the slow part of the suite (-m "not slow" skips it).
@@ -16,15 +16,26 @@ DOWNSTREAM = (["Bottlenecks", "CheckPhotos", "Retrain", "Optimize", "Quantize", 
               + ["Compress", "Evaluate"] * 3)
 
 
-@pytest.fixture
-def local(flowers, tmp_path):
+@pytest.fixture(scope="module")
+def built(flowers, tmp_path_factory):
     """A local --dataset-dir run, complete; returns (params, folder)."""
-    folder = make_photos(tmp_path / "my photos", per_class=20)
-    params = {"data_dir": str(tmp_path / "data"), "dataset_dir": str(folder),
+    root = tmp_path_factory.mktemp("local")
+    folder = make_photos(root / "my photos", per_class=20)
+    params = {"data_dir": str(root / "data"), "dataset_dir": str(folder),
               "base_model_url": flowers["base_model_url"], "architecture": TINY, **FAST_TRAINING}
     fresh()
     build(MobileModel(**params))
     return params, folder
+
+
+@pytest.fixture
+def local(built, tmp_path):
+    """That run for one test to change: its photos copied (with their times, which the dataset's
+    fingerprint reads), its artifacts hard-linked (a rerun only adds folders)."""
+    params, folder = built
+    copy = shutil.copytree(folder, tmp_path / "my photos")
+    return {**params, "data_dir": str(linked_copy(params["data_dir"], tmp_path / "data")),
+            "dataset_dir": str(copy)}, copy
 
 
 def rerun(params):
@@ -71,10 +82,11 @@ def test_the_folder_may_move(local, tmp_path):
     assert summary["variants"]["optimized"]["accuracy"] >= 0.8
 
 
-def test_a_new_stage_version_reruns_that_stage_and_after(completed, monkeypatch):
+def test_a_new_stage_version_reruns_that_stage_and_after(completed, monkeypatch, tmp_path):
     from tasks.optimize import Optimize
 
-    params, _ = completed
+    made, _ = completed
+    params = {**made, "data_dir": str(linked_copy(made["data_dir"], tmp_path / "data"))}
     monkeypatch.setattr(Optimize, "version", Optimize.version + 1)
     fresh()
     ran = families(build(MobileModel(**params)))

@@ -235,3 +235,40 @@ def test_two_machines_uploading_the_same_artifact_at_once_leave_one_whole_artifa
             assert (s3.folder("retrain", "0123456789abcdef") / "graph.pb").read_bytes() == bucket
             assert s3.damage("retrain", "0123456789abcdef") == []
         assert len(keys) == 3, keys  # the record and the winner's two files
+
+
+def test_a_failure_said_in_one_line_is_logged_without_its_traceback(tmp_path, caplog):
+    import luigi
+
+    from tasks.artifact import ArtifactTask
+
+    class FailsToRun(ArtifactTask):
+        stage = "fails_to_run"
+
+        def run(self):
+            raise store.StoreError("--data-dir s3://poets/run: uploading x/0123 failed after the retries (SlowDown)")
+
+    class FailsToCheck(ArtifactTask):
+        stage = "fails_to_check"
+
+        def complete(self):
+            raise store.StoreError("--data-dir s3://poets/run: cannot reach the S3 endpoint http://127.0.0.1:9")
+
+    class Plain(ArtifactTask):
+        stage = "plain"
+
+        def run(self):
+            raise KeyError("a bug")
+
+    for task in (FailsToRun, FailsToCheck, Plain):
+        assert not luigi.build([task(data_dir=str(tmp_path))], local_scheduler=True, log_level="INFO")
+    said = {name: [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and name in r.getMessage()]
+            for name in ("FailsToRun", "FailsToCheck", "Plain")}
+    assert [line.endswith(f"failed    FailsToRun(data_dir={tmp_path}): --data-dir s3://poets/run: uploading "
+                          "x/0123 failed after the retries (SlowDown)") for line in said["FailsToRun"]] == [True]
+    assert [line.endswith("due to error in complete() method: --data-dir s3://poets/run: cannot reach the S3 "
+                          "endpoint http://127.0.0.1:9") for line in said["FailsToCheck"]] == [True]
+    explained, _, other = caplog.text.partition("Plain")
+    assert "Traceback" not in explained
+    # Any other failure keeps luigi's traceback.
+    assert "Traceback" in other and "KeyError: 'a bug'" in other

@@ -8,7 +8,7 @@ import pytest
 
 from poets import evaluate, graph_pb2tb, label_image
 from tasks.retrain import Retrain
-from tests.conftest import FAST_TRAINING, build, summary_of
+from tests.conftest import FAST_TRAINING, build, families, fresh, linked_copy, summary_of
 
 
 def sunflower(flowers):
@@ -107,8 +107,11 @@ def test_training_is_reproducible_to_the_byte(flowers, tmp_path):
               "fine_tune_learning_rate": 0.001, **FAST_TRAINING}
     graphs = []
     for run in ("a", "b"):
+        if run == "b":  # the same activations, Retrain again
+            linked_copy(tmp_path / "a", tmp_path / "b", ["retrain"])
+            fresh()
         task = Retrain(data_dir=str(tmp_path / run), **params)
-        build(task)
+        assert "Retrain" in families(build(task))
         graphs.append(task.graph.read_bytes())
     assert json.loads(task.path("training.json").read_text())["fine_tune_epoch"] > 0
     assert graphs[0] == graphs[1]
@@ -117,10 +120,10 @@ def test_training_is_reproducible_to_the_byte(flowers, tmp_path):
     assert other.graph.read_bytes() != graphs[0]
 
 
-def test_hidden_units_0_is_retrain_pys_single_softmax_layer(completed):
+def test_hidden_units_0_is_retrain_pys_single_softmax_layer(changeable):
     from poets import graphs
 
-    params, _ = completed
+    params = changeable
     own = {k: v for k, v in params.items() if k in Retrain.get_param_names()}
     single, default = Retrain(**{**own, "hidden_units": 0}), Retrain(**own)
     assert [task.task_family for task in build(single)] == ["Retrain"]  # the bottlenecks are reused
@@ -130,8 +133,8 @@ def test_hidden_units_0_is_retrain_pys_single_softmax_layer(completed):
 
 
 @pytest.mark.slow
-def test_distortions_train_on_fresh_features_reproducibly(completed, tmp_path):
-    params, _ = completed
+def test_distortions_train_on_fresh_features_reproducibly(changeable, tmp_path):
+    params = changeable
     distorted = {**{k: v for k, v in params.items() if k in Retrain.get_param_names()},
                  "training_steps": 40, "flip_left_right": True, "random_crop": 10, "random_scale": 10,
                  "random_brightness": 10}
@@ -146,6 +149,6 @@ def test_distortions_train_on_fresh_features_reproducibly(completed, tmp_path):
     build(undistorted)
     assert undistorted.graph.read_bytes() != graph
     # The same distortions again, elsewhere: the same bytes.
-    again = Retrain(**{**distorted, "data_dir": str(tmp_path)})
+    again = Retrain(**{**distorted, "data_dir": str(tmp_path / "elsewhere")})
     build(again)
     assert again.graph.read_bytes() == graph
