@@ -90,8 +90,12 @@ def with_metadata(model: bytes, labels_path: Path, name: str, description: str, 
 
     packed = io.BytesIO()
     packed.write(builder.Output())
+    # A fixed time on the packed file, as writestr would stamp the current one: the same model and
+    # labels give the same bytes, run after run.
+    packed_file = zipfile.ZipInfo(LABELS_FILE, date_time=(1980, 1, 1, 0, 0, 0))
+    packed_file.external_attr = 0o600 << 16  # what writestr gives a file named by a string
     with zipfile.ZipFile(packed, "a") as archive:
-        archive.writestr(LABELS_FILE, "\n".join(labels) + "\n")
+        archive.writestr(packed_file, "\n".join(labels) + "\n")
     return packed.getvalue()
 
 

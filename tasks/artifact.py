@@ -272,24 +272,19 @@ def _checking_inputs(run):
     return checked
 
 
-# Artifacts found intact in this process, by folder and record: an artifact
-# read by several tasks of one run is hashed once.
-_intact = set()
-
-
 def check_intact(task: ArtifactTask, names=None) -> Path:
     """The local folder of the artifact `task` made, downloaded first from an
     s3:// data dir; raise ArtifactDamaged, naming the artifact and the file,
     unless its files (or those `names` only) are what its record says."""
-    record = task.folder / RECORD
-    if names is None and (str(record.resolve()), record.stat().st_mtime_ns if record.exists() else None) in _intact:
+    record, intact = task.folder / RECORD, task.store.intact  # an artifact read by several tasks is hashed once
+    if names is None and (str(record.resolve()), record.stat().st_mtime_ns if record.exists() else None) in intact:
         return task.folder
     try:
         found = task.store.fetch(task.stage, task.artifact_id, names)
     except ArtifactDamaged as error:
         raise ArtifactDamaged(f"{task.task_family} {error}") from None
     if names is None:  # a part is checked file by file, each time
-        _intact.add((str(record.resolve()), record.stat().st_mtime_ns))
+        intact.add((str(record.resolve()), record.stat().st_mtime_ns))
     return found
 
 

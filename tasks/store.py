@@ -151,6 +151,8 @@ class LocalStore:
 
     def __init__(self, data_dir):
         self.root = str(data_dir)
+        # Artifacts found intact by check_intact, by record path and time: each is hashed once.
+        self.intact = set()
 
     def folder(self, stage, artifact_id) -> Path:
         return Path(self.root, stage, artifact_id)
@@ -195,6 +197,10 @@ class S3Store:
         self.root = str(data_dir).rstrip("/")
         self.cache = Path(cache_dir or default_cache_dir())
         self._checked = False
+        # Complete records read from the bucket, by URL: an id fixes its record, so each is read once.
+        self.records = {}
+        # Artifacts found intact in the cache by check_intact, by record path and time.
+        self.intact = set()
 
     def check(self):
         """Fail, naming --data-dir and saying why, unless the bucket can be reached (once per process)."""
@@ -281,13 +287,13 @@ class S3Store:
     def record(self, stage, artifact_id):
         url = self.url(stage, artifact_id, RECORD)
         # A complete record never changes (its id fixes it): read each once.
-        if url not in _records:
+        if url not in self.records:
             try:
                 body = self._read(url, lambda body: body.read())
             except FileNotFoundError:
                 return None
-            _records[url] = json.loads(body.decode("utf-8"))
-        return _records[url]
+            self.records[url] = json.loads(body.decode("utf-8"))
+        return self.records[url]
 
     def _read(self, url, consume):
         """consume(the object's streaming body) for the object at `url`; FileNotFoundError
@@ -435,14 +441,14 @@ class S3Store:
             # 412: a record is there. A retried request whose first try landed reads 412 too: it may be ours.
             if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") not in (409, 412):
                 raise
-            _records.pop(url, None)
+            self.records.pop(url, None)
             theirs = self.record(stage, artifact_id)
             if theirs is None and attempts > 1:  # 409: another conditional write was under way, and failed
                 return self._put_record(stage, artifact_id, record, attempts - 1)
             if theirs is None:
                 raise
             return theirs.get("upload") == record["upload"]
-        _records[url] = record
+        self.records[url] = record
         return True
 
     def _remove(self, prefix):
@@ -527,11 +533,8 @@ def _record_target(store, url):
     return RecordTarget(url, client=store.fs, flag=RECORD)
 
 
-# Complete records read from buckets in this process, by URL.
-_records = {}
-
-
 @functools.cache
 def store_for(data_dir: str, cache_dir: str = ""):
-    """The store of `--data-dir` (one per process, so an S3 client is built once)."""
+    """The store of `--data-dir` (one per process, so an S3 client is built once and each record
+    read once)."""
     return S3Store(data_dir, cache_dir) if is_remote(data_dir) else LocalStore(data_dir)

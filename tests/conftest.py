@@ -272,7 +272,7 @@ def moto_endpoint(monkeypatch):
     boto3.client("s3").create_bucket(Bucket=BUCKET)
     from tasks import store
 
-    store._records.clear()
+    store.store_for.cache_clear()  # a store, and what it read, belongs to one bucket's life
     yield url
-    store._records.clear()
+    store.store_for.cache_clear()
     server.stop()

@@ -52,6 +52,15 @@ def test_metadata_describes_the_graph_contract_and_packs_the_labels(tiny_tflite,
     assert len(again) == len(model)
 
 
+def test_the_same_model_and_labels_give_the_same_bytes_at_any_time(tiny_tflite, tmp_path, monkeypatch):
+    import time
+
+    labels = labels_file(tmp_path, ["a", "b", "c"])
+    first = with_metadata(tiny_tflite, labels, "tiny", "", "v1")
+    monkeypatch.setattr(time, "time", lambda: 2e9)  # 2033: the labels' zip entry would carry it
+    assert with_metadata(tiny_tflite, labels, "tiny", "", "v1") == first
+
+
 def test_metadata_never_changes_the_outputs(tiny_tflite, tmp_path):
     from poets.tflite import TFLiteClassifier
 
