@@ -73,6 +73,8 @@ def main():
         lines = [line for line in run.stderr.splitlines() if line.strip()]
         results.append({"run": label, "rate": rate, "seed": seed, "returncode": run.returncode,
                         "last_line": lines[-1] if lines else "", "traceback": "Traceback" in run.stderr,
+                        "failures": [line for line in lines
+                                     if line.startswith("ERROR:") or "error in complete()" in line],
                         "seconds": seconds, "requests": proxy.requests, "injected": proxy.injected,
                         "verify": (verify.stdout.strip().splitlines() or [""])[-1],
                         "figures": figures(summary[0]) if summary else None})
@@ -93,7 +95,7 @@ def main():
               f"{r['requests']} | {sum(r['injected'].values())} ({faults}) | {r['verify']} | {r['same_figures']} |")
     for r in results:
         if r["returncode"]:
-            print(f"\n{r['run']} ended: {r['last_line']}")
+            print(f"\n{r['run']} failed ({'with' if r['traceback'] else 'no'} traceback):", *r["failures"], sep="\n")
     print(f"\nwritten to {out}")
 
 

@@ -3,6 +3,7 @@
 import functools
 import http.server
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -19,6 +20,13 @@ import pytest
 from PIL import Image
 
 from poets import architectures
+
+# Under pytest-xdist, each worker gets one thread for TensorFlow's kernels (read when it is first
+# imported, later), and so do the luigi processes the tests start, numpy's too, instead of one per
+# core each: the workers already use every core, and more threads only make the cores switch.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for variable in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
 
 TINY = "mobilenet_0.25_128"
 BROKEN = "broken.jpg"
