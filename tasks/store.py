@@ -103,12 +103,14 @@ def read_record(folder):
 
 def damage(folder: Path, names=None) -> list[str]:
     """What differs between the files of the artifact `folder` (or only those
-    `names`) and its record: [] when they agree, or when the record lists no
-    files (made before it did)."""
+    `names`) and its record: [] when they agree."""
     return _differences(read_record(folder), lambda name: Path(folder, name), names)
 
 
 def _differences(record, local_path, names=None):
+    if record is not None and "files" not in record:
+        # Every artifact this project writes lists its files: one that does not cannot be checked.
+        return [f"its {RECORD} lists no files, so nothing in it can be checked"]
     files = (record or {}).get("files") or {}
     problems = [f"{name} is not in the artifact" for name in names or () if name not in files]
     for name, expected in files.items() if names is None else [(n, files[n]) for n in names if n in files]:

@@ -5,6 +5,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tasks.artifact import ArtifactDamaged
 from tests.conftest import build, build_failing, fresh
 from tests.test_artifacts import flags
@@ -56,3 +58,20 @@ def test_a_damaged_artifact_is_caught_by_its_reader_and_by_verify(completed, tmp
     assert graph.read_bytes() == (Path(params["data_dir"]) / graph.relative_to(data_dir)).read_bytes()
     fresh()
     assert artifacts.main(["verify", *flags(copy)]) == 0
+
+
+def test_a_record_that_lists_no_files_is_not_taken_on_trust(completed, tmp_path):
+    from tasks.artifact import check_intact, read_record, write_json
+    from tasks.retrain import Retrain
+
+    params, _ = completed
+    data_dir = tmp_path / "data"
+    shutil.copytree(params["data_dir"], data_dir)
+    fresh()
+    retrain = MobileModel(**{**params, "data_dir": str(data_dir)}).clone(Retrain)
+    record = read_record(retrain.folder)
+    del record["files"]
+    write_json(retrain.folder / "params.json", record)
+    with pytest.raises(ArtifactDamaged, match="lists no files") as error:
+        check_intact(retrain)
+    assert str(retrain.folder) in str(error.value)
