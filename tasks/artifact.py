@@ -25,11 +25,12 @@ from poets import quiet
 from poets.download import DownloadError, disk_full
 from poets.shipping import NothingFits
 from tasks.parameters import name_flags
-from tasks.store import (  # noqa: F401 (read_record, ArtifactDamaged: what the other tasks import from here)
+from tasks.store import (  # noqa: F401 (read_record, ArtifactDamaged, fetch_once: what the other tasks import from here)
     RECORD,
     ArtifactDamaged,
     StoreError,
     damage,
+    fetch_once,
     file_digests,
     move_into_place,
     read_record,
@@ -276,16 +277,10 @@ def check_intact(task: ArtifactTask, names=None) -> Path:
     """The local folder of the artifact `task` made, downloaded first from an
     s3:// data dir; raise ArtifactDamaged, naming the artifact and the file,
     unless its files (or those `names` only) are what its record says."""
-    record, intact = task.folder / RECORD, task.store.intact  # an artifact read by several tasks is hashed once
-    if names is None and (str(record.resolve()), record.stat().st_mtime_ns if record.exists() else None) in intact:
-        return task.folder
     try:
-        found = task.store.fetch(task.stage, task.artifact_id, names)
+        return fetch_once(task.store, task.stage, task.artifact_id, names)
     except ArtifactDamaged as error:
         raise ArtifactDamaged(f"{task.task_family} {error}") from None
-    if names is None:  # a part is checked file by file, each time
-        intact.add((str(record.resolve()), record.stat().st_mtime_ns))
-    return found
 
 
 def artifact_folders(data_dir, stage="*"):

@@ -101,6 +101,25 @@ def read_record(folder):
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
+def intact_key(folder: Path):
+    """What identifies a complete local artifact as checked: its record's path and time (a folder
+    made again under the same id gets a new record). None without a record."""
+    record = Path(folder, RECORD)
+    return (str(record.resolve()), record.stat().st_mtime_ns) if record.exists() else None
+
+
+def fetch_once(store, stage, artifact_id, names=None) -> Path:
+    """store.fetch, but an artifact fetched whole and found intact is not hashed again in this
+    process: one that several tasks read (or every shard reuses) is checked once. fetch itself
+    always checks."""
+    if names is None and intact_key(store.folder(stage, artifact_id)) in store.intact:
+        return store.folder(stage, artifact_id)
+    found = store.fetch(stage, artifact_id, names)
+    if names is None and (key := intact_key(found)):  # a part is checked file by file, each time
+        store.intact.add(key)
+    return found
+
+
 def damage(folder: Path, names=None) -> list[str]:
     """What differs between the files of the artifact `folder` (or only those
     `names`) and its record: [] when they agree."""
@@ -153,7 +172,7 @@ class LocalStore:
 
     def __init__(self, data_dir):
         self.root = str(data_dir)
-        # Artifacts found intact by check_intact, by record path and time: each is hashed once.
+        # Artifacts fetched whole by fetch_once and found intact (intact_key).
         self.intact = set()
 
     def folder(self, stage, artifact_id) -> Path:
@@ -201,7 +220,7 @@ class S3Store:
         self._checked = False
         # Complete records read from the bucket, by URL: an id fixes its record, so each is read once.
         self.records = {}
-        # Artifacts found intact in the cache by check_intact, by record path and time.
+        # Artifacts fetched whole by fetch_once and found intact (intact_key).
         self.intact = set()
 
     def check(self):
