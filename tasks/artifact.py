@@ -3,8 +3,9 @@
 Each task's output is a folder `<data_dir>/<stage>/<id>`, where the id hashes
 the task's class, its code version, the significant parameters it brings
 (not those it only passes down) and the ids of the tasks it requires. Luigi
-calls a task complete when its output exists, so a parameter change moves exactly the affected tasks to new folders, and
-switching back finds the old folders still there.
+calls a task complete when its output exists, so a parameter change moves
+exactly the affected tasks to new folders, and switching back finds the old
+folders still there.
 """
 
 import functools

@@ -156,6 +156,11 @@ class Retrain(ArtifactTask):
         log.info("Retrain: %s photos; kept step %d, chosen by %s; temperature %.3f", counts, record["best_step"],
                  record["chosen_by"], record["calibration"]["temperature"])
 
+    @staticmethod
+    def cross_validating(sets) -> bool:
+        """Whether the test split is small enough that the head's cross-validated figures go beside it."""
+        return (sets == "testing").sum() < CROSS_VALIDATE_BELOW
+
     def progress_in(self, unit):
         return lambda done, total: self.progress(done, total, unit)
 
@@ -165,7 +170,7 @@ class Retrain(ArtifactTask):
         pool = sets != "testing"
         layers, choice = train_by_folds(features[pool], truth[pool], classes, self.training_steps, self.random_seed,
                                         self.progress_in("steps"), **self.head_training)
-        cross_validated = choice["estimate"] if (sets == "testing").sum() < CROSS_VALIDATE_BELOW else None
+        cross_validated = choice["estimate"] if self.cross_validating(sets) else None
         return layers, None, {"chosen_by": "folds", "folds": FOLDS, "best_step": choice["step"],
                               "history": choice["history"], "fine_tune_epoch": 0,
                               "calibration": choice["calibration"], "cross_validated": cross_validated}
@@ -189,7 +194,7 @@ class Retrain(ArtifactTask):
             features, truth, train, validation, classes, self.training_steps, self.random_seed,
             self.progress_in("steps"), distorted=distorted, fine_tuning=fine_tuning, **self.head_training)
         cross_validated = None
-        if (sets == "testing").sum() < CROSS_VALIDATE_BELOW:
+        if self.cross_validating(sets):
             cross_validated = cross_validate(features[pool], truth[pool], validation[pool], classes, self.random_seed,
                                              on_fold=lambda done: self.progress(done, FOLDS, "cross-validation folds"),
                                              steps=self.training_steps, **self.head_training)

@@ -126,10 +126,17 @@ def damage(folder: Path, names=None) -> list[str]:
     return _differences(read_record(folder), lambda name: Path(folder, name), names)
 
 
-def _differences(record, local_path, names=None):
+def _unlisted(record) -> list[str]:
+    """[the problem] when `record` lists no files: every artifact this project writes lists them,
+    and one that does not cannot be checked, locally or in a bucket."""
     if record is not None and "files" not in record:
-        # Every artifact this project writes lists its files: one that does not cannot be checked.
         return [f"its {RECORD} lists no files, so nothing in it can be checked"]
+    return []
+
+
+def _differences(record, local_path, names=None):
+    if problems := _unlisted(record):
+        return problems
     files = (record or {}).get("files") or {}
     problems = [f"{name} is not in the artifact" for name in names or () if name not in files]
     for name, expected in files.items() if names is None else [(n, files[n]) for n in names if n in files]:
@@ -371,6 +378,8 @@ class S3Store:
         record = self.record(stage, artifact_id)
         if record is None:
             raise FileNotFoundError(f"{self.url(stage, artifact_id)} has no {RECORD}: it is not a complete artifact")
+        if problems := _unlisted(record):
+            raise self.damaged(stage, artifact_id, problems)
         files = record.get("files") or {}
         if names is not None:
             if missing := [name for name in names if name not in files]:
@@ -424,8 +433,11 @@ class S3Store:
             except Exception as error:
                 raise self.gave_up("downloading", stage, artifact_id, error) from error
         if problems:
-            raise ArtifactDamaged(f"artifact {self.url(stage, artifact_id)} is damaged: {'; '.join(problems)}. "
-                                  f"Remove it from the bucket and run again to rebuild it")
+            raise self.damaged(stage, artifact_id, problems)
+
+    def damaged(self, stage, artifact_id, problems) -> ArtifactDamaged:
+        return ArtifactDamaged(f"artifact {self.url(stage, artifact_id)} is damaged: {'; '.join(problems)}. "
+                               f"Remove it from the bucket and run again to rebuild it")
 
     def publish(self, stage, artifact_id):
         """Upload the cached folder: every file first, into this upload's own folder, then the record, unless
@@ -496,7 +508,10 @@ class S3Store:
 
     def damage(self, stage, artifact_id):
         """Rehash the artifact's files in the bucket against its record."""
-        record = self.record(stage, artifact_id) or {}
+        record = self.record(stage, artifact_id)
+        if problems := _unlisted(record):
+            return problems
+        record = record or {}
 
         def hashed(body):
             digest, size = hashlib.sha256(), 0

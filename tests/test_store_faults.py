@@ -271,3 +271,17 @@ def test_a_failure_said_in_one_line_is_logged_without_its_traceback(tmp_path, ca
     assert "Traceback" not in explained
     # Any other failure keeps luigi's traceback.
     assert "Traceback" in other and "KeyError: 'a bug'" in other
+
+
+def test_a_bucket_record_that_lists_no_files_is_not_taken_on_trust(moto_endpoint, tmp_path):
+    import boto3
+
+    boto3.client("s3").put_object(Bucket="poets", Key=f"run/retrain/0123456789abcdef/{store.RECORD}",
+                                  Body=json.dumps({"task": "Retrain"}).encode())
+    s3 = store.S3Store("s3://poets/run", tmp_path / "cache")
+    assert s3.damage("retrain", "0123456789abcdef") == [f"its {store.RECORD} lists no files, so nothing in it "
+                                                         "can be checked"]
+    with pytest.raises(store.ArtifactDamaged, match="s3://poets/run/retrain/0123456789abcdef/ is damaged: its "
+                                                    "params.json lists no files"):
+        s3.fetch("retrain", "0123456789abcdef")
+    assert not s3.folder("retrain", "0123456789abcdef").exists()

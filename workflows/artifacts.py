@@ -150,5 +150,6 @@ def clean(rows, really: bool) -> int:
           + ("" if really else "; run again with --yes to remove them"))
     return 0
 
+
 if __name__ == "__main__":
     sys.exit(main())

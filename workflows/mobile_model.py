@@ -4,6 +4,7 @@ import logging
 
 from luigi.util import inherits
 
+from poets.clients import top_label_agreement
 from poets.evaluate import per_class, variant_figures
 from poets.report import Evaluation, photos_to_show, write_html, write_report
 from poets.shipping import LIMITS, choose
@@ -99,23 +100,22 @@ class MobileModel(ArtifactTask):
         yield [export, shipped]
         for task in (export, shipped):  # read below, like the static requirements
             check_intact(task)
-        summary = self.summary_record(labels, variants, chosen, export)
+        training, findings = needs["retrain"].training(), needs["check"].findings()
+        summary = self.summary_record(labels, variants, chosen, export, training, findings)
         evaluations.setdefault(chosen, Evaluation(shipped.photos(), shipped.probabilities()))
-        check = {"path": summary["photos_to_check"]["path"], "rows": needs["check"].rows(),
-                 "findings": needs["check"].findings()}
+        check = {"path": summary["photos_to_check"]["path"], "rows": needs["check"].rows(), "findings": findings}
         shown = sorted({path for evaluation in evaluations.values() for path, _ in evaluation.photos}
                        | photos_to_show(check["rows"], check["findings"]["duplicates"]))
         photos = check_intact(needs["dataset"], [f"photos/{path}" for path in shown]) / "photos"
         with self.artifact_folder() as folder:
             write_json(folder / self.summary.name, summary)
             write_report(summary, folder)
-            write_html(summary, folder, evaluations, photos, needs["retrain"].training(),
-                       read_json(needs["bottlenecks"].skipped), check)
+            write_html(summary, folder, evaluations, photos, training, read_json(needs["bottlenecks"].skipped), check)
         log.info("MobileModel: summary in %s", self.summary.resolve())
 
     def variant_records(self, evaluations, labels):
         """{variant: its figures, its top-1 agreement with the optimized graph, its per-class figures}."""
-        optimized = evaluations["optimized"].probabilities.argmax(axis=1)
+        optimized = evaluations["optimized"].probabilities
         variants = {}
         for name in self.variants():
             evaluate, scores = self.requires()["evaluate"][name], evaluations[name]
@@ -123,18 +123,18 @@ class MobileModel(ArtifactTask):
             variants[name] = {
                 **variant_figures(str(evaluate.graph_task().graph.resolve()), evaluate.metrics(),
                                   self.requires()["compress"][name].sizes(), scores.probabilities, truth),
-                "agreement": float((scores.probabilities.argmax(axis=1) == optimized).mean()),
+                "agreement": top_label_agreement(scores.probabilities, optimized),
                 "per_class": per_class(scores.probabilities, truth, labels),
             }
             if variants[name]["path"].endswith(".tflite"):
                 variants[name]["tflite"] = evaluate.graph_task().tflite_facts()
         return variants
 
-    def summary_record(self, labels, variants, chosen, export):
-        """summary.json: what was made, where it is, and which variant ships."""
+    def summary_record(self, labels, variants, chosen, export, training, findings):
+        """summary.json: what was made, where it is, and which variant ships; `training` and `findings`
+        are Retrain's training.json and CheckPhotos' findings."""
         needs = self.requires()
-        training, skipped = needs["retrain"].training(), needs["bottlenecks"].skipped
-        findings = needs["check"].findings()
+        skipped = needs["bottlenecks"].skipped
         return {
             "architecture": self.architecture,
             "labels": labels,
