@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import build, families, fresh, linked_copy
+from tests.conftest import build, families, fresh
 from workflows import MobileModel, artifacts
 
 
@@ -16,13 +16,9 @@ def flags(params):
 
 
 @pytest.mark.slow
-def test_list_and_clean_keep_what_the_parameters_reach(completed, tmp_path, capsys):
-    params, _ = completed
-    data_dir = tmp_path / "data"
-    linked_copy(params["data_dir"], data_dir)
-    base = {**params, "data_dir": str(data_dir)}
+def test_list_and_clean_keep_what_the_parameters_reach(changeable, capsys):
+    base, data_dir = changeable, Path(changeable["data_dir"])
     other = {**base, "quantization_mode": "float16"}
-    fresh()
     build(MobileModel(**base), MobileModel(**other))
     leftover = data_dir / "retrain" / "0123456789abcdef-luigi-tmp-0000000001"
     leftover.mkdir()
@@ -55,14 +51,10 @@ def test_list_and_clean_keep_what_the_parameters_reach(completed, tmp_path, caps
 
 
 @pytest.mark.slow
-def test_clean_keeps_what_an_explicit_android_variant_ships(completed, tmp_path, capsys):
-    params, _ = completed
-    data_dir = tmp_path / "data"
-    linked_copy(params["data_dir"], data_dir)
+def test_clean_keeps_what_an_explicit_android_variant_ships(changeable, capsys):
     # float16 ships though the run quantizes weights_rounded: its export and
     # evaluation are run() 's dynamic requirements, and reached.
-    shipped = {**params, "data_dir": str(data_dir), "android_variant": "float16"}
-    fresh()
+    shipped = {**changeable, "android_variant": "float16"}
     build(MobileModel(**shipped))
     artifacts.main(["clean", "--yes", *flags(shipped)])
     capsys.readouterr()

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from poets.comparison import by_variant, pareto
-from tests.conftest import build, families, fresh, linked_copy
+from tests.conftest import build, families, fresh
 
 
 def test_the_pareto_front_keeps_what_nothing_beats_on_both_axes():
@@ -53,13 +53,11 @@ def test_lists_are_parsed_as_people_type_them_and_bad_items_fail_naming_the_flag
 
 
 @pytest.mark.slow
-def test_compare_builds_what_the_separate_runs_build_once_and_a_new_mode_adds_only_its_own(completed, tmp_path):
+def test_compare_builds_what_the_separate_runs_build_once_and_a_new_mode_adds_only_its_own(changeable):
     from workflows import Compare, MobileModel
 
     # Beside what a MobileModel run made (weights_rounded, seed 0).
-    made, _ = completed
-    params = {**made, "data_dir": str(linked_copy(made["data_dir"], tmp_path / "data"))}
-    fresh()
+    params = changeable
     compare = Compare(**params, quantization_modes=("weights_rounded", "float16"), random_seeds=(0, 1))
     ran = families(build(compare))
     # Seed 1: a head, its optimized graph, two quantized ones, four variants evaluated and gzipped;

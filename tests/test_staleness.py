@@ -82,11 +82,10 @@ def test_the_folder_may_move(local, tmp_path):
     assert summary["variants"]["optimized"]["accuracy"] >= 0.8
 
 
-def test_a_new_stage_version_reruns_that_stage_and_after(completed, monkeypatch, tmp_path):
+def test_a_new_stage_version_reruns_that_stage_and_after(changeable, monkeypatch):
     from tasks.optimize import Optimize
 
-    made, _ = completed
-    params = {**made, "data_dir": str(linked_copy(made["data_dir"], tmp_path / "data"))}
+    params = changeable
     monkeypatch.setattr(Optimize, "version", Optimize.version + 1)
     fresh()
     ran = families(build(MobileModel(**params)))
