@@ -67,3 +67,33 @@ def expected_calibration_error(probabilities: np.ndarray, truth: np.ndarray, bin
     total = len(truth)
     return float(sum(b["count"] / total * abs(b["accuracy"] - b["confidence"])
                      for b in reliability(probabilities, truth, bins) if b["count"])) if total else 0.0
+
+
+# The precision a camera app's answer must have on held-out photos before it is
+# given without a "not sure" (issue 29: the app's default threshold).
+SURE_PRECISION = 0.9
+
+
+def sure_above(probabilities: np.ndarray, truth: np.ndarray, precision: float = SURE_PRECISION) -> dict:
+    """The lowest top probability t at which the photos scoring t or more have
+    their top label right at least `precision` of the time.
+
+    Returns {"threshold", "precision" (of the photos at or above it),
+    "coverage" (their share), "photos", "aimed_precision"}; threshold None
+    where no t reaches `precision` (or there is no photo).
+    """
+    confidence = np.asarray(probabilities).max(axis=1)
+    right = np.asarray(probabilities).argmax(axis=1) == np.asarray(truth)
+    order = np.argsort(-confidence, kind="stable")
+    # Precision of the k most confident photos, for every k; ties in confidence
+    # count only at the last of them (a threshold keeps all or none of a tie).
+    kept = np.cumsum(right[order]) / np.arange(1, len(order) + 1)
+    last_of_tie = np.append(confidence[order][1:] != confidence[order][:-1], True) if len(order) else order
+    reaching = np.flatnonzero((kept >= precision) & last_of_tie)
+    record = {"threshold": None, "precision": None, "coverage": 0.0, "photos": int(len(order)),
+              "aimed_precision": precision}
+    if len(reaching):
+        k = reaching[-1]
+        record.update(threshold=float(confidence[order][k]), precision=float(kept[k]),
+                      coverage=float((k + 1) / len(order)))
+    return record

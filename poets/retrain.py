@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from poets import architectures
-from poets.calibration import expected_calibration_error, fit_temperature, scaled
+from poets.calibration import expected_calibration_error, fit_temperature, scaled, sure_above
 from poets.contract import INPUT, OUTPUT, cross_entropy, softmax
 
 AVERAGE_DECAY = 0.99
@@ -68,13 +68,15 @@ def calibrate(layers: list, features: np.ndarray, truth: np.ndarray) -> tuple[li
 def calibration_record(held: np.ndarray, truth: np.ndarray, temperature: float) -> dict:
     """What training.json says of a temperature fitted on the held-out logits `held`:
     {"temperature", "photos", "cross_entropy_before", "cross_entropy_after",
-    "ece_before", "ece_after"} (cross-entropies None without a photo)."""
+    "ece_before", "ece_after", "sure_above" (the camera app's default threshold,
+    poets.calibration.sure_above)} (cross-entropies None without a photo)."""
     before, after = softmax(held), softmax(held / temperature)
     return {"temperature": temperature, "photos": int(len(truth)),
             "cross_entropy_before": cross_entropy(before, truth) if len(truth) else None,
             "cross_entropy_after": cross_entropy(after, truth) if len(truth) else None,
             "ece_before": expected_calibration_error(before, truth),
-            "ece_after": expected_calibration_error(after, truth)}
+            "ece_after": expected_calibration_error(after, truth),
+            "sure_above": sure_above(after, truth)}
 
 
 def estimate(probabilities: np.ndarray, truth: np.ndarray, folds: int) -> dict:

@@ -38,9 +38,10 @@ class Retrain(ArtifactTask):
 
     stage = "retrain"
     uses_tensorflow = True
-    version = 6  # 2: a hidden layer with dropout, trained with Adam; 3: split.json, the split the later stages read;
+    version = 7  # 2: a hidden layer with dropout, trained with Adam; 3: split.json, the split the later stages read;
     # 4: the last blocks fine-tuned (--fine-tune-blocks); 5: a temperature fitted on validation in the softmax layer,
-    # the head cross-validated beside a small test split; 6: --choose-step-by, folds under FOLDS_BELOW photos
+    # the head cross-validated beside a small test split; 6: --choose-step-by, folds under FOLDS_BELOW photos;
+    # 7: the calibration's sure_above, the camera app's "not sure" threshold
     # It reads photos only to distort them: from a bucket, only then are (the training ones) downloaded.
     reads_in_part = ("dataset",)
     training_steps = positive(3000, "training steps of the head")

@@ -8,7 +8,8 @@ import pytest
 ROOT = Path(__file__).parents[1]
 GROUND = {"contract", "graphs", "tflite", "metadata", "images", "architectures", "download", "quiet"}
 STEPS = {"bottlenecks", "fine_tune", "retrain", "optimize", "quantize", "export", "evaluate", "compress", "report",
-         "clients", "label_image", "graph_pb2tb", "out_of_fold", "photo_check", "calibration", "shipping", "comparison"}
+         "clients", "label_image", "graph_pb2tb", "out_of_fold", "photo_check", "calibration", "shipping", "comparison",
+         "camera_app"}
 HEAVY = ("tensorflow", "keras", "ai_edge_litert", "mediapipe")
 
 

@@ -108,6 +108,7 @@ def test_a_full_disk_leaves_no_partial_artifact_and_says_so(tmp_path, monkeypatc
 # Which stages' ids each MobileModel flag moves: the one rule of tasks/artifact.py (an id hashes the
 # task's version, the parameters it brings and its requirements' ids) seen from the command line.
 HEAD = ["Retrain", "Optimize", "Quantize", "Compress", "Evaluate", "MobileModel"]
+# With --android-variant, MobileModel requires its export and camera app from the start.
 FEATURES = ["BottleneckShard", "Bottlenecks", "CheckPhotos"] + HEAD
 SPLIT = ["CheckPhotos"] + HEAD
 MOVES = {
@@ -124,7 +125,7 @@ MOVES = {
                                "random_seed", "flip_left_right", "random_crop", "random_scale", "random_brightness",
                                "fine_tune_epochs", "fine_tune_learning_rate", "choose_step_by", "exclude_flagged")},
     "quantization_mode": ["Quantize", "Compress", "Evaluate", "MobileModel"],
-    "android_variant": ["Export", "MobileModel"],
+    "android_variant": ["Export", "CameraApp", "MobileModel"],
     "max_size_kb": ["MobileModel"], "max_latency_ms": ["MobileModel"], "min_accuracy": ["MobileModel"],
 }
 OTHER = {"dataset_url": "http://127.0.0.1:9/other.tgz", "dataset_sha256": "0" * 64,

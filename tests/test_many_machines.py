@@ -71,8 +71,10 @@ def test_two_workers_on_a_bucket_split_the_shards_and_match_a_local_run(complete
     both = "".join(logs)
     # Every task ran once, on one machine or the other, and both machines ran some.
     for family in ("DownloadDataset", "DownloadBaseModel", "Bottlenecks", "Retrain", "Optimize", "Quantize",
-                   "Export", "MobileModel"):
+                   "CameraApp", "MobileModel"):
         assert both.count(f"done      {family}(") == 1, family
+    # The shipped variant's and the camera app's other one.
+    assert both.count("done      Export(") == 2
     shards = [log.count("done      BottleneckShard(") for log in logs]
     assert sum(shards) == 8, shards
     # Which worker takes which shard is the scheduler's and the clock's: on two busy cores one worker

@@ -15,9 +15,9 @@ from tests.test_interruptions import command, comparable
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).parents[1]
-LAST_STAGES = ("optimize", "quantize", "compress", "evaluate", "export", "mobile_model")
+LAST_STAGES = ("optimize", "quantize", "compress", "evaluate", "export", "camera_app", "mobile_model")
 FAMILIES = {"DownloadDataset", "DownloadBaseModel", "BottleneckShard", "Bottlenecks", "CheckPhotos", "Retrain",
-            "Optimize", "Quantize", "Compress", "Evaluate", "Export", "MobileModel"}
+            "Optimize", "Quantize", "Compress", "Evaluate", "Export", "CameraApp", "MobileModel"}
 
 
 def central(params, data_dir, port, *extra):

@@ -12,8 +12,8 @@ from workflows import MobileModel
 # Real luigid, subprocesses, S3 or repeated runs: the slow part of the suite (-m "not slow" skips it).
 pytestmark = pytest.mark.slow
 
-DOWNSTREAM = (["Bottlenecks", "CheckPhotos", "Retrain", "Optimize", "Quantize", "Export", "MobileModel"]
-              + ["Compress", "Evaluate"] * 3)
+DOWNSTREAM = (["Bottlenecks", "CheckPhotos", "Retrain", "Optimize", "Quantize", "CameraApp", "MobileModel"]
+              + ["Compress", "Evaluate"] * 3 + ["Export"] * 2)
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_a_new_stage_version_reruns_that_stage_and_after(changeable, monkeypatch
     monkeypatch.setattr(Optimize, "version", Optimize.version + 1)
     fresh()
     ran = families(build(MobileModel(**params)))
-    assert ran == sorted(["Optimize", "Quantize", "Export", "MobileModel"] + ["Compress", "Evaluate"] * 2)
+    assert ran == sorted(["Optimize", "Quantize", "CameraApp", "MobileModel"] + ["Compress", "Evaluate", "Export"] * 2)
     monkeypatch.undo()
     assert rerun(params) == []
 

@@ -19,7 +19,8 @@ def test_complete_run_runs_every_stage_once(completed):
     assert families(ran) == sorted(
         ["DownloadDataset", "DownloadBaseModel", "Bottlenecks", "CheckPhotos", "Retrain", "Optimize", "Quantize"]
         + ["BottleneckShard"] * 8
-        + ["Compress", "Evaluate"] * 3 + ["Export", "MobileModel"]
+        # The export of the variant that ships, and of the other one the camera app offers beside it.
+        + ["Compress", "Evaluate"] * 3 + ["Export"] * 2 + ["CameraApp", "MobileModel"]
     )
 
 
@@ -27,7 +28,7 @@ def test_summary_has_the_documented_shape(completed):
     params, _ = completed
     summary = summary_of(params)
     assert set(summary) == {"architecture", "labels", "labels_path", "variants", "android", "skipped",
-                            "photos_to_check", "calibration", "cross_validated"}
+                            "photos_to_check", "calibration", "cross_validated", "camera_app"}
     # The generated test split is a dozen photos: the head is cross-validated beside it.
     estimate = summary["cross_validated"]
     assert estimate["folds"] == 5 and estimate["photos"] > 30
@@ -97,7 +98,7 @@ def test_retrained_graph_honours_the_codelab_contract(completed, flowers):
 def test_every_artifact_folder_records_its_parameters(completed):
     params, ran = completed
     folders = [Path(task.output().path) for task in ran]
-    assert len(set(folders)) == len(ran) == 23
+    assert len(set(folders)) == len(ran) == 25
     for task, folder in zip(ran, folders):
         record = json.loads((folder / "params.json").read_text())
         assert record["id"] == folder.name and record["task"] == task.task_family
@@ -125,7 +126,8 @@ def test_identical_run_runs_nothing(completed):
 def test_quantization_mode_change_reruns_only_what_depends_on_it(changeable):
     params = changeable
     ran = build(MobileModel(**params, quantization_mode="weights"))
-    assert families(ran) == ["Compress", "Evaluate", "MobileModel", "Quantize"]
+    # The camera app offers the quantized model beside the float one: it and its export follow the mode.
+    assert families(ran) == ["CameraApp", "Compress", "Evaluate", "Export", "MobileModel", "Quantize"]
     assert {task.variant for task in ran if hasattr(task, "variant")} == {"weights"}
     summary = summary_of({**params, "quantization_mode": "weights"})
     assert Path(summary["variants"]["weights"]["path"]).name == "quantized_graph.pb"
@@ -138,7 +140,8 @@ def test_training_parameter_change_reruns_retrain_and_after_only(changeable):
     params = changeable
     ran = build(MobileModel(**{**params, "learning_rate": 0.02}))
     assert families(ran) == sorted(
-        ["Retrain", "Optimize", "Quantize"] + ["Compress", "Evaluate"] * 3 + ["Export", "MobileModel"]
+        ["Retrain", "Optimize", "Quantize"] + ["Compress", "Evaluate"] * 3 + ["Export"] * 2
+        + ["CameraApp", "MobileModel"]
     )
 
 
@@ -212,7 +215,7 @@ def test_fine_tuning_reruns_from_the_activations_and_keeps_the_graph_contract(fi
     params, ran = fine_tuned
     # The downloads are reused; the activations take the place of the bottlenecks.
     assert families(ran) == sorted(["ActivationShard"] * 8 + ["Activations", "Retrain", "Optimize", "Quantize"]
-                                   + ["Compress", "Evaluate"] * 3 + ["Export", "MobileModel"])
+                                   + ["Compress", "Evaluate"] * 3 + ["Export"] * 2 + ["CameraApp", "MobileModel"])
     retrain = Retrain(**{k: v for k, v in params.items() if k in Retrain.get_param_names()})
     assert json.loads(retrain.path("training.json").read_text())["fine_tune_epoch"] > 0
     graph_def = graphs.load(retrain.graph)
@@ -233,7 +236,8 @@ def test_a_learning_rate_change_retrains_without_recomputing_the_activations(fin
     params, _ = fine_tuned
     ran = build(MobileModel(**{**params, "learning_rate": 0.02}))
     assert families(ran) == sorted(
-        ["Retrain", "Optimize", "Quantize"] + ["Compress", "Evaluate"] * 3 + ["Export", "MobileModel"])
+        ["Retrain", "Optimize", "Quantize"] + ["Compress", "Evaluate"] * 3 + ["Export"] * 2
+        + ["CameraApp", "MobileModel"])
     from tasks.retrain import Retrain
 
     own = {k: v for k, v in params.items() if k in Retrain.get_param_names()}
@@ -279,7 +283,7 @@ def test_progress_reaches_the_scheduler(completed, monkeypatch):
 def test_tflite_quantization_modes_are_evaluated_like_any_variant(changeable, mode, max_share):
     params = changeable
     ran = build(MobileModel(**params, quantization_mode=mode))
-    assert set(families(ran)) <= {"Quantize", "Compress", "Evaluate", "Export", "MobileModel"}
+    assert set(families(ran)) <= {"Quantize", "Compress", "Evaluate", "Export", "CameraApp", "MobileModel"}
     summary = summary_of({**params, "quantization_mode": mode})
     variant, optimized = summary["variants"][mode], summary["variants"]["optimized"]
     assert variant["path"].endswith(f"{mode}.tflite")

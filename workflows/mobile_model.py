@@ -10,6 +10,7 @@ from poets.report import Evaluation, photos_to_show, write_html, write_report
 from poets.shipping import LIMITS, choose
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.bottlenecks import features_of
+from tasks.camera_app import CameraApp
 from tasks.check_photos import CheckPhotos
 from tasks.compress import Compress
 from tasks.download import DownloadDataset
@@ -30,9 +31,9 @@ class MobileModel(ArtifactTask):
     says where each is and how well it does, report.md shows it."""
 
     stage = "mobile_model"
-    version = 7  # 2: latency, agreement, the chosen Android variant, the report; 3: skipped photos;
+    version = 8  # 2: latency, agreement, the chosen Android variant, the report; 3: skipped photos;
     # 4: what each TFLite model needs of its runtime; 5: per-class figures, report.html;
-    # 6: photos to check, accuracy intervals, ECE and reliability diagrams; 7: the phone's limits
+    # 6: photos to check, accuracy intervals, ECE and reliability diagrams; 7: the phone's limits; 8: the camera app
     # The report shows test photos only: from a bucket, only those are downloaded.
     reads_in_part = ("dataset",)
     android_variant = Choice(
@@ -64,9 +65,10 @@ class MobileModel(ArtifactTask):
         return ("retrained", "optimized", self.quantization_mode)
 
     def dynamic_requirements(self):
-        """Every task run() may yield: the export and evaluation of each variant that may ship."""
+        """Every task run() may yield: the export and evaluation of each variant that may ship, and its camera app."""
         shippable = self.variants() if self.android_variant == "auto" else (self.android_variant,)
-        return [self.clone(task, variant=v) for v in shippable for task in (Export, Evaluate)]
+        return ([self.clone(task, variant=v) for v in shippable for task in (Export, Evaluate)]
+                + [self.clone(CameraApp, shipped=v) for v in shippable])
 
     def requires(self):
         needs = {
@@ -79,6 +81,7 @@ class MobileModel(ArtifactTask):
         }
         if self.android_variant != "auto":
             needs["export"] = self.clone(Export, variant=self.android_variant)
+            needs["app"] = self.clone(CameraApp, shipped=self.android_variant)
         return needs
 
     @property
@@ -97,11 +100,14 @@ class MobileModel(ArtifactTask):
         # Which variant ships is known only now, so its export is a dynamic
         # dependency: luigi runs it and calls run() again.
         export, shipped = self.clone(Export, variant=chosen), self.clone(Evaluate, variant=chosen)
-        yield [export, shipped]
-        for task in (export, shipped):  # read below, like the static requirements
+        app = self.clone(CameraApp, shipped=chosen)
+        yield [export, shipped, app]
+        for task in (export, shipped, app):  # read below, like the static requirements
             check_intact(task)
         training, findings = needs["retrain"].training(), needs["check"].findings()
         summary = self.summary_record(labels, variants, chosen, export, training, findings)
+        summary["camera_app"] = {"path": str(app.app.resolve()), "variants": list(app.variants()),
+                                 "sure_above": training["calibration"]["sure_above"]}
         evaluations.setdefault(chosen, Evaluation(shipped.photos(), shipped.probabilities()))
         check = {"path": summary["photos_to_check"]["path"], "rows": needs["check"].rows(), "findings": findings}
         shown = sorted({path for evaluation in evaluations.values() for path, _ in evaluation.photos}
@@ -111,6 +117,8 @@ class MobileModel(ArtifactTask):
             write_json(folder / self.summary.name, summary)
             write_report(summary, folder)
             write_html(summary, folder, evaluations, photos, training, read_json(needs["bottlenecks"].skipped), check)
+        log.info("MobileModel: the camera app, to try the model on a camera and photos: poets-app %s",
+                 app.app.resolve())
         log.info("MobileModel: summary in %s", self.summary.resolve())
 
     def variant_records(self, evaluations, labels):

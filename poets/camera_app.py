@@ -1,0 +1,144 @@
+"""The camera app: a static web page that runs a run's TFLite models on the camera and on photos.
+
+The page (`poets/web/`) uses MediaPipe Tasks for Web's ImageClassifier, the
+same C++ tasks core as MediaPipe's Android sample compiled to WebAssembly, so
+it reads the labels and the input normalisation from each model's metadata,
+as the phone does. `write_app` puts the page, the models and `app.json` (what
+the page shows) in one folder of static files: any web server or static HTTPS
+host serves it; `poets-app` does so on this machine.
+
+The runtime is pinned: its version and the sha384 of every file the page
+loads are written into app.json, and the browser refuses any other bytes
+(subresource integrity), from MediaPipe's CDN or from a local copy alike.
+"""
+
+import base64
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+WEB = Path(__file__).with_name("web")
+PAGE = ("index.html", "app.js", "app.css")
+
+# @mediapipe/tasks-vision as npm publishes it; the CDN is the one MediaPipe's own web samples use.
+RUNTIME = {
+    "package": "@mediapipe/tasks-vision",
+    "version": "1.1.0",
+    "cdn": "https://cdn.jsdelivr.net/npm/@mediapipe/tasks-vision@1.1.0",
+    "files": {
+        "vision_bundle.mjs": "sha384-K9SZSZsVUHJTcMp4orEz7jVOD7Ro/2+0a1VxJvrOorWMtdXCO/rYlF17bw+iomf4",
+        "wasm/vision_wasm_internal.js": "sha384-jtdjdNIo/J/KCH4Cdzr0WgtLSeu00Z2fb8m+3ZtlUjdU0qa7b2BY2DH+xDyT5h+Z",
+        "wasm/vision_wasm_internal.wasm": "sha384-/8GYMkLZzcgbPHE7bao2HMZy558ZB+mbLg8RZv/JcFMf6w+tTW6j0o6bigM78NVV",
+        "wasm/vision_wasm_nosimd_internal.js":
+            "sha384-G4XQgb6NhKDFJabsQoCsg+N4lSd5gbyGOB4jge8N2MlTIPwczQOfHRaTOq9P7egr",
+        "wasm/vision_wasm_nosimd_internal.wasm":
+            "sha384-plwF5Ls5qsJga9VXOt3Fx7weOIn1coDRZ0OELHCk+IUlAbziX2YEYqXC16C6zEoG",
+    },
+}
+INSTALL = f"npm install {RUNTIME['package']}@{RUNTIME['version']}"
+
+
+class RuntimeMismatch(ValueError):
+    """A --web-runtime folder that is not the pinned runtime."""
+
+
+def write_app(folder: Path, title: str, labels: list[str], variants: list[dict], shipped: str,
+              sure_above: dict | None, runtime: dict = RUNTIME) -> Path:
+    """Write the camera app into `folder` (which must not exist yet).
+
+    Args:
+      folder: where the app goes: index.html, app.js, app.css, app.json, models/.
+      title: what the page calls the model.
+      labels: the model's labels, in output order.
+      variants: one {"name", "model" (the .tflite's path), "size_bytes", and optionally "accuracy",
+        "accuracy_interval"} each, in the order the page offers them.
+      shipped: the variant the page opens with.
+      sure_above: poets.calibration.sure_above's record: the "not sure" threshold's default.
+      runtime: the MediaPipe runtime the page loads (RUNTIME).
+
+    Returns the path of app.json.
+    """
+    folder = Path(folder)
+    (folder / "models").mkdir(parents=True)
+    for name in PAGE:
+        shutil.copyfile(WEB / name, folder / name)
+    offered = []
+    for variant in variants:
+        model = f"models/{variant['name']}.tflite"
+        shutil.copyfile(variant["model"], folder / model)
+        offered.append({**variant, "model": model})
+    config = {"title": title, "labels": list(labels), "shipped": shipped, "variants": offered,
+              "sure_above": sure_above, "runtime": runtime}
+    (folder / "app.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+    return folder / "app.json"
+
+
+def sri(path: Path) -> str:
+    """The subresource-integrity string (sha384) of a file."""
+    return "sha384-" + base64.b64encode(hashlib.sha384(Path(path).read_bytes()).digest()).decode()
+
+
+def local_runtime(directory: Path) -> Path:
+    """The folder of a local copy of the pinned runtime: `directory` itself, or the package under
+    its node_modules/ (where `npm install` puts it).
+
+    Raises RuntimeMismatch, naming the folder and the file, when a file the page loads is missing
+    or differs from the pinned one.
+    """
+    directory = Path(directory).expanduser()
+    candidates = [directory / "node_modules" / RUNTIME["package"], directory]
+    found = next((c for c in candidates if (c / "package.json").is_file()
+                  and json.loads((c / "package.json").read_text(encoding="utf-8")).get("name") == RUNTIME["package"]),
+                 None)
+    if found is None:
+        raise RuntimeMismatch(f"--web-runtime {directory}: no {RUNTIME['package']} there (no package.json of it); "
+                              f"make one with: {INSTALL}")
+    version = json.loads((found / "package.json").read_text(encoding="utf-8")).get("version")
+    if version != RUNTIME["version"]:
+        raise RuntimeMismatch(f"--web-runtime {found}: it is version {version}; the page is pinned to "
+                              f"{RUNTIME['version']}: {INSTALL}")
+    for name, integrity in RUNTIME["files"].items():
+        if not (found / name).is_file():
+            raise RuntimeMismatch(f"--web-runtime {found}: {name} is missing; reinstall it: {INSTALL}")
+        if sri(found / name) != integrity:
+            raise RuntimeMismatch(f"--web-runtime {found}: {name} is not the file {RUNTIME['version']} publishes "
+                                  f"(its sha384 differs); reinstall it: {INSTALL}")
+    return found
+
+
+# What browsers need told: a module script must be JavaScript, and WebAssembly
+# compiles while it downloads only when served as application/wasm.
+TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm",
+         ".tflite": "application/octet-stream", ".json": "application/json"}
+RUNTIME_PATH = "runtime"
+
+
+def serve(app: Path, host: str = "127.0.0.1", port: int = 0, runtime: Path | None = None, quiet: bool = True):
+    """Serve the app folder `app` over HTTP in a background thread; with `runtime` (a
+    local_runtime() folder), serve it under /runtime/ too. Returns (the server, the URL
+    to open: with ?runtime=runtime when the runtime is served here)."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import unquote
+
+    class Handler(SimpleHTTPRequestHandler):
+        extensions_map = {**SimpleHTTPRequestHandler.extensions_map, **TYPES}
+
+        def translate_path(self, path):
+            prefix = f"/{RUNTIME_PATH}/"
+            if runtime is not None and path.startswith(prefix):
+                wanted = unquote(path[len(prefix):].split("?")[0].split("#")[0])
+                return str(Path(runtime, *[part for part in wanted.split("/") if part not in ("", ".", "..")]))
+            return super().translate_path(path)
+
+        def log_message(self, *args):
+            if not quiet:
+                super().log_message(*args)
+
+    server = ThreadingHTTPServer((host, port), functools.partial(Handler, directory=str(app)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    url = f"http://{shown}:{server.server_address[1]}/" + (f"?runtime={RUNTIME_PATH}" if runtime else "")
+    return server, url

@@ -1,0 +1,305 @@
+// The camera app: the models of one run, in MediaPipe Tasks for Web's ImageClassifier
+// (the C++ tasks core of MediaPipe's Android sample, compiled to WebAssembly), on the
+// camera and on photos. app.json (written by poets/camera_app.py) says which models,
+// labels, threshold and runtime; nothing here is specific to one run.
+//
+// For checks, window.poetsApp keeps {ready, last, results, frames}: ready once a model
+// is loaded; last, the latest camera frame's {categories: [{label, score}], ms, sure};
+// results, one {name, categories, ms, sure} per photo given; frames, the count classified.
+
+const app = window.poetsApp = {
+  ready: false, last: null, results: [], frames: 0,
+  variant: null, threshold: null, camera: "off", error: null,
+};
+const $ = (id) => document.getElementById(id);
+const percent = (score) => `${(100 * score).toFixed(0)}%`;
+
+let config, vision, fileset;
+let videoClassifier = null, photoClassifier = null;
+let stream = null, lastVideoTime = -1, lastStamp = 0, frameTimes = [];
+const photos = [];  // {name, url, bitmap}
+
+function say(kind, text, where = "status") {
+  const status = $(where);
+  status.textContent = text;
+  status.className = kind;
+  status.hidden = !text;
+  if (kind === "error") app.error = text;
+}
+
+// The runtime's files, fetched with the sha384 pinned in app.json: the browser refuses a
+// file that differs (subresource integrity), from the CDN or from a local copy alike.
+async function pinned(base, path) {
+  const url = new URL(`${base}/${path}`, location.href).href;
+  let response;
+  try {
+    response = await fetch(url, {integrity: config.runtime.files[path], mode: "cors"});
+  } catch (error) {
+    throw new Error(`cannot load ${url}: the network is unreachable (offline?) or the file is not ` +
+                    `${config.runtime.package} ${config.runtime.version} (its sha384 differs)`);
+  }
+  if (!response.ok) throw new Error(`cannot load ${url}: HTTP ${response.status}`);
+  const type = path.endsWith(".wasm") ? "application/wasm" : "text/javascript";
+  return URL.createObjectURL(new Blob([await response.arrayBuffer()], {type}));
+}
+
+async function loadRuntime() {
+  // ?runtime=PATH serves the runtime from the page's own origin (poets-app --web-runtime).
+  const base = (new URLSearchParams(location.search).get("runtime") || config.runtime.cdn).replace(/\/$/, "");
+  try {
+    vision = await import(await pinned(base, "vision_bundle.mjs"));
+    const flavour = await vision.FilesetResolver.isSimdSupported() ? "" : "_nosimd";
+    fileset = {
+      wasmLoaderPath: await pinned(base, `wasm/vision_wasm${flavour}_internal.js`),
+      wasmBinaryPath: await pinned(base, `wasm/vision_wasm${flavour}_internal.wasm`),
+    };
+  } catch (error) {
+    app.runtime = "unreachable";
+    throw new Error(`The MediaPipe runtime did not load: ${error.message}. Without internet, serve a local copy: ` +
+                    `npm install ${config.runtime.package}@${config.runtime.version}, then ` +
+                    `poets-app --web-runtime node_modules/${config.runtime.package}`);
+  }
+  app.runtime = base;
+}
+
+function categoriesOf(result) {
+  const found = result.classifications[0]?.categories ?? [];
+  return found.map((c) => ({label: c.categoryName || c.displayName || String(c.index), score: c.score}));
+}
+
+function sure(categories) {
+  return categories.length > 0 && categories[0].score >= app.threshold;
+}
+
+async function useVariant(name) {
+  const variant = config.variants.find((v) => v.name === name);
+  app.ready = false;
+  $("variant").disabled = true;
+  say("info", `Loading ${variant.name} (${(variant.size_bytes / 1e6).toFixed(1)} MB)…`);
+  for (const classifier of [videoClassifier, photoClassifier]) classifier?.close();
+  const options = (runningMode) => ({baseOptions: {modelAssetPath: variant.model}, runningMode, maxResults: 3});
+  try {
+    videoClassifier = await vision.ImageClassifier.createFromOptions(fileset, options("VIDEO"));
+    photoClassifier = await vision.ImageClassifier.createFromOptions(fileset, options("IMAGE"));
+  } catch (error) {
+    say("error", `The model ${variant.model} did not load: ${error.message}`);
+    return;
+  }
+  app.variant = variant.name;
+  app.frames = 0;
+  frameTimes = [];
+  $("variant").disabled = false;
+  say("", "");
+  app.ready = true;
+  await classifyPhotos();  // the same photos, by the model now chosen
+}
+
+function showCategories(list, categories, isSure) {
+  list.replaceChildren(...categories.map((c, i) => {
+    const item = document.createElement("li");
+    const bar = document.createElement("span");
+    bar.className = "bar" + (i === 0 && !isSure ? " unsure" : "");
+    bar.style.width = percent(c.score);
+    item.append(bar, `${c.label} ${percent(c.score)}`);
+    return item;
+  }));
+}
+
+function answerText(categories, isSure) {
+  if (!categories.length) return "";
+  return isSure ? categories[0].label : `not sure (${categories[0].label}?)`;
+}
+
+function classifyFrame() {
+  const video = $("video");
+  if (!stream || !app.ready) return;
+  if (video.readyState >= 2 && video.currentTime !== lastVideoTime) {
+    lastVideoTime = video.currentTime;
+    const started = performance.now();
+    // VIDEO mode wants timestamps that always increase.
+    lastStamp = Math.max(started, lastStamp + 1);
+    const categories = categoriesOf(videoClassifier.classifyForVideo(video, lastStamp));
+    const ms = performance.now() - started;
+    const isSure = sure(categories);
+    app.last = {categories, ms, sure: isSure};
+    app.frames += 1;
+    frameTimes.push(performance.now());
+    frameTimes = frameTimes.filter((t) => t > performance.now() - 1000);
+    $("answer").textContent = answerText(categories, isSure);
+    $("answer").className = isSure ? "" : "unsure";
+    showCategories($("top"), categories, isSure);
+    $("speed").textContent = `${ms.toFixed(1)} ms a frame · ${frameTimes.length} frames a second · ${app.variant}`;
+  }
+}
+
+function nextFrame() {
+  if (!stream) return;
+  const video = $("video");
+  const again = () => { classifyFrame(); nextFrame(); };
+  if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(again);
+  else requestAnimationFrame(again);
+}
+
+async function listCameras() {
+  const cameras = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "videoinput");
+  const current = stream?.getVideoTracks()[0]?.getSettings().deviceId;
+  $("camera").replaceChildren(...cameras.map((d, i) => new Option(d.label || `camera ${i + 1}`, d.deviceId,
+                                                                    false, d.deviceId === current)));
+  $("camera-choice").hidden = cameras.length < 2;
+}
+
+function stopCamera() {
+  stream?.getTracks().forEach((track) => track.stop());
+  stream = null;
+  app.camera = "off";
+  $("camera-toggle").textContent = "Start the camera";
+}
+
+async function startCamera(deviceId) {
+  stopCamera();
+  if (!navigator.mediaDevices?.getUserMedia) {
+    app.camera = "insecure";
+    say("error", window.isSecureContext ? "This browser gives no access to a camera; photos still work below."
+      : `The browser allows the camera only over HTTPS or on localhost, and this page is ${location.origin}. ` +
+        "On a phone: adb reverse tcp:PORT tcp:PORT and open http://localhost:PORT, or put this folder on any " +
+        "HTTPS host (it is static files). Photos still work below.", "camera-status");
+    return;
+  }
+  const video = deviceId ? {deviceId: {exact: deviceId}} : {facingMode: {ideal: "environment"}};
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({video, audio: false});
+  } catch (error) {
+    const refused = error.name === "NotAllowedError" || error.name === "SecurityError";
+    const absent = error.name === "NotFoundError" || error.name === "OverconstrainedError";
+    app.camera = refused ? "refused" : absent ? "absent" : "failed";
+    say("error", refused ? "The camera was refused. Allow it in the browser's site settings and reload; photos still work below."
+      : absent ? "No camera was found. Photos still work below: choose them or drop them on the page."
+      : `The camera did not start (${error.name}: ${error.message}). Photos still work below.`, "camera-status");
+    return;
+  }
+  app.camera = "on";
+  say("", "", "camera-status");
+  $("camera-toggle").textContent = "Stop the camera";
+  $("video").srcObject = stream;
+  await $("video").play();
+  await listCameras();
+  nextFrame();
+}
+
+async function classifyPhotos() {
+  if (!app.ready) return;
+  app.results = [];
+  for (const photo of photos) {
+    const started = performance.now();
+    const categories = categoriesOf(photoClassifier.classify(photo.bitmap));
+    const result = {name: photo.name, categories, ms: performance.now() - started, sure: sure(categories)};
+    app.results.push(result);
+    showPhoto(photo, result);
+  }
+}
+
+function showPhoto(photo, result) {
+  let item = photo.item;
+  if (!item) {
+    item = photo.item = document.createElement("li");
+    const image = document.createElement("img");
+    image.src = photo.url;
+    image.alt = photo.name;
+    const caption = document.createElement("p");
+    const list = document.createElement("ol");
+    item.append(image, caption, list);
+    $("photos").append(item);
+  }
+  const [, caption, list] = item.children;
+  caption.textContent = `${answerText(result.categories, result.sure)} · ${result.ms.toFixed(0)} ms`;
+  caption.title = photo.name;
+  caption.className = result.sure ? "" : "unsure";
+  showCategories(list, result.categories, result.sure);
+}
+
+async function addPhotos(files) {
+  const skipped = [];
+  for (const file of files) {
+    try {
+      // Decoded as the file stores it, as MediaPipe's Python mp.Image does, but upright.
+      const bitmap = await createImageBitmap(file, {colorSpaceConversion: "none", imageOrientation: "from-image"});
+      photos.push({name: file.name, url: URL.createObjectURL(file), bitmap});
+    } catch {
+      skipped.push(file.name);
+    }
+  }
+  if (skipped.length) say("error", `Not photos this browser can read: ${skipped.join(", ")}`);
+  await classifyPhotos();
+}
+
+function setThreshold(value) {
+  app.threshold = Number(value);
+  $("threshold").value = value;
+  $("threshold-value").textContent = percent(app.threshold);
+  for (const result of app.results) result.sure = sure(result.categories);
+  photos.forEach((photo, i) => app.results[i] && showPhoto(photo, app.results[i]));
+}
+
+function describe() {
+  const shipped = config.variants.find((v) => v.name === config.shipped) ?? config.variants[0];
+  document.title = `Camera: ${config.title}`;
+  $("title").textContent = config.title;
+  $("subtitle").textContent = `${config.labels.length} classes: ${config.labels.join(", ")}`;
+  $("variant").replaceChildren(...config.variants.map((v) => {
+    const accuracy = v.accuracy == null ? "" : ` · ${percent(v.accuracy)} on the test photos`;
+    const label = `${v.name}${v.name === config.shipped ? " (ships)" : ""} · ${(v.size_bytes / 1e6).toFixed(1)} MB${accuracy}`;
+    return new Option(label, v.name, false, v === shipped);
+  }));
+  const sureAbove = config.sure_above;
+  if (sureAbove?.threshold != null) {
+    $("threshold-note").textContent = `Default: on ${sureAbove.photos} held-out photos, answers at ` +
+      `${percent(sureAbove.threshold)} or more were right ${percent(sureAbove.precision)} of the time ` +
+      `(${percent(sureAbove.coverage)} of them scored that high).`;
+    setThreshold(sureAbove.threshold.toFixed(2));
+  } else {
+    $("threshold-note").textContent = `No threshold reached ${percent(sureAbove?.aimed_precision ?? 0.9)} ` +
+      "precision on the held-out photos; 50% by default.";
+    setThreshold("0.5");
+  }
+  return shipped.name;
+}
+
+function wire() {
+  $("variant").addEventListener("change", (event) => useVariant(event.target.value));
+  $("camera").addEventListener("change", (event) => startCamera(event.target.value));
+  $("camera-toggle").addEventListener("click", () => (stream ? stopCamera() : startCamera()));
+  $("threshold").addEventListener("input", (event) => setThreshold(event.target.value));
+  $("files").addEventListener("change", (event) => addPhotos([...event.target.files]));
+  document.addEventListener("dragover", (event) => { event.preventDefault(); $("drop").classList.add("over"); });
+  document.addEventListener("dragleave", () => $("drop").classList.remove("over"));
+  document.addEventListener("drop", (event) => {
+    event.preventDefault();
+    $("drop").classList.remove("over");
+    addPhotos([...event.dataTransfer.files]);
+  });
+}
+
+async function main() {
+  try {
+    const response = await fetch("app.json");
+    if (!response.ok) throw new Error(`app.json: HTTP ${response.status}`);
+    config = await response.json();
+  } catch (error) {
+    say("error", `This page's app.json did not load (${error.message}). Serve the folder with poets-app ` +
+                 "rather than opening the file itself.");
+    return;
+  }
+  const first = describe();
+  wire();
+  try {
+    await loadRuntime();
+  } catch (error) {
+    say("error", error.message);
+    return;
+  }
+  await useVariant(first);
+  $("camera-toggle").disabled = false;
+  if (app.ready) await startCamera();
+}
+
+main();

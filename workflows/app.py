@@ -1,0 +1,116 @@
+"""poets-app: serve a run's camera app, print its URL and open the browser.
+
+    poets-app [MobileModel flags, e.g. --architecture mobilenet_0.75_224 --quantization-mode int8]
+    poets-app PATH            # a camera app, a MobileModel folder, or an Export folder
+    poets-app ... [--port N] [--host 0.0.0.0] [--no-browser] [--web-runtime DIR]
+
+With the flags of a run (defaults and luigi.cfg otherwise), it serves the
+camera app of the MobileModel those flags made; with a path, the app there,
+or for an Export folder an app of that one model. The page loads MediaPipe's
+runtime from its CDN; `--web-runtime DIR` (from `npm install
+@mediapipe/tasks-vision@VERSION`) serves a local copy instead, for offline use.
+"""
+
+import argparse
+import sys
+import tempfile
+import time
+import webbrowser
+from pathlib import Path
+
+from luigi.cmdline_parser import CmdlineParser
+
+from poets.camera_app import RuntimeMismatch, local_runtime, serve, write_app
+from tasks.artifact import check_intact, read_json, read_record
+from tasks.camera_app import CameraApp
+
+PHONE = ("A phone's browser allows the camera only over HTTPS or on localhost: plug the phone in by USB, run "
+         "`adb reverse tcp:{port} tcp:{port}` and open http://localhost:{port}/ on it (Chrome's "
+         "chrome://inspect/#devices does the same), or copy {app} (static files) to any HTTPS host. Over plain "
+         "http://<this machine's address> the page labels photos but cannot open the camera.")
+
+
+class NoApp(LookupError):
+    pass
+
+
+def app_of_run(flags: list[str]) -> Path:
+    """The camera app of the MobileModel these flags name, fetched from a bucket where it is in one."""
+    with CmdlineParser.global_instance(["MobileModel", *flags]) as cmdline:
+        task = cmdline.get_task_obj()
+    if not task.complete():
+        raise NoApp("these flags have no finished run yet; make it first with: luigi --module workflows "
+                    "MobileModel --local-scheduler " + " ".join(flags))
+    shipped = read_json(check_intact(task) / task.summary.name)["android"]["variant"]
+    app = task.clone(CameraApp, shipped=shipped)
+    if not app.complete():
+        raise NoApp(f"the run of these flags was made before it had a camera app; run it again to add one: "
+                    f"luigi --module workflows MobileModel --local-scheduler {' '.join(flags)}")
+    check_intact(app)
+    return app.app
+
+
+def app_at(path: Path) -> Path:
+    """The camera app a path names: the app folder itself, a CameraApp or MobileModel folder,
+    or an Export folder (an app of its one model is written into a temporary folder)."""
+    path = Path(path).expanduser().resolve()
+    if (path / "app.json").is_file():
+        return path
+    if (path / "app" / "app.json").is_file():
+        return path / "app"
+    if (path / "summary.json").is_file():
+        return app_at(Path(read_json(path / "summary.json").get("camera_app", {}).get("path", path / "app")))
+    if (path / "assets" / "graph.lite").is_file():
+        variant = (read_record(path) or {}).get("params", {}).get("variant", "model")
+        folder = Path(tempfile.mkdtemp(prefix="poets-app-")) / "app"
+        model = path / "assets" / "graph.lite"
+        write_app(folder, title=f"{path.name} ({variant})",
+                  labels=(path / "assets" / "labels.txt").read_text(encoding="utf-8").split(),
+                  variants=[{"name": variant, "model": model, "size_bytes": model.stat().st_size}],
+                  shipped=variant, sure_above=None)
+        return folder
+    raise NoApp(f"{path}: no camera app there (no app.json, app/, summary.json or assets/graph.lite)")
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     usage="%(prog)s [PATH | MobileModel flags] [--port N] [--host HOST] "
+                                           "[--no-browser] [--web-runtime DIR]")
+    parser.add_argument("--port", type=int, default=0, help="the port (default: a free one)")
+    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on; 0.0.0.0 for every one")
+    parser.add_argument("--no-browser", action="store_true", help="print the URL without opening a browser")
+    parser.add_argument("--web-runtime", metavar="DIR",
+                        help="serve this local copy of the MediaPipe runtime (npm install @mediapipe/tasks-vision) "
+                             "instead of the CDN's")
+    return parser.parse_known_args(argv)
+
+
+def main(argv=None) -> int:
+    args, rest = parse(sys.argv[1:] if argv is None else argv)
+    try:
+        runtime = local_runtime(Path(args.web_runtime)) if args.web_runtime else None
+        if rest and not rest[0].startswith("-"):
+            if len(rest) > 1:
+                raise NoApp(f"give a path or a run's flags, not both: {' '.join(rest[1:])}")
+            app = app_at(Path(rest[0]))
+        else:
+            app = app_of_run(rest)
+        server, url = serve(app, args.host, args.port, runtime)
+    except (NoApp, RuntimeMismatch, OSError) as error:
+        print(f"poets-app: {error}", file=sys.stderr)
+        return 2
+    print(f"The camera app of {app}\nOpen {url}  (Ctrl-C stops it)", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(PHONE.format(port=server.server_address[1], app=app), flush=True)
+    if not args.no_browser:
+        webbrowser.open(url)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
