@@ -4,7 +4,7 @@ the reliability bins; a class far behind the others named in report.html."""
 import numpy as np
 import pytest
 
-from poets.calibration import BINS, expected_calibration_error, reliability
+from poets.calibration import BINS, expected_calibration_error, reliability, sure_above
 from poets.evaluate import lagging_classes, per_class
 from poets.report import Evaluation, write_html
 from tests.conftest import make_photos
@@ -174,3 +174,23 @@ def test_the_shipped_model_and_mediapipe_carry_the_temperature(completed, tmp_pa
     rows, top = np.arange(len(ours)), ours.argmax(axis=1)
     assert np.abs(theirs - ours).max() < 0.01
     assert np.abs(uncalibrated[rows, top] - ours[rows, top]).mean() > 0.02
+
+
+def test_sure_above_is_the_lowest_score_whose_answers_keep_the_precision():
+    # Top probabilities and whether each photo's top label is right, most confident first.
+    confidence = np.array([0.99, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    right = np.array([1, 1, 1, 1, 1, 0, 1, 0], bool)
+    def three_classes(top):  # the top probability always in column 0
+        return np.stack([top, (1 - top) / 2, (1 - top) / 2], axis=1)
+
+    probabilities, truth = three_classes(confidence), np.where(right, 0, 1)
+    record = sure_above(probabilities, truth, precision=0.85)
+    # At 0.5: 6 of the 7 photos scoring 0.5 or more are right (0.857); at 0.4, 6 of 8 (0.75).
+    assert record["threshold"] == 0.5 and record["precision"] == pytest.approx(6 / 7)
+    assert record["coverage"] == pytest.approx(7 / 8) and record["photos"] == 8
+    assert sure_above(probabilities, truth, precision=1.0)["threshold"] == 0.7
+    # A tie is kept or dropped whole: two photos at 0.6, one wrong, cannot split the threshold.
+    assert sure_above(three_classes(np.array([0.9, 0.6, 0.6])), np.array([0, 0, 1]), precision=0.7)["threshold"] == 0.9
+    # Nothing reaches it, or nothing to judge by: no threshold.
+    assert sure_above(probabilities, np.ones(8, int), precision=0.9)["threshold"] is None
+    assert sure_above(np.zeros((0, 2)), np.zeros(0, int))["threshold"] is None

@@ -36,6 +36,15 @@ def test_summary_has_the_documented_shape(completed):
     assert estimate["accuracy"] > 0.8 and 0 < estimate["cross_entropy"] < 1
     report = Path(summary["android"]["model"]).parents[3] / "mobile_model"
     assert any("Cross-validated (5 folds)" in page.read_text() for page in report.glob("*/report.html"))
+    # The camera app: the shipped variant first, the run's threshold, and the reports say how to open it.
+    app = summary["camera_app"]
+    config = json.loads(Path(app["path"], "app.json").read_text())
+    assert app["variants"][0] == config["shipped"] == summary["android"]["variant"]
+    assert [v["name"] for v in config["variants"]] == app["variants"] and "optimized" in app["variants"]
+    assert all(Path(app["path"], v["model"]).stat().st_size == v["size_bytes"] for v in config["variants"])
+    assert config["sure_above"] == app["sure_above"] == summary["calibration"]["sure_above"]
+    for page in ("report.html", "report.md"):
+        assert any(f"poets-app {app['path']}" in p.read_text() for p in report.glob(f"*/{page}")), page
     assert summary["calibration"]["temperature"] >= 1 and summary["calibration"]["photos"] > 0
     check = summary["photos_to_check"]
     assert set(check) == {"path", "count", "by_reason"} and Path(check["path"]).name == "photos_to_check.csv"

@@ -1,0 +1,276 @@
+"""The camera app in a real browser: Debian's Chromium, its fake camera showing generated photos,
+the app's labels against MediaPipe Python's on the same model."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from poets.camera_app import RUNTIME, RuntimeMismatch, local_runtime, serve
+from poets.clients import mediapipe_probabilities
+from tests.browser import chromium, launch, write_y4m
+from tests.conftest import summary_of
+
+ROOT = Path(__file__).parents[1]
+# `npm ci` at the project root installs it (.ci/run does); POETS_WEB_RUNTIME names another copy.
+RUNTIME_DIR = Path(os.environ.get("POETS_WEB_RUNTIME", ROOT / "node_modules" / RUNTIME["package"]))
+# CI sets POETS_REQUIRE_BROWSER=1: there a missing browser or runtime fails instead of skipping.
+REQUIRED = os.environ.get("POETS_REQUIRE_BROWSER") == "1"
+MISSING = [what for what, there in (("chromium (apt-get install chromium)", chromium()),
+                                    ("the MediaPipe runtime (npm ci)", RUNTIME_DIR.is_dir())) if not there]
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - the test extras install it
+    sync_playwright = None
+    MISSING.append("playwright (pip install -e '.[test]')")
+
+if MISSING and REQUIRED:
+    raise RuntimeError(f"POETS_REQUIRE_BROWSER=1 but missing: {', '.join(MISSING)}")
+browser_needed = pytest.mark.skipif(bool(MISSING), reason=f"missing: {', '.join(MISSING)}")
+READY = "window.poetsApp.ready || window.poetsApp.error"
+
+
+@pytest.fixture(scope="module")
+def app(completed):
+    """The completed run's camera app, served with the local runtime: (app folder, URL, summary)."""
+    params, _ = completed
+    summary = summary_of(params)
+    folder = Path(summary["camera_app"]["path"])
+    server, url = serve(folder, runtime=local_runtime(RUNTIME_DIR))
+    yield folder, url, summary
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def photos(flowers, tmp_path_factory):
+    """Two generated photos of each class, and the camera's video of one sunflower photo."""
+    chosen = [path for label in ("roses", "sunflowers", "bluebells")
+              for path in sorted((flowers["photos"] / label).glob(f"{label}_00[12].jpg"))]
+    folder = tmp_path_factory.mktemp("camera")
+    shown = write_y4m([flowers["photos"] / "sunflowers" / "sunflowers_003.jpg"], folder / "camera.y4m")
+    Image.fromarray(shown[0]).save(folder / "frame.png")
+    return chosen, folder / "camera.y4m", folder / "frame.png"
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    if MISSING:
+        pytest.skip(f"missing: {', '.join(MISSING)}")
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def chrome(playwright, photos):
+    """A Chromium whose camera shows the sunflower photo."""
+    browser = launch(playwright, camera=photos[1])
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def page(app, chrome):
+    """The app open in a page of its own, the model loaded."""
+    page = chrome.new_page()
+    page.goto(app[1])
+    page.wait_for_function(READY, timeout=60_000)
+    yield page
+    page.close()
+
+
+def python_labels(model: Path, photos: list[Path], labels: list[str]):
+    scores = mediapipe_probabilities(model, photos, labels)
+    return [labels[row.argmax()] for row in scores], scores
+
+
+@browser_needed
+def test_photos_given_to_the_app_get_the_labels_mediapipe_python_gives(app, photos, page):
+    folder, _, summary = app
+    chosen = photos[0]
+    assert page.evaluate("window.poetsApp.error") is None
+    assert page.evaluate("window.poetsApp.variant") == summary["android"]["variant"]
+    page.set_input_files("#files", [str(p) for p in chosen])
+    page.wait_for_function(f"window.poetsApp.results.length === {len(chosen)}", timeout=30_000)
+    results = page.evaluate("window.poetsApp.results")
+    model = folder / "models" / f"{summary['android']['variant']}.tflite"
+    expected, scores = python_labels(model, chosen, summary["labels"])
+    assert [r["name"] for r in results] == [p.name for p in chosen]
+    assert [r["categories"][0]["label"] for r in results] == expected
+    # The browser resizes on WebGL, Python on the CPU: the tiny untrained base model of these tests
+    # turns that into visible differences of score, never of label here.
+    for result, row in zip(results, scores):
+        top = result["categories"][0]
+        assert abs(top["score"] - row[summary["labels"].index(top["label"])]) < 0.25
+        assert len(result["categories"]) == 3 and result["ms"] > 0
+    # Each photo is shown with its answer.
+    assert page.locator("#photos > li").count() == len(chosen)
+    assert page.locator("#photos > li p").first.inner_text().startswith(expected[0])
+
+
+@browser_needed
+def test_the_camera_shows_the_label_mediapipe_python_gives_the_photo_it_sees(app, photos, page):
+    folder, _, summary = app
+    page.wait_for_function("window.poetsApp.frames >= 5", timeout=30_000)
+    last = page.evaluate("window.poetsApp.last")
+    model = folder / "models" / f"{summary['android']['variant']}.tflite"
+    expected, _ = python_labels(model, [photos[2]], summary["labels"])
+    assert page.evaluate("window.poetsApp.camera") == "on"
+    assert last["categories"][0]["label"] == expected[0] == "sunflowers"
+    assert last["ms"] > 0 and page.locator("#answer").inner_text() == "sunflowers"
+    assert "frames a second" in page.locator("#speed").inner_text()
+
+
+@browser_needed
+def test_below_the_threshold_the_app_says_not_sure(app, photos, page):
+    _, _, summary = app
+    sure_above = summary["camera_app"]["sure_above"]
+    # Its default is the run's calibration: the lowest score that kept the held-out photos 90% right.
+    assert float(page.input_value("#threshold")) == pytest.approx(round(sure_above["threshold"], 2))
+    page.set_input_files("#files", [str(photos[0][0])])
+    page.wait_for_function("window.poetsApp.results.length >= 1", timeout=30_000)
+    page.fill("#threshold", "1")  # a range input: fill sets its value and fires 'input'
+    page.wait_for_function("window.poetsApp.last && !window.poetsApp.last.sure", timeout=30_000)
+    assert not any(result["sure"] for result in page.evaluate("window.poetsApp.results"))
+    assert page.locator("#answer").inner_text().startswith("not sure")
+    assert page.locator("#photos > li p").first.inner_text().startswith("not sure")
+    page.fill("#threshold", "0")
+    page.wait_for_function("window.poetsApp.last.sure", timeout=30_000)
+
+
+@browser_needed
+def test_switching_the_model_relabels_the_photos_with_the_other_variant(app, photos, page):
+    folder, _, summary = app
+    others = [name for name in summary["camera_app"]["variants"] if name != summary["android"]["variant"]]
+    assert others, "the app offers the float model and the quantized one"
+    page.set_input_files("#files", [str(p) for p in photos[0][:2]])
+    page.select_option("#variant", others[0])
+    page.wait_for_function(f"window.poetsApp.variant === '{others[0]}' && window.poetsApp.ready", timeout=30_000)
+    page.wait_for_function("window.poetsApp.results.length >= 2", timeout=30_000)
+    results = page.evaluate("window.poetsApp.results")
+    named = {r["name"]: r["categories"][0]["label"] for r in results}
+    expected, _ = python_labels(folder / "models" / f"{others[0]}.tflite", photos[0][:2], summary["labels"])
+    assert [named[p.name] for p in photos[0][:2]] == expected
+    page.wait_for_function("window.poetsApp.frames >= 3", timeout=30_000)  # the camera goes on
+
+
+def open_app(playwright, url, blocked=(), **launched):
+    """(the app's state once ready or failed, its camera line, its status line) in a fresh Chromium."""
+    chrome = launch(playwright, **launched)
+    try:
+        page = chrome.new_page()
+        for pattern in blocked:
+            page.route(pattern, lambda route: route.abort("internetdisconnected"))
+        page.goto(url)
+        page.wait_for_function(READY, timeout=60_000)
+        page.wait_for_function("window.poetsApp.camera !== 'off' || window.poetsApp.error", timeout=30_000)
+        state = page.evaluate("window.poetsApp")
+        return state, page.locator("#camera-status").inner_text(), page.locator("#status").inner_text()
+    finally:
+        chrome.close()
+
+
+@browser_needed
+def test_a_refused_camera_is_said_plainly_and_photos_still_work(app, photos, playwright):
+    state, camera, _ = open_app(playwright, app[1], camera=photos[1], grant_camera=False)
+    assert state["ready"] and state["camera"] == "refused"
+    assert "camera was refused" in camera and "photos still work" in camera
+
+
+@browser_needed
+def test_no_camera_is_said_plainly(app, playwright):
+    state, camera, _ = open_app(playwright, app[1])
+    assert state["ready"] and state["camera"] in ("absent", "refused")
+    assert ("No camera was found" in camera) or ("camera was refused" in camera)
+
+
+@browser_needed
+def test_an_unreachable_runtime_is_said_plainly(app, playwright):
+    folder, _, _ = app
+    server, url = serve(folder)  # the page loads the runtime from the CDN, here unreachable
+    try:
+        state, _, status = open_app(playwright, url, blocked=[f"{RUNTIME['cdn']}/**"])
+    finally:
+        server.shutdown()
+    assert not state["ready"] and state["runtime"] == "unreachable"
+    assert "The MediaPipe runtime did not load" in status and RUNTIME["cdn"] in status
+    assert "--web-runtime" in status and RUNTIME["version"] in status
+
+
+@browser_needed
+def test_a_runtime_with_other_bytes_is_refused_by_the_browser(app, playwright, tmp_path):
+    folder, _, _ = app
+    copy = shutil.copytree(local_runtime(RUNTIME_DIR), tmp_path / "runtime")
+    with open(copy / "vision_bundle.mjs", "a") as bundle:
+        bundle.write("\n// changed\n")
+    with pytest.raises(RuntimeMismatch, match=r"vision_bundle\.mjs is not the file 1\.1\.0 publishes"):
+        local_runtime(copy)
+    server, url = serve(folder, runtime=copy)  # past the check: the browser's integrity check remains
+    try:
+        state, _, status = open_app(playwright, url)
+    finally:
+        server.shutdown()
+    assert not state["ready"] and "vision_bundle.mjs" in status and "sha384 differs" in status
+
+
+def poets_app(*args):
+    """Start poets-app (it prints two lines, the second with the URL)."""
+    return subprocess.Popen([sys.executable, "-m", "workflows.app", "--no-browser", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_poets_app_serves_the_app_of_a_runs_flags(completed):
+    params, _ = completed
+    flags = [item for key, value in params.items() for item in (f"--{key.replace('_', '-')}", str(value))]
+    process = poets_app(*flags, "--web-runtime", str(RUNTIME_DIR)) if RUNTIME_DIR.is_dir() else poets_app(*flags)
+    try:
+        lines = [process.stdout.readline() for _ in range(2)]
+        url = lines[1].split()[1]
+        assert url.startswith("http://127.0.0.1:")
+        config = json.loads(urllib.request.urlopen(url.split("?")[0] + "app.json", timeout=10).read())
+        summary = summary_of(params)
+        assert config["shipped"] == summary["android"]["variant"]
+        assert [v["name"] for v in config["variants"]] == summary["camera_app"]["variants"]
+        assert config["sure_above"] == summary["camera_app"]["sure_above"]
+        model = urllib.request.urlopen(url.split("?")[0] + config["variants"][0]["model"], timeout=10)
+        assert model.headers["Content-Type"] == "application/octet-stream"
+        if RUNTIME_DIR.is_dir():
+            assert url.endswith("?runtime=runtime")
+            wasm = urllib.request.urlopen(url.split("?")[0] + "runtime/wasm/vision_wasm_internal.wasm", timeout=10)
+            assert wasm.headers["Content-Type"] == "application/wasm"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_poets_app_makes_an_app_of_one_export(completed):
+    params, _ = completed
+    export = Path(summary_of(params)["android"]["model"]).parents[1]
+    process = poets_app(str(export))
+    try:
+        url = [process.stdout.readline() for _ in range(2)][1].split()[1]
+        config = json.loads(urllib.request.urlopen(url + "app.json", timeout=10).read())
+        assert [v["name"] for v in config["variants"]] == [config["shipped"]] and config["sure_above"] is None
+        assert config["labels"] == summary_of(params)["labels"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_poets_app_says_in_one_line_what_is_missing(completed, tmp_path):
+    params, _ = completed
+    cases = [([str(tmp_path)], "no camera app there"),
+             (["--data-dir", str(tmp_path / "empty"), "--dataset-url", "http://127.0.0.1:9/x.tgz"],
+              "no finished run yet"),
+             ([str(tmp_path), "--web-runtime", str(tmp_path)], "--web-runtime")]
+    for args, message in cases:
+        result = subprocess.run([sys.executable, "-m", "workflows.app", "--no-browser", *args], cwd=ROOT,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
