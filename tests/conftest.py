@@ -14,19 +14,21 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import luigi
-import numpy as np
-import pytest
-from PIL import Image
-
-from poets import architectures
-
 # Under pytest-xdist, each worker gets one thread for TensorFlow's kernels (read when it is first
 # imported, later), and so do the luigi processes the tests start, numpy's too, instead of one per
-# core each: the workers already use every core, and more threads only make the cores switch.
+# core each: the workers already use every core, and more threads only make the cores switch. Set
+# before numpy is imported here: OpenBLAS reads it once, and a worker summing with other threads
+# than the luigi processes it compares against gets other last digits.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     for variable in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(variable, "1")
+
+import luigi  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from poets import architectures  # noqa: E402
 
 TINY = "mobilenet_0.25_128"
 BROKEN = "broken.jpg"

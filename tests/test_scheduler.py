@@ -33,7 +33,7 @@ def test_every_task_ends_done_in_luigid_with_its_progress(completed, luigid, tmp
     assert run.returncode == 0, run.stderr[-3000:]
     done = api("DONE").values()
     assert {task["name"] for task in done} == FAMILIES
-    assert len(done) == 23 and not api("FAILED") and not api("PENDING")
+    assert len(done) == 25 and not api("FAILED") and not api("PENDING")
     progress = {task["name"]: (task["progress_percentage"], task["status_message"]) for task in done}
     assert progress["Bottlenecks"] == (100, "73/73 photos")
     # A small set: 5 fold heads of 300 steps, then the head on every photo for the steps they chose.
