@@ -272,8 +272,8 @@ def test_activations_equal_the_base_models_output_before_its_last_block(fine_tun
     photos = task.requires()["dataset"].photos
     picked = list(range(0, 72, 9))
     expected = before_last.predict(np.stack([load_photo(photos / paths[i], arch.size) for i in picked]), verbose=0)
-    # float16: 11 significant bits
-    np.testing.assert_allclose(activations[picked].astype(np.float32), expected, rtol=2**-10, atol=1e-7)
+    # float16: 11 significant bits; two float32 sums in another order may round to neighbours: 2 ulps.
+    np.testing.assert_allclose(activations[picked].astype(np.float32), expected, rtol=2**-9, atol=1e-7)
 
 
 def test_progress_reaches_the_scheduler(completed, monkeypatch):
