@@ -21,6 +21,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from poets.failures import BadInput, UserFailure
+
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
@@ -31,7 +33,7 @@ TRANSIENT_HTTP = {408, 425, 429, 500, 502, 503, 504}
 MAX_EXTRACTED_BYTES = 50 * 2**30
 
 
-class DownloadError(RuntimeError):
+class DownloadError(UserFailure, RuntimeError):
     pass
 
 
@@ -42,7 +44,7 @@ class TransientError(DownloadError):
 def check_url(url: str, flag: str = "URL") -> str:
     scheme = urllib.parse.urlparse(url).scheme
     if scheme not in SCHEMES:
-        raise ValueError(f"{flag}: {redacted(url)!r} is not an http://, https:// or file:// URL")
+        raise BadInput(f"{flag}: {redacted(url)!r} is not an http://, https:// or file:// URL")
     return url
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from poets.contract import cross_entropy
+from poets.failures import BadInput
 from poets.graphs import open_model
 from poets.images import UnusablePhoto, find_photos, load_batches, split_of
 
@@ -31,7 +32,7 @@ def evaluate(graph_path: Path, dataset_dir: Path, photos: list[tuple[str, str]],
     in the same order ("photos"; photos that cannot be decoded are left out).
     """
     if not photos:
-        raise ValueError("no test photos to evaluate on: raise --testing-percentage or add photos")
+        raise BadInput("no test photos to evaluate on: raise --testing-percentage or add photos")
     index = {label: i for i, label in enumerate(labels)}
     probabilities, truth, scored = [], [], []
     with open_model(graph_path) as classify:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from poets.contract import normalized
+from poets.failures import BadInput
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def fingerprint(root: Path) -> str:
     """
     root = Path(root)
     if not root.is_dir():
-        raise ValueError(f"{root} is not a folder")
+        raise BadInput(f"{root} is not a folder")
     digest = hashlib.sha256()
     others = []
     for relative, _ in find_photos(root, others) + [(path, None) for path in others]:
@@ -83,10 +84,10 @@ def check_classes(photos: list[tuple[str, str]], where) -> list[str]:
     """Fail, saying why, when (path, label) photos cannot train a classifier."""
     labels = sorted({label for _, label in photos})
     if not photos:
-        raise ValueError(f"no photos found in class folders under {where}: "
+        raise BadInput(f"no photos found in class folders under {where}: "
                          f"it needs one sub-folder of photos per class")
     if len(labels) < 2:
-        raise ValueError(f"photos of only one class ({labels[0]!r}) under {where}: "
+        raise BadInput(f"photos of only one class ({labels[0]!r}) under {where}: "
                          f"a classifier needs at least two class folders")
     return labels
 
@@ -99,7 +100,7 @@ def check_split(labels: list[str], sets, classes: list[str]) -> None:
     for label in classes:
         mine = labels == label
         if not (mine & (sets == "training")).any():
-            raise ValueError(
+            raise BadInput(
                 f"class {label!r} has no photos in the training split ({int(mine.sum())} photos "
                 f"in all): add photos, or lower --validation-percentage / --testing-percentage")
         if not (mine & (sets == "testing")).any():

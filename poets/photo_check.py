@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from poets.failures import BadInput
+
 log = logging.getLogger(__name__)
 
 REASONS = ("label", "duplicate", "off_topic")
@@ -221,22 +223,22 @@ def read_label_fixes(path: str | Path, flag: str = "--label-fixes") -> dict[str,
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"{flag}: cannot read {path}: {error}") from None
+        raise BadInput(f"{flag}: cannot read {path}: {error}") from None
     lines = text.splitlines()
     reader = csv.reader(lines)
     header = next(reader, None)
     if not header or "path" not in header or "label" not in header:
-        raise ValueError(f"{flag}: {path}, line 1: expected a header with the columns path,label; got {header!r}")
+        raise BadInput(f"{flag}: {path}, line 1: expected a header with the columns path,label; got {header!r}")
     at_path, at_label = header.index("path"), header.index("label")
     fixes = {}
     for number, fields in enumerate(reader, start=2):
         if not fields or not "".join(fields).strip():
             continue
         if len(fields) <= max(at_path, at_label) or not fields[at_path].strip() or not fields[at_label].strip():
-            raise ValueError(f"{flag}: {path}, line {number}: expected a photo path and a label, got {fields!r}")
+            raise BadInput(f"{flag}: {path}, line {number}: expected a photo path and a label, got {fields!r}")
         photo, label = fields[at_path].strip(), fields[at_label].strip()
         if photo in fixes and fixes[photo][0] != label:
-            raise ValueError(f"{flag}: {path}, line {number}: {photo} is given two labels, "
+            raise BadInput(f"{flag}: {path}, line {number}: {photo} is given two labels, "
                              f"{fixes[photo][0]!r} (line {fixes[photo][1]}) and {label!r}")
         fixes[photo] = (label, number)
     return fixes
@@ -252,10 +254,10 @@ def apply_label_fixes(paths: list[str], labels: list[str], fixes: dict[str, tupl
     kept, fixed = np.ones(len(paths), bool), list(labels)
     for photo, (label, line) in fixes.items():
         if photo not in index:
-            raise ValueError(f"{flag}: {source}, line {line}: {photo!r} is not a photo of the dataset "
+            raise BadInput(f"{flag}: {source}, line {line}: {photo!r} is not a photo of the dataset "
                              f"(paths are relative to its root, like roses/123.jpg)")
         if label != EXCLUDE and label not in classes:
-            raise ValueError(f"{flag}: {source}, line {line}: {label!r} is not a class; choose one of: "
+            raise BadInput(f"{flag}: {source}, line {line}: {label!r} is not a class; choose one of: "
                              f"{', '.join(classes)}, or {EXCLUDE}")
         if label == EXCLUDE:
             kept[index[photo]] = False
@@ -264,5 +266,5 @@ def apply_label_fixes(paths: list[str], labels: list[str], fixes: dict[str, tupl
     left = {label for label, keep in zip(fixed, kept) if keep}
     for label in classes:
         if label not in left:
-            raise ValueError(f"{flag}: {source}: the fixes leave class {label!r} without photos")
+            raise BadInput(f"{flag}: {source}: the fixes leave class {label!r} without photos")
     return kept, fixed

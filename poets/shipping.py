@@ -7,10 +7,12 @@ that meets all of them; none meeting them is an error that says which limit
 no variant meets, and the closest one.
 """
 
+from poets.failures import BadInput
+
 ANDROID_TOLERANCE = 0.01
 
 
-class NothingFits(ValueError):
+class NothingFits(BadInput):
     """No variant meets the limits; the message says which and what comes closest."""
 
 

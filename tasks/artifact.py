@@ -22,9 +22,9 @@ from pathlib import Path
 import luigi
 from luigi.task import flatten
 
-from poets import quiet
-from poets.download import DownloadError, disk_full
-from poets.shipping import NothingFits
+from poets import failures, quiet
+from poets.download import disk_full
+from poets.failures import DiskFull, UserFailure
 from tasks.parameters import name_flags
 from tasks.store import (  # noqa: F401 (read_record, ArtifactDamaged, fetch_once: what the other tasks import from here)
     RECORD,
@@ -41,24 +41,25 @@ from tasks.store import (  # noqa: F401 (read_record, ArtifactDamaged, fetch_onc
 
 log = logging.getLogger("luigi-interface")
 
-# Failures the project says in one line, naming the flag, file or URL at fault.
-EXPLAINED = (StoreError, ArtifactDamaged, DownloadError, NothingFits)
-
-
 class OneLineFailures(logging.Filter):
-    """luigi logs a task that failed, or whose complete() failed, with the traceback; for the
-    failures in EXPLAINED the traceback only buries their line, so the line replaces it."""
+    """luigi logs a task that failed, or whose complete() failed, or a command line it could not
+    parse, with the traceback; for a poets.failures.UserFailure the traceback only buries its
+    line, so the line replaces it (unless --verbose or POETS_VERBOSE=1)."""
 
     def filter(self, record):
+        if quiet.verbose or "--verbose" in sys.argv:
+            return True
         error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, EXPLAINED):
-            record.msg, record.args = f"{record.getMessage()}: {error}", ()
+        if isinstance(error, UserFailure):
+            # luigi's words for a command line it could not parse add nothing to the line.
+            said = record.getMessage()
+            record.msg, record.args = (str(error) if said == "Uncaught exception in luigi" else f"{said}: {error}"), ()
             record.exc_info = record.exc_text = None
         elif isinstance(record.msg, str) and "\nTraceback (most recent call last):" in record.msg:
             # complete()'s failures reach the log as text: "Will not run ...:\nTraceback ...\nmodule.Class: line"
             head, _, trace = record.msg.partition("\nTraceback (most recent call last):")
             name, _, line = trace.rstrip().splitlines()[-1].partition(": ")
-            if name.rsplit(".", 1)[-1] in {kind.__name__ for kind in EXPLAINED}:
+            if name.rsplit(".", 1)[-1] in failures.names():
                 record.msg = f"{head} {line}"
         return True
 
@@ -167,7 +168,7 @@ class ArtifactTask(luigi.Task):
             if disk_full(error):
                 # With a bucket, artifacts are made in the cache: that is the disk to free or move.
                 flag = "--cache-dir" if self.store.remote else "--data-dir"
-                raise OSError(error.errno, f"{self.task_family}: the disk is full (or the quota used up) while "
+                raise DiskFull(error.errno, f"{self.task_family}: the disk is full (or the quota used up) while "
                                            f"writing {final}; nothing of it was kept. Free some space, or move "
                                            f"{flag}, and run again", error.filename) from error
             raise

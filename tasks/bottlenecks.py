@@ -8,6 +8,7 @@ import luigi
 from luigi.util import inherits
 
 from poets import architectures, bottlenecks
+from poets.failures import BadInput
 from poets.images import photos_among
 from tasks.artifact import ArtifactTask, check_intact, fetch_once, read_json, write_json
 from tasks.download import DownloadBaseModel, DownloadDataset
@@ -146,7 +147,7 @@ def check_fine_tune_blocks(task):
     """Fail, naming the flag, when the architecture has fewer blocks than asked for."""
     arch = architectures.get(task.architecture)
     if task.fine_tune_blocks > arch.blocks:
-        raise ValueError(f"--fine-tune-blocks: {task.fine_tune_blocks} is more than the {arch.blocks} blocks "
+        raise BadInput(f"--fine-tune-blocks: {task.fine_tune_blocks} is more than the {arch.blocks} blocks "
                          f"of {arch.name}")
 
 

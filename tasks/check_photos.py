@@ -7,6 +7,7 @@ import numpy as np
 from luigi.util import inherits
 
 from poets import bottlenecks, out_of_fold, photo_check
+from poets.failures import BadInput
 from poets.images import check_classes, split_of
 from tasks.artifact import ArtifactTask, read_json, write_json
 from tasks.bottlenecks import Bottlenecks
@@ -24,7 +25,7 @@ L2 = 0.01
 def check_percentages(task):
     """Fail, naming both flags, when the held-out splits leave nothing to train on."""
     if task.validation_percentage + task.testing_percentage >= 100:
-        raise ValueError(
+        raise BadInput(
             "--validation-percentage plus --testing-percentage must leave photos to train on, "
             f"got {task.validation_percentage} + {task.testing_percentage}"
         )

@@ -8,6 +8,7 @@ import luigi
 
 from poets import architectures
 from poets.download import download, extract_photos, is_local, local_file, redacted
+from poets.failures import BadInput
 from poets.images import (
     check_classes,
     find_photos,
@@ -66,7 +67,7 @@ class DownloadDataset(ArtifactTask):
         super().__init__(*args, **kwargs)
         if self.dataset_dir:
             if not Path(self.dataset_dir).is_dir():
-                raise ValueError(f"--dataset-dir: {self.dataset_dir!r} is not a folder")
+                raise BadInput(f"--dataset-dir: {self.dataset_dir!r} is not a folder")
             self._fingerprint = fingerprint(Path(self.dataset_dir).resolve())
 
     def artifact_params(self):
@@ -159,5 +160,5 @@ class DownloadBaseModel(ArtifactTask):
             if self.architecture not in fits:
                 holds = (f"weights of {', '.join(fits)}" if fits
                          else "no MobileNet weights keras.applications can load")
-                raise ValueError(f"--base-model-url: {redacted(url)} holds {holds}, not of --architecture "
+                raise BadInput(f"--base-model-url: {redacted(url)} holds {holds}, not of --architecture "
                                  f"{self.architecture}")

@@ -11,6 +11,8 @@ import re
 
 import luigi
 
+from poets.failures import BadInput
+
 
 class Choice(luigi.Parameter):
     """One of `choices`."""
@@ -24,7 +26,7 @@ class Choice(luigi.Parameter):
     def normalize(self, x):
         if x in self.choices:
             return x
-        raise ValueError(f"{self.flag}: {x!r} is not valid; choose one of: {', '.join(sorted(self.choices))}")
+        raise BadInput(f"{self.flag}: {x!r} is not valid; choose one of: {', '.join(sorted(self.choices))}")
 
 
 class Names(luigi.Parameter):
@@ -49,17 +51,17 @@ class Names(luigi.Parameter):
         values = []
         for item in items:
             if self.choices is not None and item not in self.choices:
-                raise ValueError(f"{self.flag}: {item!r} is not valid; choose among: {', '.join(sorted(self.choices))}")
+                raise BadInput(f"{self.flag}: {item!r} is not valid; choose among: {', '.join(sorted(self.choices))}")
             if self.kind is int:
                 try:
                     item = int(item)
                 except ValueError:
-                    raise ValueError(f"{self.flag}: {item!r} is not an integer") from None
+                    raise BadInput(f"{self.flag}: {item!r} is not an integer") from None
                 if not 0 <= item < 2**32:
-                    raise ValueError(f"{self.flag}: {item} is not in the range [0, {2**32})")
+                    raise BadInput(f"{self.flag}: {item} is not in the range [0, {2**32})")
             values.append(item)
         if len(set(values)) < len(values):
-            raise ValueError(f"{self.flag}: {x!r} names an item twice")
+            raise BadInput(f"{self.flag}: {x!r} names an item twice")
         return tuple(values)
 
     def serialize(self, x):
@@ -79,7 +81,7 @@ class Number(luigi.Parameter):
         try:
             value = self.kind(x)
         except ValueError:
-            raise ValueError(f"{self.flag}: {x!r} is not {'an integer' if self.kind is int else 'a number'}") from None
+            raise BadInput(f"{self.flag}: {x!r} is not {'an integer' if self.kind is int else 'a number'}") from None
         return self.normalize(value)
 
     def normalize(self, x):
@@ -87,7 +89,7 @@ class Number(luigi.Parameter):
         below = x < self.high if self.high_open else x <= self.high
         if not (above and below):
             span = f"{'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
-            raise ValueError(f"{self.flag}: {x} is not in the range {span}")
+            raise BadInput(f"{self.flag}: {x} is not in the range {span}")
         return x
 
 
@@ -144,7 +146,7 @@ class Sha256(luigi.Parameter):
 
     def normalize(self, x):
         if x and not re.fullmatch(r"[0-9a-fA-F]{64}", x):
-            raise ValueError(f"{self.flag}: {x!r} is not a sha256 (64 hexadecimal digits)")
+            raise BadInput(f"{self.flag}: {x!r} is not a sha256 (64 hexadecimal digits)")
         return x
 
 

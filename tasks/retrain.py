@@ -8,6 +8,7 @@ import numpy as np
 from luigi.util import inherits
 
 from poets import bottlenecks, fine_tune, graphs
+from poets.failures import BadInput
 from poets.images import check_split, split_of
 from poets.retrain import (
     CROSS_VALIDATE_BELOW,
@@ -78,7 +79,7 @@ class Retrain(ArtifactTask):
         check_fine_tune_blocks(self)
         check_percentages(self)
         if self.choose_step_by == "folds" and (self.fine_tune_blocks or any(self.distortions.values())):
-            raise ValueError("--choose-step-by folds: the folds train on the cached features only; it cannot go with "
+            raise BadInput("--choose-step-by folds: the folds train on the cached features only; it cannot go with "
                              "--fine-tune-blocks or a distortion (use validation or auto)")
 
     def by_folds(self, pool: int) -> bool:

@@ -50,6 +50,7 @@ from pathlib import Path
 import luigi
 
 from poets.download import disk_full
+from poets.failures import DiskFull, UserFailure
 
 log = logging.getLogger("luigi-interface")
 
@@ -67,11 +68,11 @@ MAX_ATTEMPTS = 5
 REFETCHES = 2
 
 
-class ArtifactDamaged(RuntimeError):
+class ArtifactDamaged(UserFailure, RuntimeError):
     """An artifact's files are not what its record says it wrote."""
 
 
-class StoreError(RuntimeError):
+class StoreError(UserFailure, RuntimeError):
     """The bucket cannot be used, or kept failing after the retries: said in one line naming --data-dir."""
 
 
@@ -426,7 +427,7 @@ class S3Store:
                 problems = [p for found in pool.map(get, names) for p in found]
             except OSError as error:
                 if disk_full(error):
-                    raise OSError(error.errno, f"--cache-dir {self.cache}: the disk is full (or the quota used up) "
+                    raise DiskFull(error.errno, f"--cache-dir {self.cache}: the disk is full (or the quota used up) "
                                                f"while downloading {self.url(stage, artifact_id)}; nothing of it was "
                                                "kept. Free some space, or move --cache-dir, and run again") from error
                 raise self.gave_up("downloading", stage, artifact_id, error) from error

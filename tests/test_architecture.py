@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
-GROUND = {"contract", "graphs", "tflite", "metadata", "images", "architectures", "download", "quiet"}
+GROUND = {"contract", "graphs", "tflite", "metadata", "images", "architectures", "download", "quiet", "failures"}
 STEPS = {"bottlenecks", "fine_tune", "retrain", "optimize", "quantize", "export", "evaluate", "compress", "report",
          "clients", "label_image", "graph_pb2tb", "out_of_fold", "photo_check", "calibration", "shipping", "comparison",
          "camera_app"}

@@ -8,6 +8,7 @@ from luigi.util import inherits
 from poets import architectures, quantize
 from poets.comparison import by_variant, key, with_float_figures, write_html
 from poets.evaluate import variant_figures
+from poets.failures import BadInput
 from poets.shipping import LIMITS, choose
 from tasks.artifact import ArtifactTask, check_intact, write_json
 from tasks.compress import Compress
@@ -46,11 +47,11 @@ class Compare(ArtifactTask):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if not self.quantization_modes:
-            raise ValueError("--quantization-modes: name at least one mode")
+            raise BadInput("--quantization-modes: name at least one mode")
         if not self.random_seeds:
-            raise ValueError("--random-seeds: name at least one seed")
+            raise BadInput("--random-seeds: name at least one seed")
         if len(self.compared()) > 1 and self.base_model_url and WEIGHTS_FILE not in self.base_model_url:
-            raise ValueError(f"--base-model-url: one file cannot hold the weights of {', '.join(self.compared())}; "
+            raise BadInput(f"--base-model-url: one file cannot hold the weights of {', '.join(self.compared())}; "
                              f"leave it empty (the Keras URLs) or put {WEIGHTS_FILE} where each file name goes")
 
     def compared(self) -> tuple:

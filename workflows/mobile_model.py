@@ -6,6 +6,7 @@ from luigi.util import inherits
 
 from poets.clients import top_label_agreement
 from poets.evaluate import per_class, variant_figures
+from poets.failures import BadInput
 from poets.report import Evaluation, photos_to_show, write_html, write_report
 from poets.shipping import LIMITS, choose
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
@@ -53,7 +54,7 @@ class MobileModel(ArtifactTask):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.android_variant != "auto" and self.limits():
-            raise ValueError(f"--android-variant {self.android_variant}: the limits ("
+            raise BadInput(f"--android-variant {self.android_variant}: the limits ("
                              + ", ".join(LIMITS[key][0] for key in self.limits()) + ") choose among the variants; "
                              "use them with --android-variant auto")
 
