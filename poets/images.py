@@ -93,10 +93,14 @@ def check_classes(photos: list[tuple[str, str]], where) -> list[str]:
 
 
 def check_split(labels: list[str], sets, classes: list[str]) -> None:
-    """Fail, saying why, when a class has no training photo; warn when one
+    """Fail, saying why, when the test split is empty or a class has no training photo; warn when one
     has no test photo or fewer than retrain.py asks for. `labels` and `sets`
     ('training', 'validation', 'testing') are per photo."""
     labels, sets = np.asarray(labels), np.asarray(sets)
+    if not (sets == "testing").any():
+        # Caught here, before training: every figure of the run is measured on the test split.
+        raise BadInput(f"the test split is empty ({len(sets)} photos, split by the sha1 of their names): raise "
+                       f"--testing-percentage, or add photos")
     for label in classes:
         mine = labels == label
         if not (mine & (sets == "training")).any():

@@ -12,7 +12,7 @@ from poets.images import check_classes, split_of
 from tasks.artifact import ArtifactTask, read_json, write_json
 from tasks.bottlenecks import Bottlenecks
 from tasks.download import DownloadDataset
-from tasks.parameters import LabelFixes, percentage
+from tasks.parameters import LabelFixes, Number, percentage
 
 log = logging.getLogger("luigi-interface")
 
@@ -65,7 +65,9 @@ class CheckPhotos(ArtifactTask):
     # It needs the photos' sha256 (the dataset's record), not the photos.
     reads_in_part = ("dataset",)
     validation_percentage = percentage(10, "share of photos held out for validation")
-    testing_percentage = percentage(10, "share of photos held out for the test split")
+    # Every figure of the report is measured on the test split: it cannot be left empty.
+    testing_percentage = Number(10, kind=int, low=0, low_open=True, high=100, high_open=False,
+                                description="share of photos held out for the test split (at least 1)")
     label_fixes = LabelFixes(default="", description=(
         "a CSV of path,label (a class, or exclude) correcting the dataset's labels, as edited from "
         "photos_to_check.csv; applied to every split"))

@@ -1,6 +1,5 @@
 """Download dataset and download base model: the DAG's two roots."""
 
-import os
 import shutil
 from pathlib import Path
 
@@ -40,13 +39,6 @@ def fetch(task, url, dest, sha256):
     return download(url, dest, lambda done, total: task.progress(done, total, "bytes"),
                     timeout=settings.timeout, retries=settings.retries, backoff=settings.backoff,
                     sha256=sha256 or None)
-
-
-def link_or_copy(source, dest):
-    try:
-        os.link(source, dest)
-    except OSError:
-        shutil.copy2(source, dest)
 
 
 class DownloadDataset(ArtifactTask):
@@ -114,9 +106,9 @@ class DownloadDataset(ArtifactTask):
             if self.dataset_dir:
                 if fingerprint(Path(self.dataset_dir).resolve()) != self._fingerprint:
                     raise RuntimeError(f"--dataset-dir {self.dataset_dir} changed while this run started; run again")
-                # A snapshot, so the artifact stays what its id says when the folder
-                # moves or changes; hard links make it cost no space on the same disk.
-                shutil.copytree(Path(self.dataset_dir).resolve(), folder / "photos", copy_function=link_or_copy,
+                # A snapshot, so the artifact stays what its id says when the folder moves or
+                # changes: copies, not hard links, which a photo edited in place would change too.
+                shutil.copytree(Path(self.dataset_dir).resolve(), folder / "photos", copy_function=shutil.copy2,
                                 ignore=shutil.ignore_patterns(".*"))
             elif is_local(self.dataset_url):
                 # Extracted where it is: copying the flower photos' archive first took a third of this task.

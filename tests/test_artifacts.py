@@ -25,6 +25,11 @@ def test_list_and_clean_keep_what_the_parameters_reach(changeable, capsys):
     recent = data_dir / "retrain" / "fedcba9876543210-luigi-tmp-0000000002"
     recent.mkdir()
     os.utime(leftover, (time.time() - 7200, time.time() - 7200))
+    # A run still writing: its folder made two hours ago, a file in it growing now.
+    growing = data_dir / "bottleneck_shards" / "00112233445566778-luigi-tmp-0000000003"
+    growing.mkdir()
+    (growing / "features.npy").write_bytes(b"still coming")
+    os.utime(growing, (time.time() - 7200, time.time() - 7200))
     reach = artifacts.reached(MobileModel(**base))
 
     artifacts.main(["list", *flags(base)])
@@ -40,8 +45,8 @@ def test_list_and_clean_keep_what_the_parameters_reach(changeable, capsys):
 
     artifacts.main(["clean", "--yes", *flags(base)])
     after = set(data_dir.glob("*/*"))
-    assert after == {f for f in before if (f.parent.name, f.name) in reach} | {recent}
-    assert not leftover.exists() and recent.exists()
+    assert after == {f for f in before if (f.parent.name, f.name) in reach} | {recent, growing}
+    assert not leftover.exists() and recent.exists() and growing.exists()
     fresh()
     assert build(MobileModel(**base)) == []
     fresh()

@@ -26,6 +26,7 @@ BAD_VALUES = [
     ("--training-steps", "-5", "--training-steps"),
     ("--learning-rate", "0", "--learning-rate"),
     ("--testing-percentage", "95", "--testing-percentage"),
+    ("--testing-percentage", "0", "--testing-percentage: 0 is not in the range (0, 100]"),
     ("--validation-percentage", "-1", "--validation-percentage"),
     ("--train-batch-size", "0", "--train-batch-size"),
     ("--training-steps", "many", "--training-steps: 'many' is not an integer"),

@@ -263,3 +263,18 @@ def test_a_url_with_credentials_works_and_its_secret_is_written_nowhere(flowers,
         assert "401" in str(error) and "poet:***@127.0.0.1" in str(error) and "wrong-pa55" not in str(error)
     finally:
         server.shutdown()
+
+
+def test_a_photo_edited_in_place_after_a_dataset_dir_run_leaves_the_snapshot_as_it_was(tmp_path):
+    from tasks.store import damage
+
+    photos = make_photos(tmp_path / "mine", per_class=3)
+    task = tasks.download.DownloadDataset(data_dir=str(tmp_path / "data"), dataset_dir=str(photos))
+    build(task)
+    photo = photos / "roses" / "roses_000.jpg"
+    kept = (task.photos / "roses" / "roses_000.jpg").read_bytes()
+    with open(photo, "r+b") as edited:  # in place: the same inode, as an editor saving over it may
+        edited.seek(100)
+        edited.write(b"\0" * 16)
+    assert (task.photos / "roses" / "roses_000.jpg").read_bytes() == kept != photo.read_bytes()
+    assert damage(task.folder) == []

@@ -73,3 +73,13 @@ def test_distort_photo_crops_flips_and_brightens_within_bounds(tmp_path):
         out = distort_photo(tmp_path / "half.png", 32, rng, random_crop=20, random_scale=30, random_brightness=10)
         assert out.shape == (32, 32, 3)
         assert out.max() <= (200 * 1.1 - 128) / 128 + 1e-5
+
+
+def test_an_empty_test_split_is_refused_before_training_naming_the_flag():
+    from poets.failures import BadInput
+    from poets.images import check_split
+
+    labels, classes = ["roses", "tulips"] * 5, ["roses", "tulips"]
+    with pytest.raises(BadInput, match=r"the test split is empty \(10 photos.*raise --testing-percentage"):
+        check_split(labels, ["training"] * 8 + ["validation"] * 2, classes)
+    check_split(labels, ["training"] * 8 + ["testing"] * 2, classes)

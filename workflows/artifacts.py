@@ -135,12 +135,18 @@ def verify(rows, store) -> int:
     return 1 if damaged else 0
 
 
+def last_written(folder: Path) -> float:
+    """The newest modification time in `folder`: a folder's own time does not move while a file in
+    it grows (a long download, a feature shard), the file's does."""
+    return max([folder.stat().st_mtime] + [p.stat().st_mtime for p in folder.rglob("*") if not p.is_symlink()])
+
+
 def clean(rows, really: bool) -> int:
-    """Remove the folders these parameters do not reach: complete ones, and incomplete ones older than
-    LEFTOVER_AGE (younger ones may be a run still writing)."""
+    """Remove the folders these parameters do not reach: complete ones, and incomplete ones nothing
+    was written in for LEFTOVER_AGE (a younger one may be a run still writing)."""
     now = time.time()
     doomed = [(folder, size) for folder, record, size, is_reached in rows
-              if not is_reached and (record is not None or now - folder.stat().st_mtime > LEFTOVER_AGE)]
+              if not is_reached and (record is not None or now - last_written(folder) > LEFTOVER_AGE)]
     for folder, size in doomed:
         print(f"{'removing' if really else 'would remove'} {folder} ({size / 1e6:.2f} MB)")
         if really:
