@@ -251,9 +251,13 @@ def test_poets_app_serves_the_app_of_a_runs_flags(completed):
 def test_poets_app_makes_an_app_of_one_export(completed):
     params, _ = completed
     export = Path(summary_of(params)["android"]["model"]).parents[1]
-    process = poets_app(str(export))
+    process = poets_app(str(export), "--host", "0.0.0.0")
     try:
-        url = [process.stdout.readline() for _ in range(2)][1].split()[1]
+        lines = [process.stdout.readline() for _ in range(3)]
+        url = lines[1].split()[1]
+        # Served on every address, with the phone's rule said: the camera needs HTTPS or localhost.
+        port = url.split(":")[2].rstrip("/")
+        assert f"adb reverse tcp:{port} tcp:{port}" in lines[2] and "HTTPS" in lines[2]
         config = json.loads(urllib.request.urlopen(url + "app.json", timeout=10).read())
         assert [v["name"] for v in config["variants"]] == [config["shipped"]] and config["sure_above"] is None
         assert config["labels"] == summary_of(params)["labels"]
