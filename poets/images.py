@@ -85,10 +85,10 @@ def check_classes(photos: list[tuple[str, str]], where) -> list[str]:
     labels = sorted({label for _, label in photos})
     if not photos:
         raise BadInput(f"no photos found in class folders under {where}: "
-                         f"it needs one sub-folder of photos per class")
+                       f"it needs one sub-folder of photos per class")
     if len(labels) < 2:
         raise BadInput(f"photos of only one class ({labels[0]!r}) under {where}: "
-                         f"a classifier needs at least two class folders")
+                       f"a classifier needs at least two class folders")
     return labels
 
 

@@ -239,7 +239,7 @@ def read_label_fixes(path: str | Path, flag: str = "--label-fixes") -> dict[str,
         photo, label = fields[at_path].strip(), fields[at_label].strip()
         if photo in fixes and fixes[photo][0] != label:
             raise BadInput(f"{flag}: {path}, line {number}: {photo} is given two labels, "
-                             f"{fixes[photo][0]!r} (line {fixes[photo][1]}) and {label!r}")
+                           f"{fixes[photo][0]!r} (line {fixes[photo][1]}) and {label!r}")
         fixes[photo] = (label, number)
     return fixes
 
@@ -255,10 +255,10 @@ def apply_label_fixes(paths: list[str], labels: list[str], fixes: dict[str, tupl
     for photo, (label, line) in fixes.items():
         if photo not in index:
             raise BadInput(f"{flag}: {source}, line {line}: {photo!r} is not a photo of the dataset "
-                             f"(paths are relative to its root, like roses/123.jpg)")
+                           f"(paths are relative to its root, like roses/123.jpg)")
         if label != EXCLUDE and label not in classes:
             raise BadInput(f"{flag}: {source}, line {line}: {label!r} is not a class; choose one of: "
-                             f"{', '.join(classes)}, or {EXCLUDE}")
+                           f"{', '.join(classes)}, or {EXCLUDE}")
         if label == EXCLUDE:
             kept[index[photo]] = False
         else:

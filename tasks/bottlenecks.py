@@ -148,7 +148,7 @@ def check_fine_tune_blocks(task):
     arch = architectures.get(task.architecture)
     if task.fine_tune_blocks > arch.blocks:
         raise BadInput(f"--fine-tune-blocks: {task.fine_tune_blocks} is more than the {arch.blocks} blocks "
-                         f"of {arch.name}")
+                       f"of {arch.name}")
 
 
 class ActivationShard(BottleneckShard):

@@ -153,4 +153,4 @@ class DownloadBaseModel(ArtifactTask):
                 holds = (f"weights of {', '.join(fits)}" if fits
                          else "no MobileNet weights keras.applications can load")
                 raise BadInput(f"--base-model-url: {redacted(url)} holds {holds}, not of --architecture "
-                                 f"{self.architecture}")
+                               f"{self.architecture}")

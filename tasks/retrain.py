@@ -80,7 +80,7 @@ class Retrain(ArtifactTask):
         check_percentages(self)
         if self.choose_step_by == "folds" and (self.fine_tune_blocks or any(self.distortions.values())):
             raise BadInput("--choose-step-by folds: the folds train on the cached features only; it cannot go with "
-                             "--fine-tune-blocks or a distortion (use validation or auto)")
+                           "--fine-tune-blocks or a distortion (use validation or auto)")
 
     def by_folds(self, pool: int) -> bool:
         """Whether the head's step and temperature are chosen by folds, for `pool` training and validation photos."""

@@ -52,7 +52,7 @@ class Compare(ArtifactTask):
             raise BadInput("--random-seeds: name at least one seed")
         if len(self.compared()) > 1 and self.base_model_url and WEIGHTS_FILE not in self.base_model_url:
             raise BadInput(f"--base-model-url: one file cannot hold the weights of {', '.join(self.compared())}; "
-                             f"leave it empty (the Keras URLs) or put {WEIGHTS_FILE} where each file name goes")
+                           f"leave it empty (the Keras URLs) or put {WEIGHTS_FILE} where each file name goes")
 
     def compared(self) -> tuple:
         return self.architectures or (self.architecture,)

@@ -55,8 +55,8 @@ class MobileModel(ArtifactTask):
         super().__init__(*args, **kwargs)
         if self.android_variant != "auto" and self.limits():
             raise BadInput(f"--android-variant {self.android_variant}: the limits ("
-                             + ", ".join(LIMITS[key][0] for key in self.limits()) + ") choose among the variants; "
-                             "use them with --android-variant auto")
+                           + ", ".join(LIMITS[key][0] for key in self.limits()) + ") choose among the variants; "
+                           "use them with --android-variant auto")
 
     def limits(self) -> dict:
         """The limits given, by name."""
