@@ -33,6 +33,11 @@ except ImportError:  # pragma: no cover - the test extras install it
 if MISSING and REQUIRED:
     raise RuntimeError(f"POETS_REQUIRE_BROWSER=1 but missing: {', '.join(MISSING)}")
 browser_needed = pytest.mark.skipif(bool(MISSING), reason=f"missing: {', '.join(MISSING)}")
+
+
+def in_browser(test):
+    """A test in Chromium: skipped where it is missing, and in the slow part (it starts a browser)."""
+    return pytest.mark.slow(browser_needed(test))
 READY = "window.poetsApp.ready || window.poetsApp.error"
 
 
@@ -89,7 +94,7 @@ def python_labels(model: Path, photos: list[Path], labels: list[str]):
     return [labels[row.argmax()] for row in scores], scores
 
 
-@browser_needed
+@in_browser
 def test_photos_given_to_the_app_get_the_labels_mediapipe_python_gives(app, photos, page):
     folder, _, summary = app
     chosen = photos[0]
@@ -113,7 +118,7 @@ def test_photos_given_to_the_app_get_the_labels_mediapipe_python_gives(app, phot
     assert page.locator("#photos > li p").first.inner_text().startswith(expected[0])
 
 
-@browser_needed
+@in_browser
 def test_the_camera_shows_the_label_mediapipe_python_gives_the_photo_it_sees(app, photos, page):
     folder, _, summary = app
     page.wait_for_function("window.poetsApp.frames >= 5", timeout=30_000)
@@ -126,7 +131,7 @@ def test_the_camera_shows_the_label_mediapipe_python_gives_the_photo_it_sees(app
     assert "frames a second" in page.locator("#speed").inner_text()
 
 
-@browser_needed
+@in_browser
 def test_below_the_threshold_the_app_says_not_sure(app, photos, page):
     _, _, summary = app
     sure_above = summary["camera_app"]["sure_above"]
@@ -143,7 +148,7 @@ def test_below_the_threshold_the_app_says_not_sure(app, photos, page):
     page.wait_for_function("window.poetsApp.last.sure", timeout=30_000)
 
 
-@browser_needed
+@in_browser
 def test_switching_the_model_relabels_the_photos_with_the_other_variant(app, photos, page):
     folder, _, summary = app
     others = [name for name in summary["camera_app"]["variants"] if name != summary["android"]["variant"]]
@@ -175,21 +180,21 @@ def open_app(playwright, url, blocked=(), **launched):
         chrome.close()
 
 
-@browser_needed
+@in_browser
 def test_a_refused_camera_is_said_plainly_and_photos_still_work(app, photos, playwright):
     state, camera, _ = open_app(playwright, app[1], camera=photos[1], grant_camera=False)
     assert state["ready"] and state["camera"] == "refused"
     assert "camera was refused" in camera and "photos still work" in camera
 
 
-@browser_needed
+@in_browser
 def test_no_camera_is_said_plainly(app, playwright):
     state, camera, _ = open_app(playwright, app[1])
     assert state["ready"] and state["camera"] in ("absent", "refused")
     assert ("No camera was found" in camera) or ("camera was refused" in camera)
 
 
-@browser_needed
+@in_browser
 def test_an_unreachable_runtime_is_said_plainly(app, playwright):
     folder, _, _ = app
     server, url = serve(folder)  # the page loads the runtime from the CDN, here unreachable
@@ -202,7 +207,7 @@ def test_an_unreachable_runtime_is_said_plainly(app, playwright):
     assert "--web-runtime" in status and RUNTIME["version"] in status
 
 
-@browser_needed
+@in_browser
 def test_a_runtime_with_other_bytes_is_refused_by_the_browser(app, playwright, tmp_path):
     folder, _, _ = app
     copy = shutil.copytree(local_runtime(RUNTIME_DIR), tmp_path / "runtime")
