@@ -54,14 +54,20 @@ class Findings:
         return {reason: sum(row["reason"] == reason for row in self.rows) for reason in REASONS}
 
 
-def label_issues(probabilities: np.ndarray, truth: np.ndarray) -> list[tuple[int, int, float]]:
+def label_issues(probabilities: np.ndarray, truth: np.ndarray,
+                 pool: np.ndarray | None = None) -> list[tuple[int, int, float]]:
     """[(row, suggested class, score)] of the photos confident learning flags,
     most certain first: its probability for another class reaches that class's
     threshold (the mean probability the class's own photos give it), and of
-    the classes that do, the likeliest is not its label."""
+    the classes that do, the likeliest is not its label.
+
+    The thresholds come from the rows in `pool` only (every row by default):
+    the test photos are scored against them, never used to set them, so no
+    test label decides what training leaves out."""
     probabilities, truth = np.asarray(probabilities), np.asarray(truth)
+    pool = np.ones(len(truth), bool) if pool is None else np.asarray(pool, bool)
     classes = probabilities.shape[1]
-    thresholds = np.array([probabilities[truth == c, c].mean() if (truth == c).any() else 1.0
+    thresholds = np.array([probabilities[pool & (truth == c), c].mean() if (pool & (truth == c)).any() else 1.0
                            for c in range(classes)])
     confident = np.where(probabilities >= thresholds, probabilities, -1.0)
     assigned = confident.argmax(axis=1)
@@ -164,7 +170,7 @@ def check(features: np.ndarray, paths: list[str], labels: list[str], sets: list[
         rows.append({"path": paths[i], "label": labels[i], "suggested": suggested, "reason": reason,
                      "score": round(float(score), 4), "split": str(sets[i])})
 
-    for i, suggested, score in label_issues(probabilities, truth):
+    for i, suggested, score in label_issues(probabilities, truth, pool):
         row(i, classes[suggested], "label", score)
     groups = []
     for members, score, exact in duplicate_groups(digests, features):

@@ -61,7 +61,7 @@ class CheckPhotos(ArtifactTask):
     `exclude.json` (what --exclude-flagged leaves out of training)."""
 
     stage = "check_photos"
-    version = 1
+    version = 2  # 2: confident learning's thresholds from the training and validation photos only
     # It needs the photos' sha256 (the dataset's record), not the photos.
     reads_in_part = ("dataset",)
     validation_percentage = percentage(10, "share of photos held out for validation")

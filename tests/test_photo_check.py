@@ -206,6 +206,19 @@ def test_confident_learning_flags_the_confident_off_diagonal():
     assert photo_check.label_issues(probabilities, truth) == [(4, 0, pytest.approx(0.9))]
 
 
+def test_test_photos_are_scored_against_thresholds_they_do_not_set():
+    # Photo 4, a training photo labelled 0, leans to class 1; photos 5 and 6 are test photos of class 1.
+    probabilities = np.array([[0.9, 0.1], [0.8, 0.2], [0.4, 0.6], [0.4, 0.6], [0.35, 0.65],
+                              [0.05, 0.95], [0.05, 0.95]])
+    truth = np.array([0, 0, 1, 1, 0, 1, 1])
+    pool = np.array([True] * 5 + [False] * 2)
+    # Class 1's threshold from the training photos is 0.6: photo 4 reaches it and is flagged.
+    assert photo_check.label_issues(probabilities, truth, pool) == [(4, 1, pytest.approx(0.3))]
+    # Counting the test photos' labels would raise it to 0.775 and hide photo 4: what training
+    # leaves out (--exclude-flagged) would then depend on test labels.
+    assert photo_check.label_issues(probabilities, truth) == []
+
+
 def test_out_of_fold_probabilities_never_see_the_label_they_score():
     rng = np.random.default_rng(0)
     truth = np.repeat([0, 1, 2], 30)
