@@ -33,6 +33,24 @@ def with_float_figures(rows: list[dict], probabilities: dict) -> dict:
     return {name: {**row, "shipped_bytes": row["size_bytes"]} for name, row in table.items()}
 
 
+def seeds_by_held_out(table: dict, held_out: dict) -> tuple[dict, str]:
+    """What may ship, chosen without a test figure deciding the seed: for each architecture, the
+    seed whose head did best on its held-out photos (`held_out`: {(architecture, seed): their
+    cross-entropy, None without any}, lowest first, then the lower seed); returns (those seeds'
+    combinations of `table` by key(), the key of the optimized graph of the best of them), for
+    poets.shipping.choose as `variants` and `reference`."""
+    def rank(pair):
+        return (held_out[pair] is None, held_out[pair] or 0.0, pair[1])
+
+    best = {}
+    for pair in sorted(held_out, key=rank):
+        best.setdefault(pair[0], pair)
+    kept = set(best.values())
+    candidates = {name: row for name, row in table.items() if (row["architecture"], row["random_seed"]) in kept}
+    architecture, seed = min(kept, key=rank)
+    return candidates, key(architecture, "optimized", seed)
+
+
 def pareto(points: list[tuple[float, float]]) -> list[bool]:
     """For each (cost, accuracy), whether no other point is at least as accurate for
     no more cost, and strictly better in one of the two."""

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from poets.comparison import by_variant, pareto
+from poets.shipping import choose
 from tests.conftest import build, families, fresh
 
 
@@ -17,6 +18,21 @@ def test_the_pareto_front_keeps_what_nothing_beats_on_both_axes():
 def row(variant, seed, accuracy, size=100, latency=0.01):
     return {"architecture": "a", "variant": variant, "random_seed": seed, "accuracy": accuracy,
             "cross_entropy": 1 - accuracy, "size_bytes": size, "latency_s": latency}
+
+
+def test_the_seed_that_ships_is_chosen_on_held_out_photos_never_on_test_accuracy():
+    from poets.comparison import key, seeds_by_held_out
+
+    rows = [row("optimized", 0, 0.90), row("int8", 0, 0.895), row("optimized", 1, 0.95), row("int8", 1, 0.945)]
+    table = {key(r["architecture"], r["variant"], r["random_seed"]): {**r, "shipped_bytes": r["size_bytes"]}
+             for r in rows}
+    # Seed 1 scores better on the test photos; seed 0's head did better on its held-out photos.
+    candidates, reference = seeds_by_held_out(table, {("a", 0): 0.25, ("a", 1): 0.31})
+    assert set(candidates) == {key("a", "optimized", 0), key("a", "int8", 0)} and reference == key("a", "optimized", 0)
+    assert choose(candidates, reference=reference) in candidates
+    # A head without held-out photos comes last; equal figures go to the lower seed.
+    assert seeds_by_held_out(table, {("a", 0): None, ("a", 1): 0.31})[1] == key("a", "optimized", 1)
+    assert seeds_by_held_out(table, {("a", 0): 0.3, ("a", 1): 0.3})[1] == key("a", "optimized", 0)
 
 
 def test_a_variant_is_said_to_differ_from_the_float_model_only_beyond_the_seeds_spread():

@@ -6,7 +6,7 @@ import logging
 from luigi.util import inherits
 
 from poets import architectures, quantize
-from poets.comparison import by_variant, key, with_float_figures, write_html
+from poets.comparison import by_variant, key, seeds_by_held_out, with_float_figures, write_html
 from poets.evaluate import variant_figures
 from poets.failures import BadInput
 from poets.shipping import LIMITS, choose
@@ -15,6 +15,7 @@ from tasks.compress import Compress
 from tasks.evaluate import Evaluate
 from tasks.export import Export
 from tasks.parameters import Names
+from tasks.retrain import Retrain
 from workflows.mobile_model import MobileModel
 
 log = logging.getLogger("luigi-interface")
@@ -29,11 +30,13 @@ class Compare(ArtifactTask):
     --random-seeds and variant (retrained, optimized and each of
     --quantization-modes) the figures MobileModel's summary gives a variant;
     per variant their mean and spread over the seeds and the Pareto fronts;
-    and the combination that ships (poets.shipping.choose, as MobileModel's
-    auto), exported as graph.lite and labels.txt."""
+    and the combination that ships, exported as graph.lite and labels.txt: of
+    each architecture the seed whose head did best on its held-out photos
+    (poets.comparison.seeds_by_held_out: no test figure picks a seed), then
+    poets.shipping.choose among those, as MobileModel's auto does."""
 
     stage = "compare"
-    version = 1
+    version = 2  # 2: the seed that ships chosen by its head's held-out cross-entropy, not by test accuracy
     quantization_modes = Names(default=quantize.MODES, choices=quantize.MODES,
                                description="comma-separated quantization modes to compare (default: all five)")
     architectures = Names(default=(), choices=architectures.ARCHITECTURES, description=(
@@ -68,8 +71,12 @@ class Compare(ArtifactTask):
         return [(a, s, v) for a in self.compared() for s in self.random_seeds for v in self.variants()]
 
     def requires(self):
-        return {stage: {key(a, v, s): self.of(task, a, s, v) for a, s, v in self.combinations()}
-                for stage, task in (("evaluate", Evaluate), ("compress", Compress))}
+        needs = {stage: {key(a, v, s): self.of(task, a, s, v) for a, s, v in self.combinations()}
+                 for stage, task in (("evaluate", Evaluate), ("compress", Compress))}
+        # Each head's held-out figures choose the seed that ships: Retrain owns them.
+        needs["retrain"] = {(a, s): self.of(Retrain, a, s, "optimized") for a in self.compared()
+                            for s in self.random_seeds}
+        return needs
 
     @property
     def comparison(self):
@@ -92,10 +99,11 @@ class Compare(ArtifactTask):
                          "count": metrics["count"],
                          "runtime": (f"LiteRT {facts['min_runtime_version']}" if tflite else "TensorFlow (graph)")})
         table = with_float_figures(rows, probabilities)
-        best_float = max((name for name in table if table[name]["variant"] == "optimized"),
-                         key=lambda name: table[name]["accuracy"])
+        held_out = {pair: retrain.training()["calibration"]["cross_entropy_after"]
+                    for pair, retrain in needs["retrain"].items()}
+        candidates, reference = seeds_by_held_out(table, held_out)
         limits = {name: getattr(self, name) for name in LIMITS if getattr(self, name)}
-        chosen = table[choose(table, **limits, reference=best_float)]
+        chosen = table[choose(candidates, **limits, reference=reference)]
         export = self.of(Export, chosen["architecture"], chosen["random_seed"], chosen["variant"])
         # Which combination ships is known only now: its export is a dynamic dependency.
         yield export
