@@ -89,7 +89,7 @@ class Compare(ArtifactTask):
             name = key(architecture, variant, seed)
             evaluate, sizes = needs["evaluate"][name], needs["compress"][name].sizes()
             metrics, graph = evaluate.metrics(), evaluate.graph_task()
-            labels = evaluate.requires()["retrain"].read_labels()
+            labels = needs["retrain"][(architecture, seed)].read_labels()
             probabilities[name] = evaluate.probabilities()
             truth = [labels.index(label) for _, label in evaluate.photos()]
             tflite = graph.graph.suffix == ".tflite"
