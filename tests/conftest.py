@@ -209,6 +209,11 @@ def changeable(completed, tmp_path):
     return {**params, "data_dir": str(linked_copy(params["data_dir"], tmp_path / "data"))}
 
 
+def flags(params):
+    """The command-line flags of a task's parameters: {"data_dir": "x"} -> ["--data-dir", "x"]."""
+    return [arg for name, value in params.items() for arg in ("--" + name.replace("_", "-"), str(value))]
+
+
 def summary_of(params):
     import json
 

@@ -7,12 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import build, families, fresh
+from tests.conftest import build, families, flags, fresh
 from workflows import MobileModel, artifacts
-
-
-def flags(params):
-    return [arg for name, value in params.items() for arg in ("--" + name.replace("_", "-"), str(value))]
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tasks.download import DownloadBaseModel, DownloadDataset
-from tests.conftest import build_failing
+from tests.conftest import build_failing, flags
 from workflows import MobileModel
 
 ROOT = Path(__file__).parents[1]
@@ -81,8 +81,7 @@ def test_a_bad_label_fixes_file_fails_its_task_in_one_line(changeable, tmp_path)
     """A failure inside a task's run(): luigi's log says which task failed and why, without the traceback."""
     fixes = tmp_path / "fixes.csv"
     fixes.write_text("path,label\nroses/roses_000.jpg,orchids\n")
-    flags = [item for key, value in changeable.items() for item in (f"--{key.replace('_', '-')}", str(value))]
-    result = luigi_cli(*flags, "--label-fixes", str(fixes))
+    result = luigi_cli(*flags(changeable), "--label-fixes", str(fixes))
     assert result.returncode == 30, result.stderr[-2000:]  # luigi.cfg's [retcode] task_failed
     assert "Traceback" not in result.stderr
     # CheckPhotos and Retrain both read the fixes: each failure is its task's one line.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import summary_of
+from tests.conftest import flags, summary_of
 
 # Real luigid, subprocesses, S3 or repeated runs: the slow part of the suite (-m "not slow" skips it).
 pytestmark = pytest.mark.slow
@@ -18,10 +18,8 @@ ROOT = Path(__file__).parents[1]
 
 
 def command(params, data_dir):
-    args = [sys.executable, "-m", "luigi", "--module", "workflows", "MobileModel", "--local-scheduler"]
-    for name, value in {**params, "data_dir": str(data_dir)}.items():
-        args += ["--" + name.replace("_", "-"), str(value)]
-    return args
+    return [sys.executable, "-m", "luigi", "--module", "workflows", "MobileModel", "--local-scheduler",
+            *flags({**params, "data_dir": str(data_dir)})]
 
 
 def comparable(summary, data_dir):
