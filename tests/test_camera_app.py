@@ -15,7 +15,7 @@ from PIL import Image
 from poets.camera_app import RUNTIME, RuntimeMismatch, local_runtime, serve
 from poets.clients import mediapipe_probabilities
 from tests.browser import chromium, launch, write_y4m
-from tests.conftest import summary_of
+from tests.conftest import flags, summary_of
 
 ROOT = Path(__file__).parents[1]
 # `npm ci` at the project root installs it (.ci/run does); POETS_WEB_RUNTIME names another copy.
@@ -231,8 +231,8 @@ def poets_app(*args):
 
 def test_poets_app_serves_the_app_of_a_runs_flags(completed):
     params, _ = completed
-    flags = [item for key, value in params.items() for item in (f"--{key.replace('_', '-')}", str(value))]
-    process = poets_app(*flags, "--web-runtime", str(RUNTIME_DIR)) if RUNTIME_DIR.is_dir() else poets_app(*flags)
+    given = flags(params)
+    process = poets_app(*given, "--web-runtime", str(RUNTIME_DIR)) if RUNTIME_DIR.is_dir() else poets_app(*given)
     try:
         lines = [process.stdout.readline() for _ in range(2)]
         url = lines[1].split()[1]
@@ -276,7 +276,8 @@ def test_poets_app_says_in_one_line_what_is_missing(completed, tmp_path):
     cases = [([str(tmp_path)], "no camera app there"),
              (["--data-dir", str(tmp_path / "empty"), "--dataset-url", "http://127.0.0.1:9/x.tgz"],
               "no finished run yet"),
-             ([str(tmp_path), "--web-runtime", str(tmp_path)], "--web-runtime")]
+             ([str(tmp_path), "--web-runtime", str(tmp_path)], "--web-runtime"),
+             (["--architecture", "x"], "--architecture: 'x' is not valid")]
     for args, message in cases:
         result = subprocess.run([sys.executable, "-m", "workflows.app", "--no-browser", *args], cwd=ROOT,
                                 capture_output=True, text=True, timeout=60)

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from luigi.cmdline_parser import CmdlineParser
 
-from poets.camera_app import RuntimeMismatch, local_runtime, serve, write_app
+from poets.camera_app import local_runtime, serve, write_app
+from poets.failures import UserFailure
 from tasks.artifact import check_intact, read_json, read_record
 from tasks.camera_app import CameraApp
 
@@ -30,8 +31,8 @@ PHONE = ("A phone's browser allows the camera only over HTTPS or on localhost: p
          "http://<this machine's address> the page labels photos but cannot open the camera.")
 
 
-class NoApp(LookupError):
-    pass
+class NoApp(UserFailure, LookupError):
+    """No camera app where the path or the flags point."""
 
 
 def app_of_run(flags: list[str]) -> Path:
@@ -65,7 +66,7 @@ def app_at(path: Path) -> Path:
         folder = Path(tempfile.mkdtemp(prefix="poets-app-")) / "app"
         model = path / "assets" / "graph.lite"
         write_app(folder, title=f"{path.name} ({variant})",
-                  labels=(path / "assets" / "labels.txt").read_text(encoding="utf-8").split(),
+                  labels=(path / "assets" / "labels.txt").read_text(encoding="utf-8").splitlines(),
                   variants=[{"name": variant, "model": model, "size_bytes": model.stat().st_size}],
                   shipped=variant, sure_above=None)
         return folder
@@ -96,7 +97,8 @@ def main(argv=None) -> int:
         else:
             app = app_of_run(rest)
         server, url = serve(app, args.host, args.port, runtime)
-    except (NoApp, RuntimeMismatch, OSError) as error:
+    # A bad flag of the run (BadInput), no app, a wrong runtime, a port in use: one line each.
+    except (UserFailure, OSError) as error:
         print(f"poets-app: {error}", file=sys.stderr)
         return 2
     print(f"The camera app of {app}\nOpen {url}  (Ctrl-C stops it)", flush=True)
