@@ -18,6 +18,8 @@ import json
 import shutil
 from pathlib import Path
 
+from poets.failures import BadInput
+
 WEB = Path(__file__).with_name("web")
 PAGE = ("index.html", "app.js", "app.css")
 
@@ -39,7 +41,7 @@ RUNTIME = {
 INSTALL = f"npm install {RUNTIME['package']}@{RUNTIME['version']}"
 
 
-class RuntimeMismatch(ValueError):
+class RuntimeMismatch(BadInput):
     """A --web-runtime folder that is not the pinned runtime."""
 
 
@@ -51,8 +53,8 @@ def write_app(folder: Path, title: str, labels: list[str], variants: list[dict],
       folder: where the app goes: index.html, app.js, app.css, app.json, models/.
       title: what the page calls the model.
       labels: the model's labels, in output order.
-      variants: one {"name", "model" (the .tflite's path), "size_bytes", and optionally "accuracy",
-        "accuracy_interval"} each, in the order the page offers them.
+      variants: one {"name", "model" (the .tflite's path), "size_bytes", and optionally "accuracy" and
+        "test_photos"} each, in the order the page offers them.
       shipped: the variant the page opens with.
       sure_above: poets.calibration.sure_above's record: the "not sure" threshold's default.
       runtime: the MediaPipe runtime the page loads (RUNTIME).
@@ -87,14 +89,14 @@ def local_runtime(directory: Path) -> Path:
     or differs from the pinned one.
     """
     directory = Path(directory).expanduser()
-    candidates = [directory / "node_modules" / RUNTIME["package"], directory]
-    found = next((c for c in candidates if (c / "package.json").is_file()
-                  and json.loads((c / "package.json").read_text(encoding="utf-8")).get("name") == RUNTIME["package"]),
-                 None)
+    packages = {folder: json.loads((folder / "package.json").read_text(encoding="utf-8"))
+                for folder in (directory / "node_modules" / RUNTIME["package"], directory)
+                if (folder / "package.json").is_file()}
+    found = next((folder for folder, package in packages.items() if package.get("name") == RUNTIME["package"]), None)
     if found is None:
         raise RuntimeMismatch(f"--web-runtime {directory}: no {RUNTIME['package']} there (no package.json of it); "
                               f"make one with: {INSTALL}")
-    version = json.loads((found / "package.json").read_text(encoding="utf-8")).get("version")
+    version = packages[found].get("version")
     if version != RUNTIME["version"]:
         raise RuntimeMismatch(f"--web-runtime {found}: it is version {version}; the page is pinned to "
                               f"{RUNTIME['version']}: {INSTALL}")

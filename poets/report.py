@@ -70,7 +70,7 @@ def write_report(summary: dict, folder: Path) -> None:
         f"batch 1, on this machine; agreement: share of test photos whose top label matches the "
         f"optimized graph's.\n\n"
         f"Shipped to the Android app: **{android['variant']}** (`{android['model']}`).\n\n"
-        f"{camera_app_text(summary, '`')}\n\n"
+        f"{camera_app_text(summary, html=False)}\n\n"
         f"{tflite_table(summary)}\n\n"
         f"Each TFLite model carries its labels and input normalisation as TFLite metadata, so "
         f"MediaPipe's ImageClassifier loads it from the file alone; a runtime older than its minimum "
@@ -79,14 +79,13 @@ def write_report(summary: dict, folder: Path) -> None:
     )
 
 
-def camera_app_text(summary: dict, code: str) -> str:
-    """One sentence on the camera app and the command that serves it; `code` the Markdown
-    backtick, or "code" for the HTML element."""
+def camera_app_text(summary: dict, html: bool) -> str:
+    """One sentence on the camera app and the command that serves it, for report.html or report.md."""
     app = summary.get("camera_app")
     if not app:  # a summary written before the camera app
         return ""
     command = f"poets-app {app['path']}"
-    command = f"`{command}`" if code == "`" else f"<code>{escape(command)}</code>"
+    command = f"<code>{escape(command)}</code>" if html else f"`{command}`"
     return (f"Try the model on a camera and on your photos, in a browser ({', '.join(app['variants'])}, "
             f"side by side): {command}")
 
@@ -133,7 +132,7 @@ def write_html(summary: dict, folder: Path, evaluations: dict, photos_dir: Path,
     quantized = next((name for name in summary["variants"] if name not in ("retrained", "optimized")), None)
     truth = evaluations["optimized"].truth(labels)
     parts = [f"<h1>{escape(summary['architecture'])} on {len(labels)} classes</h1>",
-             f'<p class="camera-app">{camera_app_text(summary, "code")}</p>',
+             f'<p class="camera-app">{camera_app_text(summary, html=True)}</p>',
              "<h2>Variants</h2>", _variants_html(summary, shipped), _cross_validated_html(summary),
              "<h2>Per class, on the test photos</h2>", _per_class_html(summary, labels)]
     from poets.evaluate import lagging_classes, per_class
