@@ -99,7 +99,8 @@ def merge(parts: Iterable[Path], photos: list[tuple[str, str]], out_path: Path, 
             for path, row, digest in zip(data["paths"], data["features"], data["hashes"]):
                 features[str(path)], hashes[str(path)] = row, str(digest)
     kept = [item for item in photos if item[0] in features]
-    check_classes(kept, f"{where} once the photos that cannot be decoded are left out")
+    check_classes(kept, f"{where} once the photos that cannot be decoded are left out",
+                  sorted({label for _, label in photos}))
     _save(out_path, kept, features, hashes)
     return len(kept)
 

@@ -39,7 +39,7 @@ def find_photos(root: Path, others: list[str] | None = None) -> list[tuple[str, 
     """
     root = Path(root)
     names = []
-    for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for class_dir in (root / name for name in class_folders(root)):
         for dirpath, dirnames, filenames in os.walk(class_dir):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             names.extend(Path(dirpath, name).relative_to(root).as_posix() for name in sorted(filenames))
@@ -80,12 +80,22 @@ def fingerprint(root: Path) -> str:
     return digest.hexdigest()
 
 
-def check_classes(photos: list[tuple[str, str]], where) -> list[str]:
-    """Fail, saying why, when (path, label) photos cannot train a classifier."""
+def class_folders(root: Path) -> list[str]:
+    """The class folders under `root` (its non-hidden sub-folders), sorted, photos in them or not."""
+    return sorted(p.name for p in Path(root).iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def check_classes(photos: list[tuple[str, str]], where, classes: list[str] = ()) -> list[str]:
+    """Fail, saying why, when (path, label) photos cannot train a classifier, or when one of
+    `classes` (the class folders) has none of them: a class would vanish from the model silently."""
     labels = sorted({label for _, label in photos})
     if not photos:
         raise BadInput(f"no photos found in class folders under {where}: "
                        f"it needs one sub-folder of photos per class")
+    if empty := sorted(set(classes) - set(labels)):
+        raise BadInput(f"no photos of class {', '.join(map(repr, empty))} under {where}: the model would have "
+                       f"{len(empty)} class{'es' if len(empty) > 1 else ''} fewer than the "
+                       f"{len(set(classes) | set(labels))} folders; add photos, or remove the folder")
     if len(labels) < 2:
         raise BadInput(f"photos of only one class ({labels[0]!r}) under {where}: "
                        f"a classifier needs at least two class folders")

@@ -136,7 +136,7 @@ class Bottlenecks(ArtifactTask):
                 counts[key] += value
         with self.artifact_folder() as folder:
             bottlenecks.merge([shard.features for shard in shards], photos, folder / self.features.name,
-                              dataset.photos)
+                              dataset.source)
             write_json(folder / self.skipped.name, sorted(skipped, key=lambda item: item["photo"]))
             write_json(folder / "bottlenecks.json", counts)
         self.progress(len(photos), len(photos))

@@ -10,6 +10,7 @@ from poets.download import download, extract_photos, is_local, local_file, redac
 from poets.failures import BadInput
 from poets.images import (
     check_classes,
+    class_folders,
     find_photos,
     fingerprint,
     photos_among,
@@ -119,8 +120,15 @@ class DownloadDataset(ArtifactTask):
                 extract_photos(archive, folder / "photos")
                 archive.unlink()
             # Here, once, rather than in each of the shards that read the photos.
-            check_classes(find_photos(folder / "photos"), f"--dataset-dir {self.dataset_dir}" if self.dataset_dir
-                          else f"--dataset-url {redacted(self.dataset_url)}")
+            photos = folder / "photos"
+            check_classes(find_photos(photos), self.source, class_folders(photos))
+
+    @property
+    def source(self):
+        """The flag and value the photos came from, as a message names them."""
+        if self.dataset_dir:
+            return f"--dataset-dir {self.dataset_dir}"
+        return f"--dataset-url {redacted(self.dataset_url)}"
 
 
 class DownloadBaseModel(ArtifactTask):

@@ -152,7 +152,11 @@ def names_in(split, count, prefix):
 @pytest.mark.parametrize("layout, message", [
     ({}, "no photos found in class folders"),
     ({"daisy": [f"{i}.jpg" for i in range(10)]}, "only one class ('daisy')"),
-    ({"daisy": [f"{i}.jpg" for i in range(10)], "notes": []}, "only one class ('daisy')"),
+    ({"daisy": [f"{i}.jpg" for i in range(10)], "notes": []}, "no photos of class 'notes'"),
+    # An empty class folder would otherwise vanish, and the model have a class fewer than the folders.
+    ({"daisy": [f"{i}.jpg" for i in range(10)], "roses": [f"{i}.jpg" for i in range(10)], "tulips": []},
+     "no photos of class 'tulips' under --dataset-url {url}: the model would have 1 class fewer than the 3 "
+     "folders; add photos, or remove the folder"),
 ])
 def test_datasets_that_cannot_train_fail_before_the_bottlenecks(tmp_path, flowers, layout, message):
     archive = dataset(tmp_path, layout)
@@ -160,10 +164,31 @@ def test_datasets_that_cannot_train_fail_before_the_bottlenecks(tmp_path, flower
                        base_model_url=flowers["base_model_url"], architecture=TINY)
     [(failed, error)] = build_failing(task)
     # Once, where the photos arrive, naming the flag that brought them; no shard starts.
-    assert failed.task_family == "DownloadDataset" and message in str(error)
+    assert failed.task_family == "DownloadDataset" and message.format(url=archive.as_uri()) in str(error)
     assert f"--dataset-url {archive.as_uri()}" in str(error)
     for stage in ("dataset", "bottleneck_shards", "bottlenecks"):
         assert not list((tmp_path / "data").glob(f"{stage}/*/params.json")), stage
+
+
+def test_a_class_whose_photos_all_fail_to_decode_fails_naming_it_instead_of_vanishing(tmp_path, flowers):
+    archive = dataset(tmp_path, {"daisy": [f"{i}.jpg" for i in range(8)], "roses": [f"{i}.jpg" for i in range(8)]})
+    broken = tmp_path / "broken"
+    import tarfile
+
+    with tarfile.open(archive) as tar:
+        tar.extractall(broken, filter="data")
+    for name in (broken / "photos" / "roses").iterdir():
+        name.write_bytes(b"not a jpeg")
+    (broken / "photos" / "tulips").mkdir()
+    photo().save(broken / "photos" / "tulips" / "0.jpg")
+    task = Bottlenecks(data_dir=str(tmp_path / "data"), dataset_dir=str(broken / "photos"),
+                       base_model_url=flowers["base_model_url"], architecture=TINY)
+    [(failed, error)] = build_failing(task)
+    assert failed.task_family == "Bottlenecks"
+    assert (f"no photos of class 'roses' under --dataset-dir {broken / 'photos'} " in str(error)
+            and "once the photos that cannot be decoded are left out: the model would have 1 class fewer than "
+                "the 3 folders" in str(error)), str(error)
+    assert not list((tmp_path / "data").glob("bottlenecks/*/params.json"))
 
 
 def test_a_class_without_training_photos_fails_before_training(tmp_path, flowers):
