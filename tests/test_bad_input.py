@@ -183,3 +183,67 @@ def test_weights_are_told_apart_by_version_and_alpha(tmp_path):
     assert architectures.fitting(v2) == [f"mobilenet_v2_0.35_{size}" for size in architectures.V2_SIZES]
     (tmp_path / "notes.h5").write_text("not weights")
     assert architectures.fitting(tmp_path / "notes.h5") == []
+
+
+def said_in_one_line(result, expected, code):
+    """The run ended with luigi's exit code `code` and said `expected` on a line of its own: every ERROR
+    line of the log says it (luigi's line naming the task, then ours), and no traceback anywhere."""
+    assert result.returncode == code, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith(("ERROR:", "WARNING:"))]
+    assert any(expected in line for line in lines), (expected, lines)
+    assert all(expected in line for line in lines if line.startswith("ERROR:")), lines
+
+
+def class_folders_of(root, layout):
+    """Class folders of small JPEGs under `root`: layout maps a class to its photos' count, or to
+    "broken" for as many files that are not photos at all."""
+    from PIL import Image
+
+    for label, count in layout.items():
+        (root / label).mkdir(parents=True)
+        broken = count == "broken"
+        for i in range(4 if broken else count):
+            if broken:
+                (root / label / f"{i}.jpg").write_bytes(b"not a jpeg")
+            else:
+                Image.new("RGB", (32, 32), (i * 40, 80, 200 - i * 20)).save(root / label / f"{i}.jpg")
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["one class", "an empty class folder", "a class that does not decode",
+                                  "an unreachable URL", "an unreachable store"])
+def test_each_kind_of_user_failure_ends_the_real_command_in_one_line(flowers, tmp_path, monkeypatch, kind):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    photos = tmp_path / "photos"
+    base = ["--data-dir", str(tmp_path / "data"), "--architecture", flowers["architecture"],
+            "--base-model-url", flowers["base_model_url"]]
+    layouts = {"one class": {"daisy": 3}, "an empty class folder": {"daisy": 3, "roses": 3, "tulips": 0},
+               "a class that does not decode": {"daisy": 3, "roses": 3, "tulips": "broken"}}
+    if kind in layouts:
+        args = base + ["--dataset-dir", str(class_folders_of(photos, layouts[kind]))]
+        expected = {"one class": f"photos of only one class ('daisy') under --dataset-dir {photos}",
+                    "an empty class folder": f"no photos of class 'tulips' under --dataset-dir {photos}: ",
+                    "a class that does not decode": f"no photos of class 'tulips' under --dataset-dir {photos} "
+                                                    "once the photos that cannot be decoded are left out"}[kind]
+        said_in_one_line(luigi_cli(*args), expected, 30)
+    elif kind == "an unreachable URL":
+        url = f"http://127.0.0.1:{port}/flower_photos.tgz"
+        said_in_one_line(luigi_cli(*base, "--dataset-url", url), f"cannot download {url}: ", 30)
+    else:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "poets")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "poets")
+        result = luigi_cli("--data-dir", "s3://poets/run", "--cache-dir", str(tmp_path / "cache"))
+        # The bucket is asked whether MobileModel is complete: luigi's scheduling error, not a task's failure.
+        said_in_one_line(result, f"--data-dir s3://poets/run: cannot reach the S3 endpoint http://127.0.0.1:{port}",
+                         35)
+    # The base model downloads beside it, and shards of decodable photos are whole; nothing after the failure.
+    made = {path.parent.parent.name for path in (tmp_path / "data").glob("*/*/params.json")}
+    assert made <= {"base_model", "bottleneck_shards", "dataset"} and ("dataset" in made) == (kind in (
+        "a class that does not decode",)), made
