@@ -38,7 +38,8 @@ def ids(**params):
 
 def test_an_id_moves_with_its_own_and_upstream_parameters_only():
     base_sums, base_seeds = ids()
-    assert ids(scale=2) == (ids(scale=2)[0], base_seeds) and ids(scale=2)[0] != base_sums
+    scaled_sums, scaled_seeds = ids(scale=2)
+    assert scaled_seeds == base_seeds and scaled_sums != base_sums
     # An upstream parameter moves the upstream id and, through it, this one.
     moved_sums, moved_seeds = ids(count=4)
     assert moved_seeds != base_seeds and moved_sums != base_sums

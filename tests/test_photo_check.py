@@ -223,7 +223,7 @@ def test_out_of_fold_probabilities_never_see_the_label_they_score():
     rng = np.random.default_rng(0)
     truth = np.repeat([0, 1, 2], 30)
     features = rng.normal(0, 1, (90, 8)) + 3 * np.eye(3, 8)[truth]
-    features[0] = features[60]  # a class-0 photo that looks like class 2
+    features[1] = features[61]  # a class-0 photo of the pool that looks like class 2
     pool = np.ones(90, bool)
     pool[::10] = False
     probabilities, l2 = out_of_fold.out_of_fold(features, truth, 3, pool)
@@ -231,9 +231,25 @@ def test_out_of_fold_probabilities_never_see_the_label_they_score():
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
     assert (probabilities.argmax(axis=1) == truth).mean() > 0.9
     # Scored without its own label, it looks like what it looks like.
-    assert probabilities[0].argmax() == 2
+    assert probabilities[1].argmax() == 2
     folds = out_of_fold.stratified_folds(truth, 5)
     assert all(np.bincount(folds[truth == c], minlength=5).tolist() == [6] * 5 for c in range(3))
+
+
+def test_out_of_fold_probabilities_of_pure_noise_are_chance_for_pool_and_test_photos():
+    """Features that say nothing, more of them than photos, and almost no penalty: a model that saw a
+    photo's label memorizes it (its probability near 1), a model that did not is at chance. So any
+    leak of a scored photo's own label, in the pool or outside it, shows as a probability far above 1/3."""
+    rng = np.random.default_rng(1)
+    truth = rng.integers(0, 3, 120)
+    features = rng.normal(0, 1, (120, 300))
+    pool = np.arange(120) % 4 != 0
+    probabilities, _ = out_of_fold.out_of_fold(features, truth, 3, pool, l2=1e-3)
+    own = probabilities[np.arange(120), truth]
+    assert own[pool].mean() < 0.45 and own[~pool].mean() < 0.45, (own[pool].mean(), own[~pool].mean())
+    # The same model fitted on every label does memorize them: the check can tell.
+    seen = out_of_fold.predict(out_of_fold.fit(features, truth, 3, 1e-3), features)[np.arange(120), truth]
+    assert seen.mean() > 0.9
 
 
 def test_wilson_interval_of_a_small_test_split():

@@ -217,11 +217,22 @@ def test_two_machines_uploading_the_same_artifact_at_once_leave_one_whole_artifa
         return put_record(self, stage, artifact_id, record, attempts)
 
     monkeypatch.setattr(store.S3Store, "_put_record", racing)
-    threads = [threading.Thread(target=s3.publish, args=("retrain", "0123456789abcdef")) for s3 in machines.values()]
+    failures = []
+
+    def publish(s3):
+        try:
+            s3.publish("retrain", "0123456789abcdef")
+        except BaseException as error:  # a thread's exception would otherwise vanish with the thread
+            failures.append(error)
+
+    threads = [threading.Thread(target=publish, args=(s3,)) for s3 in machines.values()]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads) and failures == []
+    # Both reached the record together (the barrier let them through): the race happened.
+    assert both_uploaded.n_waiting == 0 and not both_uploaded.broken
     reader = store.S3Store("s3://poets/run", tmp_path / "reader")
     assert reader.ids("retrain") == ["0123456789abcdef"]
     assert reader.damage("retrain", "0123456789abcdef") == []
