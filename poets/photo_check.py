@@ -22,7 +22,7 @@ from poets.failures import BadInput
 log = logging.getLogger(__name__)
 
 REASONS = ("label", "duplicate", "off_topic")
-COLUMNS = ("path", "label", "suggested", "reason", "score", "split")
+COLUMNS = ("path", "label", "suggested", "reason", "score", "split", "why")
 EXCLUDE = "exclude"
 # Cosine of two photos' features above which they are near duplicates. On the
 # flower photos (mobilenet_0.75_224), every pair above it is the same photo
@@ -166,16 +166,21 @@ def check(features: np.ndarray, paths: list[str], labels: list[str], sets: list[
     believed = probabilities.argmax(axis=1)
     rows = []
 
-    def row(i, suggested, reason, score):
+    def row(i, suggested, reason, score, why):
         rows.append({"path": paths[i], "label": labels[i], "suggested": suggested, "reason": reason,
-                     "score": round(float(score), 4), "split": str(sets[i])})
+                     "score": round(float(score), 4), "split": str(sets[i]), "why": why})
+
+    def guess(i):
+        return f"{probabilities[i, believed[i]]:.0%} sure this is {classes[believed[i]]}"
 
     for i, suggested, score in label_issues(probabilities, truth, pool):
-        row(i, classes[suggested], "label", score)
+        row(i, classes[suggested], "label", score,
+            f"{probabilities[i, suggested]:.0%} sure this is {classes[suggested]}; labelled {labels[i]}")
     groups = []
     for members, score, exact in duplicate_groups(digests, features):
         for i in members:
-            row(i, classes[believed[i]] if believed[i] != truth[i] else "", "duplicate", score)
+            row(i, classes[believed[i]] if believed[i] != truth[i] else "", "duplicate", score,
+                _twins_why(i, members, exact, score, paths, labels, sets))
         groups.append({"photos": [{"path": paths[i], "label": labels[i], "split": str(sets[i])} for i in members],
                        "score": round(float(score), 4), "exact": exact})
     distance = off_topic_scores(features, truth, pool)
@@ -183,7 +188,8 @@ def check(features: np.ndarray, paths: list[str], labels: list[str], sets: list[
     for i in np.argsort(-ratio, kind="stable"):
         if ratio[i] <= OFF_TOPIC:
             break
-        row(i, "", "off_topic", ratio[i])
+        row(i, "", "off_topic", ratio[i], f"unlike every class: {ratio[i]:.1f} times as far from the nearest "
+                                         f"class as the typical photo; the model is {guess(i)}")
     counts, warnings = class_counts(labels, list(sets), classes)
     across = sum("testing" in splits and len(splits) > 1
                  for splits in ({p["split"] for p in g["photos"]} for g in groups))
@@ -194,6 +200,32 @@ def check(features: np.ndarray, paths: list[str], labels: list[str], sets: list[
     if relabelled:
         warnings.append(f"{relabelled} group(s) of duplicate photos carry different labels")
     return Findings(rows, groups, counts, warnings)
+
+
+def _twins_why(i, members, exact, score, paths, labels, sets) -> str:
+    """A duplicate's row's reason in words: its twins, how alike, and what is at stake."""
+    others = [j for j in members if j != i]
+    named = paths[others[0]] + (f" and {len(others) - 1} more" if len(others) > 1 else "")
+    alike = "the same bytes as" if exact else f"{score:.0%} alike (features) with"
+    said = [f"{alike} {named}"]
+    if other_labels := sorted({labels[j] for j in others} - {labels[i]}):
+        said.append(f"labelled {labels[i]} here, {', '.join(other_labels)} there")
+    if {sets[j] for j in members} - {"testing"} and any(sets[j] == "testing" for j in members):
+        said.append("one is a test photo, another is trained on")
+    return "; ".join(said)
+
+
+def test_label_edits(fixes: dict[str, tuple[str, int]], validation_percentage: int,
+                     testing_percentage: int) -> dict:
+    """{"relabelled", "excluded"}: how many of `fixes` (read_label_fixes's) give a test photo another
+    class than its folder's, or leave it out. Either moves the test figures away from the split others
+    measure on (and towards the model's own answers, where the fixes took its suggestions): never silent."""
+    from poets.images import split_of
+
+    tested = [(photo, label) for photo, (label, _) in fixes.items()
+              if split_of(photo, validation_percentage, testing_percentage) == "testing"]
+    return {"relabelled": sum(label not in (EXCLUDE, photo.split("/")[0]) for photo, label in tested),
+            "excluded": sum(label == EXCLUDE for _, label in tested)}
 
 
 def to_exclude(findings: Findings) -> set[str]:

@@ -56,12 +56,14 @@ def fixes_identity(task):
 
 @inherits(Bottlenecks)
 class CheckPhotos(ArtifactTask):
-    """`photos_to_check.csv` (path,label,suggested,reason,score,split), `check.json`
+    """`photos_to_check.csv` (path,label,suggested,reason,score,split,why), `check.json`
     (counts by reason, the duplicate groups, photos per class and split, warnings),
     `exclude.json` (what --exclude-flagged leaves out of training)."""
 
     stage = "check_photos"
-    version = 2  # 2: confident learning's thresholds from the training and validation photos only
+    # 2: confident learning's thresholds from the training and validation photos only;
+    # 3: photos_to_check.csv says why in words (its column why)
+    version = 3
     # It needs the photos' sha256 (the dataset's record), not the photos.
     reads_in_part = ("dataset",)
     validation_percentage = percentage(10, "share of photos held out for validation")

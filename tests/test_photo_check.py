@@ -3,7 +3,9 @@ on the cached features; --label-fixes and --exclude-flagged act on them."""
 
 import csv
 import json
+import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +14,8 @@ from PIL import Image
 from poets import out_of_fold, photo_check
 from poets.evaluate import wilson_interval
 from poets.images import load_photo, split_of
-from tests.conftest import FAST_TRAINING, build, build_failing, families, fresh, make_photos
+from tests.conftest import FAST_TRAINING, build, build_failing, families, fresh, make_photos, summary_of
+from workflows import MobileModel
 
 TESTING = FAST_TRAINING["testing_percentage"]
 
@@ -72,11 +75,13 @@ def rows_of(task):
 
 def test_planted_label_errors_are_flagged_with_the_true_class(planted, checked):
     rows = rows_of(checked)
-    assert list(rows[0]) == ["path", "label", "suggested", "reason", "score", "split"]
+    assert list(rows[0]) == ["path", "label", "suggested", "reason", "score", "split", "why"]
     labels = {row["path"]: row for row in rows if row["reason"] == "label"}
     found = [path for path in planted["moved"] if path in labels]
     assert len(found) >= 2, labels
     assert all(labels[path]["suggested"] == "roses" and labels[path]["label"] == "sunflowers" for path in found)
+    # Why, in words a person reads: how sure, of what, against which label.
+    assert all(re.fullmatch(r"\d+% sure this is roses; labelled sunflowers", labels[path]["why"]) for path in found)
     # Most certain first, within each reason.
     for reason in photo_check.REASONS:
         scores = [float(row["score"]) for row in rows if row["reason"] == reason]
@@ -88,6 +93,9 @@ def test_exact_and_near_duplicates_are_flagged_across_splits(planted, checked):
     duplicates = {row["path"]: row for row in rows if row["reason"] == "duplicate"}
     assert planted["twins"] <= set(duplicates) and planted["near"] <= set(duplicates)
     assert {duplicates[p]["split"] for p in planted["twins"]} == {"training", "testing"}
+    for path in planted["twins"]:
+        [twin] = planted["twins"] - {path}
+        assert duplicates[path]["why"] == f"the same bytes as {twin}; one is a test photo, another is trained on"
     findings = checked.findings()
     exact = [g for g in findings["duplicates"] if g["exact"]]
     assert [{p["path"] for p in g["photos"]} for g in exact] == [planted["twins"]]
@@ -100,8 +108,10 @@ def test_exact_and_near_duplicates_are_flagged_across_splits(planted, checked):
 
 
 def test_a_photo_unlike_every_class_is_off_topic(planted, checked):
-    off_topic = [row["path"] for row in rows_of(checked) if row["reason"] == "off_topic"]
+    off_topic = {row["path"]: row for row in rows_of(checked) if row["reason"] == "off_topic"}
     assert planted["off_topic"] in off_topic
+    assert re.fullmatch(r"unlike every class: [\d.]+ times as far from the nearest class as the typical photo; "
+                        r"the model is \d+% sure this is \w+", off_topic[planted["off_topic"]]["why"])
 
 
 def test_findings_count_photos_per_class_and_split(checked):
@@ -282,3 +292,39 @@ def test_heic_photo_is_decoded_like_its_jpeg_twin_with_its_orientation(tmp_path)
 def _saved(path, pixels):
     Image.fromarray(pixels).save(path, quality=95)
     return path
+
+
+def test_test_label_edits_count_only_test_photos_given_another_class_or_left_out():
+    from poets.images import split_of
+
+    names = [f"roses/{i}.jpg" for i in range(200)]
+    test = [n for n in names if split_of(n, 10, 10) == "testing"][:3]
+    training = [n for n in names if split_of(n, 10, 10) == "training"][:2]
+    fixes = {test[0]: ("tulips", 2), test[1]: ("exclude", 3), test[2]: ("roses", 4),  # the last keeps its label
+             training[0]: ("tulips", 5), training[1]: ("exclude", 6)}
+    assert photo_check.test_label_edits(fixes, 10, 10) == {"relabelled": 1, "excluded": 1}
+    assert photo_check.test_label_edits({}, 10, 10) == {"relabelled": 0, "excluded": 0}
+
+
+@pytest.mark.slow
+def test_edited_test_labels_are_said_beside_every_test_figure(changeable, completed, tmp_path):
+    from tasks.retrain import Retrain
+
+    params, _ = completed
+    plain = summary_of(params)
+    assert plain["test_labels_edited"] == {"relabelled": 0, "excluded": 0}
+    folder = Path(MobileModel(**params).output().path)
+    assert "Test labels edited" not in (folder / "report.html").read_text() + (folder / "report.md").read_text()
+    tested = Retrain(**{k: v for k, v in params.items() if k in Retrain.get_param_names()}).split_photos("testing")
+    (first, label), (second, _) = tested[0], tested[1]
+    other = next(name for name in plain["labels"] if name != label)
+    fixes = write_fixes(tmp_path / "fixes.csv", [(first, other), (second, "exclude")])
+    fixed = {**changeable, "label_fixes": fixes}
+    build(MobileModel(**fixed))
+    summary = summary_of(fixed)
+    assert summary["test_labels_edited"] == {"relabelled": 1, "excluded": 1}
+    said = "Test labels edited: 2 (1 relabelled, 1 excluded by --label-fixes); not comparable with the published split"
+    folder = Path(MobileModel(**fixed).output().path)
+    assert said in (folder / "report.md").read_text()
+    # Above the variants, the per-class figures and the mistakes.
+    assert (folder / "report.html").read_text().count(said) == 3
