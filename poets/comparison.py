@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from poets.report import STYLE, _pyplot
+from poets.report import STYLE, _pyplot, edited_test_labels_text
 
 
 def key(architecture: str, variant: str, seed: int) -> str:
@@ -120,6 +120,7 @@ def write_html(comparison: dict, folder: Path) -> Path:
         f"<td>{'size' if v['pareto_size'] else ''}{', ' if v['pareto_size'] and v['pareto_latency'] else ''}"
         f"{'latency' if v['pareto_latency'] else ''}</td><td>{escape(v['versus_float'])}</td></tr>"
         for v in comparison["variants"])
+    edited = edited_test_labels_text(comparison.get("test_labels_edited"), html=True)
     page = folder / "compare.html"
     page.write_text(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Comparison</title>"
@@ -129,12 +130,14 @@ def write_html(comparison: dict, folder: Path) -> Path:
         "(a .pb variant ships as a float TFLite model the size of the optimized graph); latency a photo on "
         "LiteRT for TFLite variants, on TensorFlow for graphs; agreement, top labels shared with the optimized "
         "graph of the same architecture and seed.</p>\n"
-        '<h2>Per variant, over the seeds</h2>\n<div class="wide"><table><tr><th>architecture</th><th>variant</th>'
+        f'<h2>Per variant, over the seeds</h2>\n{edited}<div class="wide">'
+        "<table><tr><th>architecture</th><th>variant</th>"
         "<th>seeds</th><th>accuracy: mean (lowest-highest)</th><th>cross-entropy: mean (lowest-highest)</th>"
         "<th>size (bytes)</th><th>ms a photo</th><th>Pareto front</th><th>against the float model</th></tr>"
         f"{summary}</table></div>\n"
         '<img src="accuracy_vs_size_latency.png" alt="accuracy against size and latency, Pareto fronts drawn">\n'
-        '<h2>Every combination</h2>\n<div class="wide"><table><tr><th>architecture</th><th>variant</th><th>seed</th>'
+        f'<h2>Every combination</h2>\n{edited}<div class="wide">'
+        "<table><tr><th>architecture</th><th>variant</th><th>seed</th>"
         "<th>accuracy (95% interval)</th><th>test photos</th><th>cross-entropy</th><th>size (bytes)</th>"
         "<th>gzip (bytes)</th><th>ms a photo</th><th>agrees with optimized</th><th>runtime</th></tr>"
         f"{rows}</table></div>\n</body></html>\n", encoding="utf-8")

@@ -63,6 +63,7 @@ def write_report(summary: dict, folder: Path) -> None:
     android = summary["android"]
     (folder / "report.md").write_text(encoding="utf-8", data=
         f"# {summary['architecture']} on {len(summary['labels'])} classes\n\n"
+        f"{edited_test_labels_text(summary.get('test_labels_edited'), html=False)}"
         f"{table(summary)}\n\n"
         f"{cross_validated_text(summary)}"
         f"Accuracy and cross-entropy on the test split, the accuracy's 95% interval by Wilson's score "
@@ -77,6 +78,16 @@ def write_report(summary: dict, folder: Path) -> None:
         f"version, or without one of its ops, cannot load it.\n\n"
         f"![accuracy against gzip size](accuracy_vs_size.png)\n"
     )
+
+
+def edited_test_labels_text(edits: dict | None, html: bool) -> str:
+    """Beside every test figure where --label-fixes changed test labels, the warning; else nothing."""
+    if not edits or not edits["relabelled"] + edits["excluded"]:
+        return ""
+    text = (f"Test labels edited: {edits['relabelled'] + edits['excluded']} ({edits['relabelled']} relabelled, "
+            f"{edits['excluded']} excluded by --label-fixes); not comparable with the published split: these "
+            f"figures are measured on labels you changed, often to the model's own answers.")
+    return f'<p class="edited">{escape(text)}</p>' if html else f"**{text}**\n\n"
 
 
 def camera_app_text(summary: dict, html: bool) -> str:
@@ -131,10 +142,11 @@ def write_html(summary: dict, folder: Path, evaluations: dict, photos_dir: Path,
     shipped = summary["android"]["variant"]
     quantized = next((name for name in summary["variants"] if name not in ("retrained", "optimized")), None)
     truth = evaluations["optimized"].truth(labels)
+    edited = edited_test_labels_text(summary.get("test_labels_edited"), html=True)
     parts = [f"<h1>{escape(summary['architecture'])} on {len(labels)} classes</h1>",
              f'<p class="camera-app">{camera_app_text(summary, html=True)}</p>',
-             "<h2>Variants</h2>", _variants_html(summary, shipped), _cross_validated_html(summary),
-             "<h2>Per class, on the test photos</h2>", _per_class_html(summary, labels)]
+             "<h2>Variants</h2>", edited, _variants_html(summary, shipped), _cross_validated_html(summary),
+             "<h2>Per class, on the test photos</h2>", edited, _per_class_html(summary, labels)]
     from poets.evaluate import lagging_classes, per_class
 
     # The shipped variant may be one the summary does not list (an explicit --android-variant).
@@ -159,7 +171,7 @@ def write_html(summary: dict, folder: Path, evaluations: dict, photos_dir: Path,
     predicted = ship.probabilities.argmax(axis=1)
     wrong = [i for i in np.argsort(-ship.probabilities.max(axis=1), kind="stable") if predicted[i] != truth[i]]
     parts += [f"<h2>Mistakes of the shipped model ({escape(shipped)}): {len(wrong)} of {len(truth)} test photos</h2>",
-              "<p>Most confident first.</p>",
+              edited, "<p>Most confident first.</p>",
               _gallery(wrong, ship, labels, photos_dir, folder, "mistakes")]
     if quantized:
         optimized = evaluations["optimized"].probabilities.argmax(axis=1)
@@ -215,7 +227,8 @@ STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0
          "figure{display:inline-block;margin:4px;width:120px;font-size:11px;vertical-align:top}"
          "figure img{width:112px;height:112px;object-fit:cover}figcaption{overflow-wrap:anywhere}"
          ".pair{display:inline-block;border:1px solid #ddd;margin:4px;padding:2px 4px;vertical-align:top}"
-         ".pair p{margin:2px;font-size:12px}img{max-width:100%}.wide{overflow-x:auto}")
+         ".pair p{margin:2px;font-size:12px}img{max-width:100%}.wide{overflow-x:auto}"
+         ".edited{background:#fff3cd;border-left:4px solid #c90;padding:6px 10px}")
 
 
 def _variants_html(summary, shipped):

@@ -7,7 +7,7 @@ import luigi
 import numpy as np
 from luigi.util import inherits
 
-from poets import bottlenecks, fine_tune, graphs
+from poets import bottlenecks, fine_tune, graphs, photo_check
 from poets.failures import BadInput
 from poets.images import check_split, split_of
 from poets.retrain import (
@@ -114,6 +114,11 @@ class Retrain(ArtifactTask):
 
     def read_labels(self):
         return self.labels.read_text(encoding="utf-8").splitlines()
+
+    def test_label_edits(self) -> dict:
+        """How many test photos --label-fixes relabels and excludes (poets.photo_check.test_label_edits)."""
+        fixes = photo_check.read_label_fixes(self.label_fixes) if self.label_fixes else {}
+        return photo_check.test_label_edits(fixes, self.validation_percentage, self.testing_percentage)
 
     def split_photos(self, name):
         """[(path under the dataset's photos, label)] of the split `name` ('training',

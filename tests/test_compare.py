@@ -91,6 +91,14 @@ def test_compare_builds_what_the_separate_runs_build_once_and_a_new_mode_adds_on
     page = (compare.comparison.parent / "compare.html").read_text()
     assert "accuracy_vs_size_latency.png" in page and page.count("<tr") == 1 + 4 + 1 + 8
     assert (compare.comparison.parent / "accuracy_vs_size_latency.png").stat().st_size > 0
+    # No --label-fixes: nothing to say; with test labels edited, it is said above both tables.
+    assert comparison["test_labels_edited"] == {"relabelled": 0, "excluded": 0} and "Test labels edited" not in page
+    from poets.comparison import write_html
+
+    (edited := compare.comparison.parent.parent / "edited").mkdir()
+    edited_page = write_html({**comparison, "test_labels_edited": {"relabelled": 3, "excluded": 1}}, edited)
+    assert edited_page.read_text().count("Test labels edited: 4 (3 relabelled, 1 excluded by --label-fixes); "
+                                         "not comparable with the published split") == 2
 
     # The separate runs find every evaluation, gzip and graph made.
     for mode in ("weights_rounded", "float16"):

@@ -28,7 +28,8 @@ def test_summary_has_the_documented_shape(completed):
     params, _ = completed
     summary = summary_of(params)
     assert set(summary) == {"architecture", "labels", "labels_path", "variants", "android", "skipped",
-                            "photos_to_check", "calibration", "cross_validated", "camera_app"}
+                            "photos_to_check", "calibration", "cross_validated", "camera_app",
+                            "test_labels_edited"}
     # The generated test split is a dozen photos: the head is cross-validated beside it.
     estimate = summary["cross_validated"]
     assert estimate["folds"] == 5 and estimate["photos"] > 30

@@ -36,7 +36,9 @@ class Compare(ArtifactTask):
     poets.shipping.choose among those, as MobileModel's auto does."""
 
     stage = "compare"
-    version = 2  # 2: the seed that ships chosen by its head's held-out cross-entropy, not by test accuracy
+    # 2: the seed that ships chosen by its head's held-out cross-entropy, not by test accuracy;
+    # 3: how many test labels --label-fixes edited, beside every test figure
+    version = 3
     quantization_modes = Names(default=quantize.MODES, choices=quantize.MODES,
                                description="comma-separated quantization modes to compare (default: all five)")
     architectures = Names(default=(), choices=architectures.ARCHITECTURES, description=(
@@ -116,6 +118,8 @@ class Compare(ArtifactTask):
             "chosen": {"architecture": chosen["architecture"], "variant": chosen["variant"],
                        "random_seed": chosen["random_seed"], "model": str(export.model.resolve()),
                        "labels": str(export.labels.resolve())},
+            # One --label-fixes for every combination: the same test photos edited in each.
+            "test_labels_edited": next(iter(needs["retrain"].values())).test_label_edits(),
         }
         with self.artifact_folder() as folder:
             write_json(folder / self.comparison.name, comparison)

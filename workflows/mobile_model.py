@@ -32,9 +32,10 @@ class MobileModel(ArtifactTask):
     says where each is and how well it does, report.md shows it."""
 
     stage = "mobile_model"
-    version = 8  # 2: latency, agreement, the chosen Android variant, the report; 3: skipped photos;
+    version = 9  # 2: latency, agreement, the chosen Android variant, the report; 3: skipped photos;
     # 4: what each TFLite model needs of its runtime; 5: per-class figures, report.html;
-    # 6: photos to check, accuracy intervals, ECE and reliability diagrams; 7: the phone's limits; 8: the camera app
+    # 6: photos to check, accuracy intervals, ECE and reliability diagrams; 7: the phone's limits; 8: the camera app;
+    # 9: how many test labels --label-fixes edited, beside every test figure
     # The report shows test photos only: from a bucket, only those are downloaded.
     reads_in_part = ("dataset",)
     android_variant = Choice(
@@ -157,4 +158,6 @@ class MobileModel(ArtifactTask):
             "cross_validated": training["cross_validated"],
             "photos_to_check": {"path": str(needs["check"].table.resolve()), "count": findings["count"],
                                 "by_reason": findings["by_reason"]},
+            # Test photos --label-fixes changed: every test figure above is then not the published split's.
+            "test_labels_edited": needs["retrain"].test_label_edits(),
         }
