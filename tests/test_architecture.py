@@ -9,7 +9,7 @@ ROOT = Path(__file__).parents[1]
 GROUND = {"contract", "graphs", "tflite", "metadata", "images", "architectures", "download", "quiet", "failures"}
 STEPS = {"bottlenecks", "fine_tune", "retrain", "optimize", "quantize", "export", "evaluate", "compress", "report",
          "clients", "label_image", "graph_pb2tb", "out_of_fold", "photo_check", "calibration", "shipping", "comparison",
-         "camera_app"}
+         "camera_app", "review"}
 HEAVY = ("tensorflow", "keras", "ai_edge_litert", "mediapipe")
 
 

@@ -4,7 +4,6 @@ on the cached features; --label-fixes and --exclude-flagged act on them."""
 import csv
 import json
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,58 +13,10 @@ from PIL import Image
 from poets import out_of_fold, photo_check
 from poets.evaluate import wilson_interval
 from poets.images import load_photo, split_of
-from tests.conftest import FAST_TRAINING, build, build_failing, families, fresh, make_photos, summary_of
+from tests.conftest import FAST_TRAINING, build, build_failing, families, fresh, summary_of
 from workflows import MobileModel
 
 TESTING = FAST_TRAINING["testing_percentage"]
-
-
-def name_in(split, stem, start=0):
-    """A file name `stem_N.jpg` that the codelab's split puts in `split`."""
-    n = start
-    while split_of(f"{stem}_{n}.jpg", 10, TESTING) != split:
-        n += 1
-    return f"{stem}_{n}.jpg"
-
-
-@pytest.fixture(scope="module")
-def planted(tmp_path_factory, flowers):
-    """Generated photos with three roses filed as sunflowers, a bluebell copied
-    byte for byte from training into the test split, a sunflower re-encoded,
-    and a photo of another kind (black and white stripes) filed as roses."""
-    root = make_photos(tmp_path_factory.mktemp("planted") / "photos", per_class=20, seed=3)
-    moved = []
-    for i, photo in enumerate(sorted((root / "roses").glob("*.jpg"))[:3]):
-        target = root / "sunflowers" / f"mislabelled_{i}.jpg"
-        shutil.move(photo, target)
-        moved.append(f"sunflowers/{target.name}")
-    twin_source = next(p for p in sorted((root / "bluebells").glob("*.jpg"))
-                       if split_of(p.name, 10, TESTING) == "training")
-    twin = name_in("testing", "twin")
-    shutil.copy(twin_source, root / "bluebells" / twin)
-    near_source = sorted((root / "sunflowers").glob("sunflowers_*.jpg"))[0]
-    # Re-encoded, not resized: the tiny model's random weights see the photos' pixel noise, which a
-    # resize smooths away (a real MobileNet's features keep resized copies above the threshold, docs/reference.md).
-    with Image.open(near_source) as image:
-        image.save(root / "sunflowers" / "reencoded.jpg", quality=90)
-    stripes = np.tile(np.array([[0, 0, 0], [255, 255, 255]], np.uint8)[np.arange(48) // 4 % 2][:, None], (1, 48, 1))
-    Image.fromarray(stripes).save(root / "roses" / "stripes.jpg", quality=90)
-    params = {"dataset_dir": str(root), "base_model_url": flowers["base_model_url"],
-              "architecture": flowers["architecture"], "data_dir": str(tmp_path_factory.mktemp("data")),
-              **FAST_TRAINING}
-    return {"root": root, "params": params, "moved": moved,
-            "twins": {f"bluebells/{twin_source.name}", f"bluebells/{twin}"},
-            "near": {f"sunflowers/{near_source.name}", "sunflowers/reencoded.jpg"}, "off_topic": "roses/stripes.jpg"}
-
-
-@pytest.fixture(scope="module")
-def checked(planted):
-    from tasks.check_photos import CheckPhotos
-
-    fresh()
-    task = CheckPhotos(**{k: v for k, v in planted["params"].items() if k in CheckPhotos.get_param_names()})
-    build(task)
-    return task
 
 
 def rows_of(task):

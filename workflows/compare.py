@@ -84,6 +84,20 @@ class Compare(ArtifactTask):
     def comparison(self):
         return self.path("compare.json")
 
+    def record(self, rows, limits, chosen, export) -> dict:
+        """compare.json: every combination's figures, the variants over the seeds, what ships."""
+        return {
+            "architectures": list(self.compared()), "quantization_modes": list(self.quantization_modes),
+            "random_seeds": list(self.random_seeds),
+            "limits": {LIMITS[name][0]: value for name, value in limits.items()},
+            "combinations": rows, "variants": by_variant(rows),
+            "chosen": {"architecture": chosen["architecture"], "variant": chosen["variant"],
+                       "random_seed": chosen["random_seed"], "model": str(export.model.resolve()),
+                       "labels": str(export.labels.resolve())},
+            # One --label-fixes for every combination: the same test photos edited in each.
+            "test_labels_edited": next(iter(self.requires()["retrain"].values())).test_label_edits(),
+        }
+
     def run(self):
         needs = self.requires()
         rows, probabilities = [], {}
@@ -110,17 +124,7 @@ class Compare(ArtifactTask):
         # Which combination ships is known only now: its export is a dynamic dependency.
         yield export
         check_intact(export)
-        comparison = {
-            "architectures": list(self.compared()), "quantization_modes": list(self.quantization_modes),
-            "random_seeds": list(self.random_seeds),
-            "limits": {LIMITS[name][0]: value for name, value in limits.items()},
-            "combinations": rows, "variants": by_variant(rows),
-            "chosen": {"architecture": chosen["architecture"], "variant": chosen["variant"],
-                       "random_seed": chosen["random_seed"], "model": str(export.model.resolve()),
-                       "labels": str(export.labels.resolve())},
-            # One --label-fixes for every combination: the same test photos edited in each.
-            "test_labels_edited": next(iter(needs["retrain"].values())).test_label_edits(),
-        }
+        comparison = self.record(rows, limits, chosen, export)
         with self.artifact_folder() as folder:
             write_json(folder / self.comparison.name, comparison)
             write_html(comparison, folder)

@@ -1,0 +1,144 @@
+"""The review page in a real browser (Debian's Chromium): every flagged photo decided with the keyboard
+alone, the decisions kept over a reload, saved as the --label-fixes file the next run reads."""
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from poets import review
+from tests.conftest import build, flags, fresh
+from tests.test_camera_app import in_browser, playwright  # noqa: F401 (a fixture)
+from workflows.review import prepare, without_fixes
+
+ROOT = Path(__file__).parents[1]
+# Each test reads a photo check made on the planted set (the base model runs): the slow part.
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def served(checked, planted, tmp_path_factory):
+    """The planted set's photos to check, served: (URL, the fixes file, review.json's content)."""
+    out = tmp_path_factory.mktemp("review") / "fixes.csv"
+    page, photos, dataset = prepare(checked, flags(planted["params"]), out)
+    server, url = review.serve(page, photos, out, dataset)
+    yield url, out, page
+    server.shutdown()
+
+
+def test_each_flagged_photo_is_one_item_grouped_by_its_first_reason(served, planted):
+    _, _, page = served
+    paths = [item["path"] for item in page["items"]]
+    assert len(paths) == len(set(paths))
+    reasons = [item["reasons"][0]["reason"] for item in page["items"]]
+    assert reasons == sorted(reasons, key=["label", "duplicate", "off_topic"].index)
+    items = {item["path"]: item for item in page["items"]}
+    for path in planted["twins"]:
+        assert items[path]["twins"] == sorted(planted["twins"] - {path})
+    moved = next(path for path in planted["moved"] if path in items)
+    assert items[moved]["suggested"] == "roses" and items[moved]["nearest_class"] == "roses"
+    assert items[moved]["nearest"] and all(path.startswith("roses/") and path not in items
+                                           for path in items[moved]["nearest"])
+    assert page["command"].endswith(f"--label-fixes {page['out']}") and "--data-dir" in page["command"]
+
+
+def test_the_server_saves_only_fixes_the_run_would_accept(served, planted):
+    url, out, _ = served
+
+    def post(body):
+        request = urllib.request.Request(url + "fixes", data=body.encode(), method="POST")
+        try:
+            with urllib.request.urlopen(request) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    status, answer = post(f"path,label\n{planted['moved'][0]},orchids\n")
+    assert status == 400 and "'orchids' is not a class" in answer["error"] and not out.exists()
+    status, answer = post("path,label\nroses/not_there.jpg,roses\n")
+    assert status == 400 and "is not a photo of the dataset" in answer["error"] and not out.exists()
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url + "photos/../../../etc/passwd")
+    assert refused.value.code == 404
+
+
+def test_the_command_to_run_next_replaces_the_runs_own_fixes():
+    assert without_fixes(["--a", "1", "--label-fixes", "old.csv", "--b"]) == ["--a", "1", "--b"]
+    assert without_fixes(["--label-fixes=old.csv", "--a", "1"]) == ["--a", "1"]
+
+
+def test_poets_review_without_a_photo_check_says_how_to_make_one(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "workflows.review", "--data-dir", str(tmp_path / "none"),
+                             "--no-browser"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("poets-review: these flags have no photo check yet; make it first with: "
+                                    "luigi --module workflows MobileModel --local-scheduler --data-dir")
+
+
+def key_for(item, planted):
+    """What a person decides for each planted photo: the moved roses take the suggestion, the stripes are
+    excluded, the test twin too (a test photo: asked twice); every other photo keeps its label."""
+    if item["path"] in planted["moved"] and item["suggested"] == "roses":
+        return "s"
+    if item["path"] == planted["off_topic"] or (item["path"] in planted["twins"] and item["split"] == "testing"):
+        return "x"
+    return "Enter"
+
+
+@in_browser
+def test_a_person_decides_every_photo_by_keyboard_and_the_next_run_uses_the_decisions(
+        served, planted, playwright, tmp_path):  # noqa: F811 (playwright: the fixture imported above)
+    from tasks.retrain import Retrain
+    from tests.browser import launch
+
+    url, out, page_data = served
+    browser = launch(playwright)
+    page = browser.new_page(accept_downloads=True)
+    page.goto(url)
+    page.wait_for_function("window.poetsReview.ready || window.poetsReview.error", timeout=30_000)
+    total = page.evaluate("window.poetsReview.total")
+    assert total == len(page_data["items"]) and total >= 5
+    expected, warned = {}, {"relabelled": 0, "excluded": 0}
+    for step in range(total):
+        item = page.evaluate("window.poetsReview.current")
+        key = key_for(item, planted)
+        page.keyboard.press(key)
+        if item["split"] == "testing" and key != "Enter":
+            # A test photo: the first press only warns, and decides nothing.
+            assert page.is_visible("#warning") and "test photo" in page.inner_text("#warning")
+            assert page.evaluate("window.poetsReview.decided") == step
+            warned["excluded" if key == "x" else "relabelled"] += 1
+            page.keyboard.press(key)
+        if key != "Enter":
+            expected[item["path"]] = "roses" if key == "s" else "exclude"
+        # Decided, and on to the next photo not decided yet.
+        assert page.evaluate("window.poetsReview.decided") == step + 1
+    assert warned["excluded"] >= 1  # the test twin (the stripes and a moved rose may be test photos too)
+    assert page.inner_text("#progress").startswith(f"{total} of {total} decided")
+    # A reload keeps every decision (local storage).
+    page.reload()
+    page.wait_for_function("window.poetsReview.ready", timeout=30_000)
+    assert page.evaluate("window.poetsReview.decided") == total
+    # Saved into the file, and the same CSV downloaded.
+    page.click("#save")
+    page.wait_for_function("window.poetsReview.saved || window.poetsReview.error", timeout=10_000)
+    assert page.evaluate("window.poetsReview.saved.fixes") == len(expected)
+    assert page.is_visible("#next") and page.inner_text("#command") == page_data["command"]
+    with page.expect_download() as download:
+        page.click("#download")
+    assert Path(download.value.path()).read_text() == out.read_text() == review.fixes_csv(expected)
+    browser.close()
+    # The next run's labels are those decisions.
+    fresh()
+    params = {k: v for k, v in planted["params"].items() if k in Retrain.get_param_names()}
+    task = Retrain(**params, label_fixes=str(out))
+    build(task)
+    photos = {path: label for split in json.loads(task.path("split.json").read_text()).values()
+              for path, label in split}
+    for path, decision in expected.items():
+        assert photos.get(path) == (None if decision == "exclude" else decision), path
+    assert task.test_label_edits() == warned
