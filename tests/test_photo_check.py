@@ -61,8 +61,27 @@ def test_exact_and_near_duplicates_are_flagged_across_splits(planted, checked):
 def test_a_photo_unlike_every_class_is_off_topic(planted, checked):
     off_topic = {row["path"]: row for row in rows_of(checked) if row["reason"] == "off_topic"}
     assert planted["off_topic"] in off_topic
-    assert re.fullmatch(r"unlike every class: [\d.]+ times as far from the nearest class as the typical photo; "
-                        r"the model is \d+% sure this is \w+", off_topic[planted["off_topic"]]["why"])
+    assert re.fullmatch(r"unlike the other photos: [\d.]+ times as far from the 10 most like it as the typical "
+                        r"photo is; the model is \d+% sure this is \w+", off_topic[planted["off_topic"]]["why"])
+
+
+def test_off_topic_is_a_photo_like_no_other_not_a_tight_group_far_from_its_class_centre():
+    """Close-ups of a flower sit far from their class's centre but near each other: not off-topic. A
+    photo that nothing resembles is, whatever its label."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 1, (2, 64))
+    features = np.concatenate([centres[i] + rng.normal(0, 0.3, (40, 64)) for i in range(2)]
+                              + [centres[0] + 2.5 * rng.normal(0, 1, 64) + rng.normal(0, 0.1, (12, 64)),
+                                 rng.normal(0, 1, (1, 64))])
+    pool = np.ones(len(features), bool)
+    pool[::7] = False  # test photos are scored too, against the pool alone
+    deviations, ratios = photo_check.off_topic_scores(features, pool)
+    flagged = set(np.flatnonzero(deviations > photo_check.OFF_TOPIC))
+    assert flagged == {len(features) - 1}, flagged
+    assert ratios[-1] > 1.5
+    # A photo is not its own neighbour: two copies of a lone photo are each other's.
+    twice = np.concatenate([features, features[-1:]])
+    assert photo_check.neighbour_distances(twice, np.ones(len(twice), bool), k=1)[-1] < 1e-6
 
 
 def test_findings_count_photos_per_class_and_split(checked):
