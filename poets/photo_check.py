@@ -3,9 +3,10 @@ cached features alone, and the user's fixes to the labels.
 
 Label issues are confident learning's (Northcutt, Jiang, Chuang, JAIR 2021):
 out-of-fold probabilities (poets/out_of_fold.py), a threshold per class at
-the mean probability its own photos give it, and the photos whose confident
-class is another than their label (the off-diagonal of the confident
-joint), ranked by the normalized margin p(suggested) - p(given). It is
+the mean probability its own photos give it, the confident joint's count of
+photos per label whose confident class is another, and as many photos of
+each label flagged as that count, those the label fits least (prune by
+class), ranked by the margin p(suggested) - p(given). It is
 written here rather than taken from cleanlab, which is AGPL-3.0 while this
 project is Apache-2.0; the method is a few lines of numpy.
 """
@@ -61,14 +62,17 @@ class Findings:
 
 def label_issues(probabilities: np.ndarray, truth: np.ndarray,
                  pool: np.ndarray | None = None) -> list[tuple[int, int, float]]:
-    """[(row, suggested class, score)] of the photos confident learning flags,
-    most certain first: its probability for another class reaches that class's
-    threshold (the mean probability the class's own photos give it), and of
-    the classes that do, the likeliest is not its label.
+    """[(row, suggested class, score)] of the photos confident learning flags, most certain first
+    (score: the margin p(suggested) - p(given)).
 
-    The thresholds come from the rows in `pool` only (every row by default):
-    the test photos are scored against them, never used to set them, so no
-    test label decides what training leaves out."""
+    The confident joint counts, for each given label, the photos whose likeliest class reaching
+    its threshold (the mean probability the class's own photos give it) is another. Of the rows in
+    `pool` (every row by default), as many of each given label as that count are flagged, those
+    its label fits least (the lowest probability of the given label: cleanlab's prune_by_class);
+    rows outside the pool (the test photos) are flagged where the confident joint puts them off
+    the diagonal. The thresholds, the counts and the ranking come from the pool alone: no test label
+    decides which training photo is flagged, nor what --exclude-flagged leaves out.
+    """
     probabilities, truth = np.asarray(probabilities), np.asarray(truth)
     pool = np.ones(len(truth), bool) if pool is None else np.asarray(pool, bool)
     classes = probabilities.shape[1]
@@ -76,11 +80,18 @@ def label_issues(probabilities: np.ndarray, truth: np.ndarray,
                            for c in range(classes)])
     confident = np.where(probabilities >= thresholds, probabilities, -1.0)
     assigned = confident.argmax(axis=1)
-    flagged = (confident.max(axis=1) >= 0) & (assigned != truth)
+    off_diagonal = (confident.max(axis=1) >= 0) & (assigned != truth)
+    flagged = off_diagonal & ~pool
+    for c in range(classes):
+        mine = np.flatnonzero(pool & (truth == c))
+        count = int((off_diagonal & pool & (truth == c)).sum())
+        flagged[mine[np.argsort(probabilities[mine, c], kind="stable")[:count]]] = True
     rows = np.flatnonzero(flagged)
-    margins = probabilities[rows, assigned[rows]] - probabilities[rows, truth[rows]]
+    others = np.where(np.eye(classes, dtype=bool)[truth[rows]], -1.0, probabilities[rows])
+    suggested = np.where(off_diagonal[rows], assigned[rows], others.argmax(axis=1))
+    margins = probabilities[rows, suggested] - probabilities[rows, truth[rows]]
     order = np.argsort(-margins, kind="stable")
-    return [(int(rows[i]), int(assigned[rows[i]]), float(margins[i])) for i in order]
+    return [(int(rows[i]), int(suggested[i]), float(margins[i])) for i in order]
 
 
 def near_pairs(features: np.ndarray, threshold: float = NEAR_DUPLICATE, block: int = 2048) -> list:

@@ -186,6 +186,15 @@ def test_confident_learning_flags_the_confident_off_diagonal():
     assert photo_check.label_issues(probabilities, truth) == [(4, 0, pytest.approx(0.9))]
 
 
+def test_each_label_loses_as_many_photos_as_the_confident_joint_counts_those_it_fits_least():
+    probabilities = np.array([[.9, .05, .05], [.85, .1, .05], [.2, .78, .02], [.1, .45, .45],
+                              [.1, .8, .1], [.2, .7, .1], [.1, .1, .8], [.1, .2, .7]])
+    truth = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+    # Photo 2 is confidently class 1: one label-0 photo is wrong. The one class 0 fits least is photo 3
+    # (0.1), which reaches no threshold: it is flagged, with the likeliest other class suggested.
+    assert photo_check.label_issues(probabilities, truth) == [(3, 1, pytest.approx(0.35))]
+
+
 def test_test_photos_are_scored_against_thresholds_they_do_not_set():
     # Photo 4, a training photo labelled 0, leans to class 1; photos 5 and 6 are test photos of class 1.
     probabilities = np.array([[0.9, 0.1], [0.8, 0.2], [0.4, 0.6], [0.4, 0.6], [0.35, 0.65],
