@@ -147,7 +147,8 @@ def main():
                 "shard_seconds": [read_record(f)["seconds"] for f in artifact_folders(data_dir, "bottleneck_shards")],
             }
             shutil.rmtree(data_dir)
-        photos = len(json.loads(next((work / "base").glob("dataset/*/params.json")).read_text())["files"])
+        # The dataset's files, as its record lists them: asked of the artifact layer, not read from params.json.
+        photos = len(read_record(next(iter(artifact_folders(work / "base", "dataset"))))["files"])
         result["photos"] = photos
         result["shards"] = shard_runs
 
