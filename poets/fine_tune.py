@@ -6,7 +6,7 @@ blocks and the head on them, so it never runs the rest of the base model,
 and a change of training parameter never recomputes the activations.
 
 The recipe: the head is first trained on the pooled features of the frozen
-blocks (poets.retrain.train_head, as with N = 0), then the blocks and the
+blocks (poets.head.train_head, as with N = 0), then the blocks and the
 head are trained together for a few epochs at a small learning rate, and the
 epoch best on validation is kept (epoch 0: the head alone). Batch
 normalisation stays in inference mode, with the base model's statistics, so
@@ -23,7 +23,7 @@ import numpy as np
 
 from poets import architectures
 from poets.contract import cross_entropy
-from poets.retrain import dropout_levels, training_sample
+from poets.head import dropout_levels, training_sample
 
 BATCH = 256  # photos a forward pass takes when only predicting
 

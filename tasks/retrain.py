@@ -9,16 +9,16 @@ from luigi.util import inherits
 
 from poets import bottlenecks, fine_tune, graphs, photo_check
 from poets.failures import BadInput
-from poets.images import check_split, split_of
-from poets.retrain import (
+from poets.head_training import (
     CROSS_VALIDATE_BELOW,
     FOLDS,
     FOLDS_BELOW,
     cross_validate,
-    retrained_graph,
     train_by_folds,
     train_by_validation,
 )
+from poets.images import check_split, split_of
+from poets.retrain import retrained_graph
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.bottlenecks import Activations, check_fine_tune_blocks, features_of
 from tasks.check_photos import CheckPhotos, check_percentages, fixes_identity, labelled_photos
@@ -172,7 +172,7 @@ class Retrain(ArtifactTask):
         return lambda done, total: self.progress(done, total, unit)
 
     def train_by_folds(self, features, paths, truth, sets, classes):
-        """The head trained by poets.retrain.train_by_folds on the training and validation photos:
+        """The head trained by poets.head_training.train_by_folds on the training and validation photos:
         (layers, None, training.json's record)."""
         pool = sets != "testing"
         layers, choice = train_by_folds(features[pool], truth[pool], classes, self.training_steps, self.random_seed,
@@ -184,7 +184,7 @@ class Retrain(ArtifactTask):
 
     def train_on_validation(self, features, paths, truth, sets, classes):
         """The head (and, with --fine-tune-blocks, the blocks) trained by
-        poets.retrain.train_by_validation: (layers, fine-tuned blocks or None, training.json's record)."""
+        poets.head_training.train_by_validation: (layers, fine-tuned blocks or None, training.json's record)."""
         base_model = self.requires()["base_model"]
         train, validation, pool = sets == "training", sets == "validation", sets != "testing"
         fine_tuning = None

@@ -9,7 +9,7 @@ ROOT = Path(__file__).parents[1]
 GROUND = {"contract", "graphs", "tflite", "metadata", "images", "architectures", "download", "quiet", "failures"}
 STEPS = {"bottlenecks", "fine_tune", "retrain", "optimize", "quantize", "export", "evaluate", "compress", "report",
          "clients", "label_image", "graph_pb2tb", "out_of_fold", "photo_check", "calibration", "shipping", "comparison",
-         "camera_app", "review"}
+         "camera_app", "review", "head", "head_training"}
 HEAVY = ("tensorflow", "keras", "ai_edge_litert", "mediapipe")
 
 
@@ -40,6 +40,28 @@ def test_poets_imports_point_down(path):
         assert not name.startswith(("tasks", "workflows", "luigi")), f"{path.name} imports {name}"
         if path.stem in GROUND and name.startswith("poets."):
             assert name.split(".")[1] in GROUND, f"ground floor {path.name} imports the step {name}"
+
+
+def test_no_import_cycle_among_the_projects_modules():
+    """Lazy imports inside functions count too: a cycle there is a tangle all the same."""
+    graph = {}
+    for path in modules("poets") + modules("tasks") + modules("workflows"):
+        name = f"{path.parent.name}.{path.stem}"
+        graph[name] = {imported for imported in imports(path) if imported != name}
+    graph = {name: {other for other in targets if other in graph} for name, targets in graph.items()}
+
+    def cycle_from(start, path, seen):
+        for other in graph[path[-1]]:
+            if other == start:
+                return path
+            if other not in seen:
+                seen.add(other)
+                if found := cycle_from(start, path + [other], seen):
+                    return found
+        return None
+
+    cycles = [cycle for name in graph if (cycle := cycle_from(name, [name], {name}))]
+    assert not cycles, cycles[0]
 
 
 @pytest.mark.parametrize("path", modules("tasks"), ids=lambda p: p.stem)

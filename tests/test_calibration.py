@@ -77,7 +77,7 @@ def test_a_class_far_below_the_others_is_named_in_the_report(tmp_path):
 def overconfident_head(seed=0):
     """A head trained long on 8 photos a class of overlapping features: sure of
     everything, right less often; with validation and held-out photos."""
-    from poets.retrain import train_head
+    from poets.head import train_head
 
     rng = np.random.default_rng(seed)
 
@@ -92,7 +92,8 @@ def overconfident_head(seed=0):
 
 def test_the_temperature_keeps_every_top_label_and_lowers_the_held_out_error():
     from poets.contract import cross_entropy
-    from poets.retrain import calibrate, predict
+    from poets.head import predict
+    from poets.head_training import calibrate
 
     layers, (vx, vy), (hx, hy) = overconfident_head()
     calibrated, record = calibrate(layers, vx, vy)
@@ -103,13 +104,13 @@ def test_the_temperature_keeps_every_top_label_and_lowers_the_held_out_error():
     assert expected_calibration_error(after, hy) < expected_calibration_error(before, hy) - 0.05
     # Folded into the softmax layer: the same as dividing the logits.
     from poets.contract import softmax
-    from poets.retrain import logits
+    from poets.head import logits
 
     np.testing.assert_allclose(after, softmax(logits(layers, hx) / record["temperature"]), rtol=1e-4, atol=1e-6)
 
 
 def test_no_validation_photo_leaves_the_head_as_trained():
-    from poets.retrain import calibrate
+    from poets.head_training import calibrate
 
     layers, _, (hx, _) = overconfident_head()
     calibrated, record = calibrate(layers, hx[:0], np.zeros(0, int))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from poets import architectures, bottlenecks, fine_tune, graphs, optimize, retrain
+from poets import architectures, bottlenecks, fine_tune, graphs, head, optimize, retrain
 from tests.conftest import COLOURS, TINY, make_base_model, make_photos
 
 
@@ -56,7 +56,7 @@ def train(tiny, epochs=3, seed=0):
     top = fine_tune.top_model(TINY, weights, 1)
     features = fine_tune.pooled(top, activations)
     train_rows, val_rows = np.arange(len(labels)) % 4 != 0, np.arange(len(labels)) % 4 == 0
-    layers, _ = retrain.train_head(features[train_rows], labels[train_rows], features[val_rows], labels[val_rows],
+    layers, _ = head.train_head(features[train_rows], labels[train_rows], features[val_rows], labels[val_rows],
                                    3, 4, 0.01, 8, seed=seed, hidden_units=16)
     seen = []
     tuned, blocks, epoch = fine_tune.fine_tune(
@@ -94,7 +94,7 @@ def test_retrained_graph_freezes_the_fine_tuned_blocks_and_optimize_keeps_it(tin
     for name, values in blocks.items():
         model.get_layer(name).set_weights(values)
     with graphs.Classifier(graph_def) as classify:
-        np.testing.assert_allclose(classify(pixels[:8]), retrain.predict(tuned, model(pixels[:8]).numpy()),
+        np.testing.assert_allclose(classify(pixels[:8]), head.predict(tuned, model(pixels[:8]).numpy()),
                                    atol=1e-5)
         # The graph contract: one softmax row per photo.
         np.testing.assert_allclose(classify(pixels[:8]).sum(axis=1), 1, atol=1e-5)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from poets import architectures, compress, graphs, optimize, quantize, retrain
+from poets.head import predict
 from tests.conftest import TINY, make_base_model
 
 
@@ -26,7 +27,7 @@ def test_retrained_graph_is_the_head_on_the_base_models_features(tiny_graph):
     graph_def, pixels, weights, head = tiny_graph
     features = architectures.get(TINY).feature_extractor(weights)(pixels).numpy()
     with graphs.Classifier(graph_def) as classify:
-        np.testing.assert_allclose(classify(pixels), retrain.predict(head, features), atol=1e-5)
+        np.testing.assert_allclose(classify(pixels), predict(head, features), atol=1e-5)
     # hidden layer and softmax layer
     assert sum(node.op == "MatMul" for node in graph_def.node) == 2
 
