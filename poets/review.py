@@ -140,7 +140,10 @@ def serve(review: dict, photos: Path, out: Path, dataset: tuple, host: str = "12
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the page went away (closed, or moved on) before its photo arrived
 
         def log_message(self, *args):
             pass
