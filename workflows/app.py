@@ -104,7 +104,12 @@ def main(argv=None) -> int:
     print(f"The camera app of {app}\nOpen {url}  (Ctrl-C stops it)", flush=True)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(PHONE.format(port=server.server_address[1], app=app), flush=True)
-    if not args.no_browser:
+    return serve_until_stopped(server, url, not args.no_browser)
+
+
+def serve_until_stopped(server, url: str, browse: bool) -> int:
+    """Open `url` in the browser when `browse`, then serve until Ctrl-C; the exit code, 0."""
+    if browse:
         webbrowser.open(url)
     try:
         while True:

@@ -12,8 +12,6 @@ that runs again with them.
 
 import argparse
 import sys
-import time
-import webbrowser
 from pathlib import Path
 
 from luigi.cmdline_parser import CmdlineParser
@@ -22,7 +20,7 @@ from poets import bottlenecks, review
 from poets.failures import UserFailure
 from tasks.artifact import check_intact
 from tasks.check_photos import CheckPhotos
-from workflows.app import NoApp
+from workflows.app import NoApp, serve_until_stopped
 
 
 class NoCheck(NoApp):
@@ -94,14 +92,7 @@ def main(argv=None) -> int:
         return 2
     print(f"{len(page['items'])} photos to check; decisions are saved into {out}\nOpen {url}  (Ctrl-C stops it)",
           flush=True)
-    if not args.no_browser:
-        webbrowser.open(url)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.shutdown()
-    return 0
+    return serve_until_stopped(server, url, not args.no_browser)
 
 
 if __name__ == "__main__":
