@@ -146,10 +146,10 @@ def neighbour_distances(features: np.ndarray, pool: np.ndarray, k: int = NEIGHBO
     unit = (features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)).astype(np.float32)
     members = np.flatnonzero(pool)
     k = max(1, min(k, len(members) - 1))
-    distances = np.empty(len(unit))
+    distances, candidates = np.empty(len(unit)), unit[members].T
     for start in range(0, len(unit), block):
         rows = np.arange(start, min(start + block, len(unit)))
-        similar = unit[rows] @ unit[members].T
+        similar = unit[rows] @ candidates
         at = np.searchsorted(members, rows)
         itself = (at < len(members)) & (members[np.minimum(at, len(members) - 1)] == rows)
         similar[np.flatnonzero(itself), at[itself]] = -np.inf
