@@ -74,6 +74,7 @@ def main():
     from workflows.review import prepare
 
     out = data_dir.parent / "review_fixes.csv"
+    out.unlink(missing_ok=True)  # a review from scratch: the page would start from an earlier one's fixes
     check = mobile_model(flags).clone(CheckPhotos)
     page, photos, dataset = prepare(check, flags, out)
     server, url = review.serve(page, photos, out, dataset)
