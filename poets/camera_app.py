@@ -18,6 +18,7 @@ import json
 import shutil
 from pathlib import Path
 
+from poets import serving
 from poets.failures import BadInput
 
 WEB = Path(__file__).with_name("web")
@@ -109,10 +110,6 @@ def local_runtime(directory: Path) -> Path:
     return found
 
 
-# What browsers need told: a module script must be JavaScript, and WebAssembly
-# compiles while it downloads only when served as application/wasm.
-TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm",
-         ".tflite": "application/octet-stream", ".json": "application/json"}
 RUNTIME_PATH = "runtime"
 
 
@@ -121,26 +118,20 @@ def serve(app: Path, host: str = "127.0.0.1", port: int = 0, runtime: Path | Non
     local_runtime() folder), serve it under /runtime/ too. Returns (the server, the URL
     to open: with ?runtime=runtime when the runtime is served here)."""
     import functools
-    import threading
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-    from urllib.parse import unquote
+    from http.server import SimpleHTTPRequestHandler
 
     class Handler(SimpleHTTPRequestHandler):
-        extensions_map = {**SimpleHTTPRequestHandler.extensions_map, **TYPES}
+        extensions_map = {**SimpleHTTPRequestHandler.extensions_map, **serving.TYPES}
 
         def translate_path(self, path):
             prefix = f"/{RUNTIME_PATH}/"
             if runtime is not None and path.startswith(prefix):
-                wanted = unquote(path[len(prefix):].split("?")[0].split("#")[0])
-                return str(Path(runtime, *[part for part in wanted.split("/") if part not in ("", ".", "..")]))
+                return serving.under(runtime, path[len(prefix):])
             return super().translate_path(path)
 
         def log_message(self, *args):
             if not quiet:
                 super().log_message(*args)
 
-    server = ThreadingHTTPServer((host, port), functools.partial(Handler, directory=str(app)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
-    url = f"http://{shown}:{server.server_address[1]}/" + (f"?runtime={RUNTIME_PATH}" if runtime else "")
-    return server, url
+    server, url = serving.start(functools.partial(Handler, directory=str(app)), host, port)
+    return server, url + (f"?runtime={RUNTIME_PATH}" if runtime else "")

@@ -8,24 +8,20 @@ those items, the photos, and saves the decisions the page posts into the
 --label-fixes CSV, checked as the run will check it.
 """
 
-import csv
-import io
 import json
 import os
-import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
 
+from poets import serving
 from poets.failures import BadInput
 from poets.photo_check import REASONS, apply_label_fixes, read_label_fixes
 
 WEB = Path(__file__).with_name("web")
 PAGE = {"/": "review.html", "/review.html": "review.html", "/review.js": "review.js", "/review.css": "review.css"}
-TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-         ".css": "text/css; charset=utf-8", ".json": "application/json", ".txt": "text/plain; charset=utf-8",
-         ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".gif": "image/gif",
-         ".webp": "image/webp", ".bmp": "image/bmp"}
+PHOTOS = "/photos/"
 # How many of the suggested (or own) class's nearest photos stand beside a flagged one.
 NEAREST = 4
 
@@ -73,14 +69,16 @@ def save_fixes(body: bytes, out: Path, paths: list[str], labels: list[str], clas
     """Check the CSV the page posts as the run will (read_label_fixes, then apply_label_fixes on the
     dataset's photos) and write it to `out` whole or not at all. Returns how many fixes it holds."""
     out = Path(out)
-    with tempfile.NamedTemporaryFile("wb", dir=out.parent, prefix=f".{out.name}.", delete=False) as temporary:
-        temporary.write(body)
+    # Beside it, opened as any file is (tempfile's would leave the user's file readable by them alone);
+    # one a saving thread, as the server answers each request in its own.
+    temporary = out.with_name(f".{out.name}.{os.getpid()}.{threading.get_ident()}")
+    temporary.write_bytes(body)
     try:
-        fixes = read_label_fixes(temporary.name, flag="the page's fixes")
+        fixes = read_label_fixes(temporary, flag="the page's fixes")
         apply_label_fixes(paths, labels, fixes, classes, str(out), flag="the page's fixes")
-        os.replace(temporary.name, out)
+        os.replace(temporary, out)
     finally:
-        Path(temporary.name).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
     return len(fixes)
 
 
@@ -91,65 +89,54 @@ def saved_fixes(out: Path) -> dict:
     return {photo: label for photo, (label, _) in read_label_fixes(out, flag="--out").items()}
 
 
-def fixes_csv(decisions: dict) -> str:
-    """The CSV of {path: a class or "exclude"}, as the page writes it (for tests and tools)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "label"])
-    writer.writerows(sorted(decisions.items()))
-    return buffer.getvalue()
-
-
 def serve(review: dict, photos: Path, out: Path, dataset: tuple, host: str = "127.0.0.1", port: int = 0):
     """Serve the page, `review` (review.json: the items, the classes, where fixes go, the next command)
     and the photos under `photos`; a POST to /fixes saves the page's CSV into `out` once `dataset`
     ((paths, labels, classes) of every photo) accepts it. Returns (the server, its URL)."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import SimpleHTTPRequestHandler
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(SimpleHTTPRequestHandler):
+        extensions_map = {**SimpleHTTPRequestHandler.extensions_map, **serving.TYPES}
+
         def do_GET(self):
-            self._route(self.path.split("?")[0])
+            path = self.path.split("?")[0].split("#")[0]
+            if path == "/review.json":
+                return self._json(200, {**review, "saved": saved_fixes(out)})
+            if path in PAGE or path.startswith(PHOTOS):
+                return super().do_GET()
+            self.send_error(404)
 
         def do_POST(self):
             if self.path != "/fixes":
-                return self._send(404, b"not found", ".txt")
+                return self.send_error(404)
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             try:
-                count = save_fixes(body, out, *dataset)
+                self._json(200, {"path": str(out), "fixes": save_fixes(body, out, *dataset)})
             except BadInput as error:
-                return self._send(400, json.dumps({"error": str(error)}).encode(), ".json")
-            self._send(200, json.dumps({"path": str(out), "fixes": count}).encode(), ".json")
+                self._json(400, {"error": str(error)})
 
-        def _route(self, path):
-            from urllib.parse import unquote
+        def translate_path(self, path):
+            path = path.split("?")[0].split("#")[0]
+            if path.startswith(PHOTOS):
+                return serving.under(photos, path[len(PHOTOS):])
+            return str(WEB / PAGE[path])
 
-            if path in PAGE:
-                return self._send(200, (WEB / PAGE[path]).read_bytes(), Path(PAGE[path]).suffix)
-            if path == "/review.json":
-                return self._send(200, json.dumps({**review, "saved": saved_fixes(out)}).encode(), ".json")
-            wanted = unquote(path[len("/photos/"):]) if path.startswith("/photos/") else ""
-            file = (photos / wanted).resolve()
-            if wanted and file.is_relative_to(photos.resolve()) and file.is_file():
-                return self._send(200, file.read_bytes(), file.suffix.lower())
-            self._send(404, b"not found", ".txt")
+        def list_directory(self, path):
+            self.send_error(404)  # a photo or nothing: the dataset's folders are not listed
 
-        def _send(self, status, body, suffix):
-            self.send_response(status)
-            self.send_header("Content-Type", TYPES.get(suffix, "application/octet-stream"))
-            self.send_header("Content-Length", str(len(body)))
+        def end_headers(self):
             self.send_header("Cache-Control", "no-store")
+            super().end_headers()
+
+        def _json(self, status, value):
+            body = json.dumps(value).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            try:
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the page went away (closed, or moved on) before its photo arrived
+            self.wfile.write(body)
 
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
-    return server, f"http://{shown}:{server.server_address[1]}/"
-
+    return serving.start(Handler, host, port)

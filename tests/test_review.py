@@ -61,9 +61,10 @@ def test_the_server_saves_only_fixes_the_run_would_accept(served, planted):
     assert status == 400 and "'orchids' is not a class" in answer["error"] and not out.exists()
     status, answer = post("path,label\nroses/not_there.jpg,roses\n")
     assert status == 400 and "is not a photo of the dataset" in answer["error"] and not out.exists()
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(url + "photos/../../../etc/passwd")
-    assert refused.value.code == 404
+    for outside in ("photos/../../../etc/passwd", "photos/roses/", "index.html"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url + outside)  # out of the photos, a folder's listing, the camera app's page
+        assert refused.value.code == 404, outside
 
 
 def test_the_command_to_run_next_replaces_the_runs_own_fixes():
@@ -77,6 +78,11 @@ def test_poets_review_without_a_photo_check_says_how_to_make_one(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("poets-review: these flags have no photo check yet; make it first with: "
                                     "luigi --module workflows MobileModel --local-scheduler --data-dir")
+
+
+def fixes_csv(decisions):
+    """The --label-fixes CSV of {path: a class or "exclude"}, as the page writes it: sorted, only changes."""
+    return "path,label\n" + "".join(f"{path},{label}\n" for path, label in sorted(decisions.items()))
 
 
 def key_for(item, planted):
@@ -130,7 +136,7 @@ def test_a_person_decides_every_photo_by_keyboard_and_the_next_run_uses_the_deci
     assert page.is_visible("#next") and page.inner_text("#command") == page_data["command"]
     with page.expect_download() as download:
         page.click("#download")
-    assert Path(download.value.path()).read_text() == out.read_text() == review.fixes_csv(expected)
+    assert Path(download.value.path()).read_text() == out.read_text() == fixes_csv(expected)
     browser.close()
     # The next run's labels are those decisions.
     fresh()
@@ -142,3 +148,12 @@ def test_a_person_decides_every_photo_by_keyboard_and_the_next_run_uses_the_deci
     for path, decision in expected.items():
         assert photos.get(path) == (None if decision == "exclude" else decision), path
     assert task.test_label_edits() == warned
+
+
+def test_saved_fixes_get_the_mode_any_new_file_gets_and_leave_nothing_beside(tmp_path):
+    out, plain = tmp_path / "fixes.csv", tmp_path / "plain.csv"
+    plain.write_text("")
+    assert review.save_fixes(b"path,label\na/1.jpg,b\n", out, ["a/1.jpg", "a/2.jpg", "b/3.jpg"], ["a", "a", "b"],
+                             ["a", "b"]) == 1
+    assert out.stat().st_mode == plain.stat().st_mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fixes.csv", "plain.csv"]
