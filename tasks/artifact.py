@@ -25,19 +25,17 @@ from luigi.task import flatten
 from poets import failures, quiet
 from poets.download import disk_full
 from poets.failures import DiskFull, UserFailure
-from tasks.parameters import name_flags
-from tasks.store import (  # noqa: F401 (read_record, ArtifactDamaged, fetch_once: what the other tasks import from here)
+from stores import (  # noqa: F401 (read_record, ArtifactDamaged: what the other tasks import from here)
     RECORD,
     ArtifactDamaged,
-    StoreError,
-    damage,
-    fetch_once,
     file_digests,
     move_into_place,
     read_record,
     store_for,
     temporary_sibling,
+    write_record,
 )
+from tasks.parameters import name_flags
 
 log = logging.getLogger("luigi-interface")
 
@@ -192,7 +190,7 @@ class ArtifactTask(luigi.Task):
             "files": file_digests(folder),
             "made_with": made_with(),
         }
-        (folder / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        write_record(folder, record)
 
     def progress(self, done, total, what="photos"):
         """Progress to the scheduler (the visualiser shows it), the terminal and the log."""
@@ -280,7 +278,7 @@ def check_intact(task: ArtifactTask, names=None) -> Path:
     s3:// data dir; raise ArtifactDamaged, naming the artifact and the file,
     unless its files (or those `names` only) are what its record says."""
     try:
-        return fetch_once(task.store, task.stage, task.artifact_id, names)
+        return task.store.fetch_once(task.stage, task.artifact_id, names)
     except ArtifactDamaged as error:
         raise ArtifactDamaged(f"{task.task_family} {error}") from None
 

@@ -10,7 +10,7 @@ from luigi.util import inherits
 from poets import architectures, bottlenecks
 from poets.failures import BadInput
 from poets.images import photos_among
-from tasks.artifact import ArtifactTask, check_intact, fetch_once, read_json, write_json
+from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.download import DownloadBaseModel, DownloadDataset
 from tasks.parameters import fine_tune_blocks
 
@@ -71,7 +71,7 @@ class BottleneckShard(ArtifactTask):
                 if (record["version"] == version and base_model in record["requires"]
                         and int(record["all_params"].get("fine_tune_blocks", 0)) == self.cut):
                     try:
-                        found.append(fetch_once(self.store, stage, artifact_id) / self.features.name)
+                        found.append(self.store.fetch_once(stage, artifact_id) / self.features.name)
                     except Exception as error:  # reuse is an optimisation: never let it fail the shard
                         log.warning("BottleneckShard: not reusing %s: %s", artifact_id, error)
         return found

@@ -336,9 +336,9 @@ def moto_endpoint(monkeypatch):
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"))
     boto3.client("s3").create_bucket(Bucket=BUCKET)
-    from tasks import store
+    import stores
 
-    store.store_for.cache_clear()  # a store, and what it read, belongs to one bucket's life
+    stores.store_for.cache_clear()  # a store, and what it read, belongs to one bucket's life
     yield url
-    store.store_for.cache_clear()
+    stores.store_for.cache_clear()
     server.stop()

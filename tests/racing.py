@@ -13,15 +13,16 @@ from pathlib import Path
 
 from luigi.cmdline import luigi_run
 
-from tasks import store
+from stores.bucket import MAX_ATTEMPTS
+from stores.s3 import S3Store
 
 
 def main():
     meeting, argv = Path(sys.argv[1]), sys.argv[2:]
     count, waited = int(meeting.name), []
-    put_record = store.S3Store._put_record
+    put_record = S3Store._put_record
 
-    def racing(self, stage, artifact_id, record, attempts=store.MAX_ATTEMPTS):
+    def racing(self, stage, artifact_id, record, attempts=MAX_ATTEMPTS):
         if not waited:
             waited.append(stage)
             (meeting / str(os.getpid())).touch()
@@ -32,7 +33,7 @@ def main():
                 time.sleep(0.05)
         return put_record(self, stage, artifact_id, record, attempts)
 
-    store.S3Store._put_record = racing
+    S3Store._put_record = racing
     luigi_run(argv)
 
 

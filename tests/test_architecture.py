@@ -31,6 +31,10 @@ def modules(package):
     return sorted((ROOT / package).glob("*.py"))
 
 
+def module_name(path):
+    return path.parent.name if path.stem == "__init__" else f"{path.parent.name}.{path.stem}"
+
+
 def test_every_poets_module_is_in_a_layer():
     assert {p.stem for p in modules("poets")} - {"__init__"} == GROUND | STEPS
 
@@ -38,16 +42,32 @@ def test_every_poets_module_is_in_a_layer():
 @pytest.mark.parametrize("path", modules("poets"), ids=lambda p: p.stem)
 def test_poets_imports_point_down(path):
     for name in imports(path):
-        assert not name.startswith(("tasks", "workflows", "luigi")), f"{path.name} imports {name}"
+        assert not name.startswith(("stores", "tasks", "workflows", "luigi")), f"{path.name} imports {name}"
         if path.stem in GROUND and name.startswith("poets."):
             assert name.split(".")[1] in GROUND, f"ground floor {path.name} imports the step {name}"
+
+
+@pytest.mark.parametrize("path", modules("stores"), ids=lambda p: p.stem)
+def test_stores_import_only_the_ground_floor(path):
+    for name in imports(path):
+        assert not name.startswith(("tasks", "workflows")), f"{path.name} imports {name}"
+        if name.startswith("poets."):
+            assert name.split(".")[1] in GROUND, f"stores/{path.name} imports the step {name}"
+
+
+@pytest.mark.parametrize("path", modules("tasks") + modules("workflows"), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_tasks_see_the_stores_interface_only(path):
+    """One store's module is the interface's business: a task that reached into it would tie the
+    artifact layer to where artifacts live."""
+    inner = {f"stores.{p.stem}" for p in modules("stores")} - {"stores.__init__"}
+    assert not [name for name in imports(path) if name in inner]
 
 
 def test_no_import_cycle_among_the_projects_modules():
     """Lazy imports inside functions count too: a cycle there is a tangle all the same."""
     graph = {}
-    for path in modules("poets") + modules("tasks") + modules("workflows"):
-        name = f"{path.parent.name}.{path.stem}"
+    for path in modules("poets") + modules("stores") + modules("tasks") + modules("workflows"):
+        name = module_name(path)
         graph[name] = {imported for imported in imports(path) if imported != name}
     graph = {name: {other for other in targets if other in graph} for name, targets in graph.items()}
 
@@ -70,7 +90,7 @@ def test_tasks_never_import_workflows(path):
     assert not [name for name in imports(path) if name.startswith("workflows")]
 
 
-@pytest.mark.parametrize("path", modules("poets") + modules("tasks") + modules("workflows"),
+@pytest.mark.parametrize("path", modules("poets") + modules("stores") + modules("tasks") + modules("workflows"),
                          ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_heavy_libraries_are_imported_lazily(path):
     assert not [name for name in imports(path, top_level_only=True) if name.split(".")[0] in HEAVY]

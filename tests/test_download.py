@@ -266,7 +266,7 @@ def test_a_url_with_credentials_works_and_its_secret_is_written_nowhere(flowers,
 
 
 def test_a_photo_edited_in_place_after_a_dataset_dir_run_leaves_the_snapshot_as_it_was(tmp_path):
-    from tasks.store import damage
+    from stores.records import damage
 
     photos = make_photos(tmp_path / "mine", per_class=3)
     task = tasks.download.DownloadDataset(data_dir=str(tmp_path / "data"), dataset_dir=str(photos))

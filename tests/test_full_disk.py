@@ -70,14 +70,14 @@ def test_a_full_cache_dir_under_a_bucket_fails_naming_it_and_the_next_run_comple
     build(task)
     assert task.complete()
     # A second machine whose cache is too small cannot download it, says so, and keeps nothing.
-    from tasks import store
+    from stores.s3 import S3Store
 
     other = disk.parent / "other"
     other.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(other)], check=True)
     try:
         with pytest.raises(OSError, match=r"--cache-dir .*other: the disk is full .* while downloading s3://poets/run/"):
-            store.S3Store("s3://poets/run", other).fetch("base_model", task.artifact_id)
+            S3Store("s3://poets/run", other).fetch("base_model", task.artifact_id)
         assert not [p for p in other.rglob("*") if p.is_file()]
     finally:
         subprocess.run(["umount", str(other)], check=True)

@@ -80,13 +80,13 @@ def test_a_record_that_lists_no_files_is_not_taken_on_trust(completed, tmp_path)
 def test_earlier_features_are_hashed_once_however_many_shards_reuse_them(changeable, monkeypatch):
     from collections import Counter
 
-    from tasks import store
+    from stores import records
     from tasks.bottlenecks import BottleneckShard
 
     params = {k: v for k, v in changeable.items() if k in BottleneckShard.get_param_names()}
     earlier = {str(p) for p in Path(changeable["data_dir"], "bottleneck_shards").glob("*/bottlenecks.npz")}
-    hashed, sha256_of = [], store.sha256_of
-    monkeypatch.setattr(store, "sha256_of", lambda path: hashed.append(str(path)) or sha256_of(path))
+    hashed, sha256_of = [], records.sha256_of
+    monkeypatch.setattr(records, "sha256_of", lambda path: hashed.append(str(path)) or sha256_of(path))
     # Four shards instead of eight: new shards, each reusing the eight earlier ones' features.
     ran = build(*[BottleneckShard(**params, shard=shard, shards=4) for shard in range(4)])
     assert [task.task_family for task in ran] == ["BottleneckShard"] * 4

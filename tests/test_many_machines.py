@@ -165,7 +165,7 @@ def test_a_worker_killed_mid_upload_leaves_nothing_that_looks_complete(completed
 def test_cached_copies_and_partial_downloads_are_checked_file_by_file(completed, bucket, tmp_path):
     import boto3
 
-    from tasks.store import ArtifactDamaged, S3Store
+    from stores import ArtifactDamaged, S3Store
 
     params, _ = completed
     up_to_retrain = [arg if arg != "MobileModel" else "Retrain" for arg in worker(params, bucket, tmp_path / "cache")]
@@ -214,7 +214,7 @@ def test_an_unusable_bucket_fails_naming_the_data_dir(bucket, flowers, tmp_path,
 def test_two_machines_with_their_own_schedulers_make_the_same_artifacts_at_once_and_agree(completed, bucket,
                                                                                           tmp_path):
     """No luigid: each machine makes every artifact up to Retrain itself, at the same moment, on one bucket."""
-    from tasks.store import RECORD, S3Store
+    from stores import RECORD, S3Store
 
     params, _ = completed
     machines = [tmp_path / "a", tmp_path / "b"]

@@ -8,7 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from tasks import store
+import stores
+from stores.bucket import MAX_ATTEMPTS, RETRY_MODE
+from stores.s3 import REFETCHES
 
 
 class CuttingClient:
@@ -24,7 +26,7 @@ class CuttingClient:
 
 
 def bucket_with(client, tmp_path):
-    s3 = store.S3Store("s3://bucket/prefix", tmp_path / "cache")
+    s3 = stores.S3Store("s3://bucket/prefix", tmp_path / "cache")
     s3.__dict__["fs"] = SimpleNamespace(s3=SimpleNamespace(meta=SimpleNamespace(client=client)))
     return s3
 
@@ -36,18 +38,18 @@ RECORD = {"files": {"a.bin": {"size": len(BODY), "sha256": hashlib.sha256(BODY).
 def test_a_cut_transfer_is_fetched_again_before_the_artifact_is_called_damaged(tmp_path, caplog):
     # An earlier luigi.build(log_level="CRITICAL") leaves the logger above warnings.
     caplog.set_level(logging.WARNING, logger="luigi-interface")
-    client = CuttingClient(BODY, cut=store.REFETCHES)
+    client = CuttingClient(BODY, cut=REFETCHES)
     bucket_with(client, tmp_path)._download("retrain", "0123", RECORD, ["a.bin"], tmp_path / "into")
-    assert (tmp_path / "into" / "a.bin").read_bytes() == BODY and client.calls == 1 + store.REFETCHES
+    assert (tmp_path / "into" / "a.bin").read_bytes() == BODY and client.calls == 1 + REFETCHES
     assert "differ from the record" in caplog.text and "fetching it again" in caplog.text
     assert sorted(p.name for p in (tmp_path / "into").iterdir()) == ["a.bin"]
 
 
 def test_bytes_that_keep_differing_fail_naming_the_artifact_and_leave_nothing(tmp_path):
-    client = CuttingClient(BODY, cut=1 + store.REFETCHES)
-    with pytest.raises(store.ArtifactDamaged, match=r"s3://bucket/prefix/retrain/0123/ is damaged: a.bin"):
+    client = CuttingClient(BODY, cut=1 + REFETCHES)
+    with pytest.raises(stores.ArtifactDamaged, match=r"s3://bucket/prefix/retrain/0123/ is damaged: a.bin"):
         bucket_with(client, tmp_path)._download("retrain", "0123", RECORD, ["a.bin"], tmp_path / "into")
-    assert client.calls == 1 + store.REFETCHES and list((tmp_path / "into").iterdir()) == []
+    assert client.calls == 1 + REFETCHES and list((tmp_path / "into").iterdir()) == []
 
 
 def test_the_retry_policy_is_the_projects_unless_the_aws_configuration_sets_one(tmp_path, monkeypatch):
@@ -58,13 +60,13 @@ def test_the_retry_policy_is_the_projects_unless_the_aws_configuration_sets_one(
     monkeypatch.delenv("AWS_RETRY_MODE", raising=False)
     monkeypatch.delenv("AWS_MAX_ATTEMPTS", raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    client = store.S3Store("s3://bucket/prefix", tmp_path).client
-    assert client.meta.config.retries == {"mode": store.RETRY_MODE, "total_max_attempts": store.MAX_ATTEMPTS}
+    client = stores.S3Store("s3://bucket/prefix", tmp_path).client
+    assert client.meta.config.retries == {"mode": RETRY_MODE, "total_max_attempts": MAX_ATTEMPTS}
     monkeypatch.setenv("AWS_RETRY_MODE", "adaptive")
     (tmp_path / "config").write_text("[default]\nmax_attempts = 3\n")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
-    client = store.S3Store("s3://bucket/prefix", tmp_path).client
+    client = stores.S3Store("s3://bucket/prefix", tmp_path).client
     assert client.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 3}
 
 
@@ -73,7 +75,7 @@ def through(proxy, monkeypatch):
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
-    store.store_for.cache_clear()
+    stores.store_for.cache_clear()
 
 
 @pytest.mark.slow
@@ -88,12 +90,12 @@ def test_each_fault_of_the_store_is_retried_and_the_artifact_arrives_whole(moto_
     for name, content in files.items():
         (maker / name).parent.mkdir(parents=True, exist_ok=True)
         (maker / name).write_bytes(content)
-    (maker / store.RECORD).write_text(json.dumps({"task": "Retrain", "files": store.file_digests(maker)}))
+    (maker / stores.RECORD).write_text(json.dumps({"task": "Retrain", "files": stores.file_digests(maker)}))
     # Every one of the first requests faulted: each of upload, listing, reading and checking meets some.
     for role in ("upload", "download", "verify"):
         proxy = FaultProxy(moto_endpoint, rate=1.0, kinds=(kind,), limit=3, delay_s=0.05).start()
         through(proxy, monkeypatch)
-        s3 = store.S3Store("s3://poets/run", tmp_path / ("maker" if role == "upload" else role))
+        s3 = stores.S3Store("s3://poets/run", tmp_path / ("maker" if role == "upload" else role))
         try:
             if role == "upload":
                 s3.publish("retrain", "0123456789abcdef")
@@ -111,7 +113,7 @@ def test_each_fault_of_the_store_is_retried_and_the_artifact_arrives_whole(moto_
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     direct = boto3.client("s3", endpoint_url=moto_endpoint)
     prefix = "run/retrain/0123456789abcdef/"
-    upload = json.loads(direct.get_object(Bucket="poets", Key=prefix + store.RECORD)["Body"].read())["upload"]
+    upload = json.loads(direct.get_object(Bucket="poets", Key=prefix + stores.RECORD)["Body"].read())["upload"]
     for name, content in files.items():
         assert direct.get_object(Bucket="poets", Key=f"{prefix}{upload}/{name}")["Body"].read() == content
 
@@ -164,13 +166,13 @@ def test_a_store_that_keeps_failing_fails_the_upload_in_one_line_naming_the_data
     folder = tmp_path / "cache" / "retrain" / "0123456789abcdef"
     folder.mkdir(parents=True)
     (folder / "graph.pb").write_bytes(BODY)
-    (folder / store.RECORD).write_text(json.dumps({"task": "Retrain", "files": store.file_digests(folder)}))
+    (folder / stores.RECORD).write_text(json.dumps({"task": "Retrain", "files": stores.file_digests(folder)}))
     proxy = FaultProxy(moto_endpoint, rate=1.0, kinds=("slowdown",), methods=("PUT",)).start()
     through(proxy, monkeypatch)
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
     try:
         with pytest.raises(RuntimeError) as error:
-            store.S3Store("s3://poets/run", tmp_path / "cache").publish("retrain", "0123456789abcdef")
+            stores.S3Store("s3://poets/run", tmp_path / "cache").publish("retrain", "0123456789abcdef")
     finally:
         proxy.stop()
     message = str(error.value)
@@ -178,7 +180,7 @@ def test_a_store_that_keeps_failing_fails_the_upload_in_one_line_naming_the_data
     assert "SlowDown" in message and "(AWS_MAX_ATTEMPTS, now 2)" in message and "\n" not in message
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     listed = boto3.client("s3", endpoint_url=moto_endpoint).list_objects_v2(Bucket="poets").get("Contents", [])
-    assert not [item for item in listed if item["Key"].endswith(store.RECORD)]
+    assert not [item for item in listed if item["Key"].endswith(stores.RECORD)]
 
 
 def made(cache, content):
@@ -187,7 +189,7 @@ def made(cache, content):
     (folder / "summaries").mkdir(parents=True)
     (folder / "graph.pb").write_bytes(content)
     (folder / "summaries" / "events").write_bytes(content[:100])
-    (folder / store.RECORD).write_text(json.dumps({"task": "Retrain", "files": store.file_digests(folder)}))
+    (folder / stores.RECORD).write_text(json.dumps({"task": "Retrain", "files": stores.file_digests(folder)}))
     return folder
 
 
@@ -201,22 +203,22 @@ def test_two_machines_uploading_the_same_artifact_at_once_leave_one_whole_artifa
     import boto3
 
     contents = {"a": BODY * 3, "b": BODY[::-1] * 3}
-    machines = {name: store.S3Store("s3://poets/run", tmp_path / name) for name in contents}
+    machines = {name: stores.S3Store("s3://poets/run", tmp_path / name) for name in contents}
     for name, content in contents.items():
         made(machines[name].cache, content)
     both_uploaded = threading.Barrier(2, timeout=30)
-    put_record = store.S3Store._put_record
+    put_record = stores.S3Store._put_record
 
-    def racing(self, stage, artifact_id, record, attempts=store.MAX_ATTEMPTS):
+    def racing(self, stage, artifact_id, record, attempts=MAX_ATTEMPTS):
         both_uploaded.wait()
         if not conditional:  # a store that ignores If-None-Match: the last record written stays
-            self.client.put_object(Bucket=self.bucket, Key=f"run/{stage}/{artifact_id}/{store.RECORD}",
+            self.client.put_object(Bucket=self.bucket, Key=f"run/{stage}/{artifact_id}/{stores.RECORD}",
                                    Body=json.dumps(record).encode())
             self.records.clear()
             return True
         return put_record(self, stage, artifact_id, record, attempts)
 
-    monkeypatch.setattr(store.S3Store, "_put_record", racing)
+    monkeypatch.setattr(stores.S3Store, "_put_record", racing)
     failures = []
 
     def publish(s3):
@@ -233,7 +235,7 @@ def test_two_machines_uploading_the_same_artifact_at_once_leave_one_whole_artifa
     assert not any(thread.is_alive() for thread in threads) and failures == []
     # Both reached the record together (the barrier let them through): the race happened.
     assert both_uploaded.n_waiting == 0 and not both_uploaded.broken
-    reader = store.S3Store("s3://poets/run", tmp_path / "reader")
+    reader = stores.S3Store("s3://poets/run", tmp_path / "reader")
     assert reader.ids("retrain") == ["0123456789abcdef"]
     assert reader.damage("retrain", "0123456789abcdef") == []
     bucket = (reader.fetch("retrain", "0123456789abcdef") / "graph.pb").read_bytes()
@@ -256,13 +258,13 @@ def test_a_failure_said_in_one_line_is_logged_without_its_traceback(tmp_path, ca
         stage = "fails_to_run"
 
         def run(self):
-            raise store.StoreError("--data-dir s3://poets/run: uploading x/0123 failed after the retries (SlowDown)")
+            raise stores.StoreError("--data-dir s3://poets/run: uploading x/0123 failed after the retries (SlowDown)")
 
     class FailsToCheck(ArtifactTask):
         stage = "fails_to_check"
 
         def complete(self):
-            raise store.StoreError("--data-dir s3://poets/run: cannot reach the S3 endpoint http://127.0.0.1:9")
+            raise stores.StoreError("--data-dir s3://poets/run: cannot reach the S3 endpoint http://127.0.0.1:9")
 
     class Plain(ArtifactTask):
         stage = "plain"
@@ -287,12 +289,12 @@ def test_a_failure_said_in_one_line_is_logged_without_its_traceback(tmp_path, ca
 def test_a_bucket_record_that_lists_no_files_is_not_taken_on_trust(moto_endpoint, tmp_path):
     import boto3
 
-    boto3.client("s3").put_object(Bucket="poets", Key=f"run/retrain/0123456789abcdef/{store.RECORD}",
+    boto3.client("s3").put_object(Bucket="poets", Key=f"run/retrain/0123456789abcdef/{stores.RECORD}",
                                   Body=json.dumps({"task": "Retrain"}).encode())
-    s3 = store.S3Store("s3://poets/run", tmp_path / "cache")
-    assert s3.damage("retrain", "0123456789abcdef") == [f"its {store.RECORD} lists no files, so nothing in it "
+    s3 = stores.S3Store("s3://poets/run", tmp_path / "cache")
+    assert s3.damage("retrain", "0123456789abcdef") == [f"its {stores.RECORD} lists no files, so nothing in it "
                                                          "can be checked"]
-    with pytest.raises(store.ArtifactDamaged, match="s3://poets/run/retrain/0123456789abcdef/ is damaged: its "
+    with pytest.raises(stores.ArtifactDamaged, match="s3://poets/run/retrain/0123456789abcdef/ is damaged: its "
                                                     "params.json lists no files"):
         s3.fetch("retrain", "0123456789abcdef")
     assert not s3.folder("retrain", "0123456789abcdef").exists()
