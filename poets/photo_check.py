@@ -1,5 +1,5 @@
 """Photos to check: label issues, duplicates and off-topic photos, found on the
-cached features alone, and the user's fixes to the labels.
+cached features alone (the user's fixes to the labels: poets/label_fixes.py).
 
 Label issues are confident learning's (Northcutt, Jiang, Chuang, JAIR 2021):
 out-of-fold probabilities (poets/out_of_fold.py), a threshold per class at
@@ -18,13 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from poets.failures import BadInput
-
 log = logging.getLogger(__name__)
 
 REASONS = ("label", "duplicate", "off_topic")
 COLUMNS = ("path", "label", "suggested", "reason", "score", "split", "why")
-EXCLUDE = "exclude"
 # Cosine of two photos' features above which they are near duplicates. On the
 # flower photos (mobilenet_0.75_224), every pair above it is the same photo
 # resized, cropped or re-encoded, or the same scene a moment later (docs/reference.md).
@@ -247,19 +244,6 @@ def _twins_why(i, members, exact, score, paths, labels, sets) -> str:
     return "; ".join(said)
 
 
-def test_label_edits(fixes: dict[str, tuple[str, int]], validation_percentage: int,
-                     testing_percentage: int) -> dict:
-    """{"relabelled", "excluded"}: how many of `fixes` (read_label_fixes's) give a test photo another
-    class than its folder's, or leave it out. Either moves the test figures away from the split others
-    measure on (and towards the model's own answers, where the fixes took its suggestions): never silent."""
-    from poets.images import split_of
-
-    tested = [(photo, label) for photo, (label, _) in fixes.items()
-              if split_of(photo, validation_percentage, testing_percentage) == "testing"]
-    return {"relabelled": sum(label not in (EXCLUDE, photo.split("/")[0]) for photo, label in tested),
-            "excluded": sum(label == EXCLUDE for _, label in tested)}
-
-
 def to_exclude(findings: Findings) -> set[str]:
     """The training and validation photos --exclude-flagged leaves out: those
     flagged for their label or as off-topic, and of each group of duplicates
@@ -284,57 +268,3 @@ def write_csv(rows: list, path: Path) -> None:
 def read_csv(path: Path) -> list:
     with open(path, newline="", encoding="utf-8") as table:
         return list(csv.DictReader(table))
-
-
-def read_label_fixes(path: str | Path, flag: str = "--label-fixes") -> dict[str, tuple[str, int]]:
-    """{photo path under the dataset root: (class name or "exclude", line)} from a CSV
-    with the columns `path,label` (more columns, as photos_to_check.csv has,
-    are ignored). Raises ValueError naming the flag, the file and the line."""
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise BadInput(f"{flag}: cannot read {path}: {error}") from None
-    lines = text.splitlines()
-    reader = csv.reader(lines)
-    header = next(reader, None)
-    if not header or "path" not in header or "label" not in header:
-        raise BadInput(f"{flag}: {path}, line 1: expected a header with the columns path,label; got {header!r}")
-    at_path, at_label = header.index("path"), header.index("label")
-    fixes = {}
-    for number, fields in enumerate(reader, start=2):
-        if not fields or not "".join(fields).strip():
-            continue
-        if len(fields) <= max(at_path, at_label) or not fields[at_path].strip() or not fields[at_label].strip():
-            raise BadInput(f"{flag}: {path}, line {number}: expected a photo path and a label, got {fields!r}")
-        photo, label = fields[at_path].strip(), fields[at_label].strip()
-        if photo in fixes and fixes[photo][0] != label:
-            raise BadInput(f"{flag}: {path}, line {number}: {photo} is given two labels, "
-                           f"{fixes[photo][0]!r} (line {fixes[photo][1]}) and {label!r}")
-        fixes[photo] = (label, number)
-    return fixes
-
-
-def apply_label_fixes(paths: list[str], labels: list[str], fixes: dict[str, tuple[str, int]], classes: list[str],
-                      source: str, flag: str = "--label-fixes") -> tuple[np.ndarray, list[str]]:
-    """(a mask of the photos kept, their labels with `fixes` applied) for the
-    photos `paths` labelled `labels`. Raises ValueError naming the flag and the
-    file `source`: a photo that is not among them, a class that is not one of
-    `classes`, or fixes that leave a class without photos."""
-    index = {path: i for i, path in enumerate(paths)}
-    kept, fixed = np.ones(len(paths), bool), list(labels)
-    for photo, (label, line) in fixes.items():
-        if photo not in index:
-            raise BadInput(f"{flag}: {source}, line {line}: {photo!r} is not a photo of the dataset "
-                           f"(paths are relative to its root, like roses/123.jpg)")
-        if label != EXCLUDE and label not in classes:
-            raise BadInput(f"{flag}: {source}, line {line}: {label!r} is not a class; choose one of: "
-                           f"{', '.join(classes)}, or {EXCLUDE}")
-        if label == EXCLUDE:
-            kept[index[photo]] = False
-        else:
-            fixed[index[photo]] = label
-    left = {label for label, keep in zip(fixed, kept) if keep}
-    for label in classes:
-        if label not in left:
-            raise BadInput(f"{flag}: {source}: the fixes leave class {label!r} without photos")
-    return kept, fixed

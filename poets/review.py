@@ -17,7 +17,8 @@ import numpy as np
 
 from poets import serving
 from poets.failures import BadInput
-from poets.photo_check import REASONS, apply_label_fixes, read_label_fixes
+from poets.label_fixes import apply_label_fixes, read_label_fixes
+from poets.photo_check import REASONS
 
 WEB = Path(__file__).with_name("web")
 PAGE = {"/": "review.html", "/review.html": "review.html", "/review.js": "review.js", "/review.css": "review.css"}

@@ -9,6 +9,7 @@ from luigi.util import inherits
 from poets import bottlenecks, out_of_fold, photo_check
 from poets.failures import BadInput
 from poets.images import check_classes, split_of
+from poets.label_fixes import apply_label_fixes, read_label_fixes
 from tasks.artifact import ArtifactTask, read_json, write_json
 from tasks.bottlenecks import Bottlenecks
 from tasks.download import DownloadDataset
@@ -39,8 +40,8 @@ def labelled_photos(task, features_path, excluded=frozenset()):
     classes = check_classes(list(zip(paths, labels)), features_path)
     kept = np.array([path not in excluded for path in paths], bool)
     if task.label_fixes:
-        fixed, labels = photo_check.apply_label_fixes(
-            paths, labels, photo_check.read_label_fixes(task.label_fixes), classes, task.label_fixes)
+        fixed, labels = apply_label_fixes(
+            paths, labels, read_label_fixes(task.label_fixes), classes, task.label_fixes)
         kept &= fixed
     if excluded:
         log.info("%s: --exclude-flagged leaves out %d training and validation photos", task.task_family,

@@ -123,7 +123,7 @@ class LabelFixes(luigi.Parameter):
 
     def normalize(self, x):
         if x:
-            from poets.photo_check import read_label_fixes
+            from poets.label_fixes import read_label_fixes
 
             read_label_fixes(x, self.flag)
         return x
@@ -133,7 +133,7 @@ class LabelFixes(luigi.Parameter):
         import hashlib
         import json
 
-        from poets.photo_check import read_label_fixes
+        from poets.label_fixes import read_label_fixes
 
         fixes = {photo: label for photo, (label, _) in read_label_fixes(x, self.flag).items()}
         return hashlib.sha256(json.dumps(fixes, sort_keys=True).encode()).hexdigest()

@@ -7,7 +7,7 @@ import luigi
 import numpy as np
 from luigi.util import inherits
 
-from poets import bottlenecks, fine_tune, graphs, photo_check
+from poets import bottlenecks, fine_tune, graphs
 from poets.failures import BadInput
 from poets.head_training import (
     CROSS_VALIDATE_BELOW,
@@ -18,6 +18,7 @@ from poets.head_training import (
     train_by_validation,
 )
 from poets.images import check_split, split_of
+from poets.label_fixes import read_label_fixes, test_label_edits
 from poets.retrain import retrained_graph
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.bottlenecks import Activations, check_fine_tune_blocks, features_of
@@ -116,9 +117,9 @@ class Retrain(ArtifactTask):
         return self.labels.read_text(encoding="utf-8").splitlines()
 
     def test_label_edits(self) -> dict:
-        """How many test photos --label-fixes relabels and excludes (poets.photo_check.test_label_edits)."""
-        fixes = photo_check.read_label_fixes(self.label_fixes) if self.label_fixes else {}
-        return photo_check.test_label_edits(fixes, self.validation_percentage, self.testing_percentage)
+        """How many test photos --label-fixes relabels and excludes (poets.label_fixes.test_label_edits)."""
+        fixes = read_label_fixes(self.label_fixes) if self.label_fixes else {}
+        return test_label_edits(fixes, self.validation_percentage, self.testing_percentage)
 
     def split_photos(self, name):
         """[(path under the dataset's photos, label)] of the split `name` ('training',

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from poets import out_of_fold, photo_check
+from poets import label_fixes, out_of_fold, photo_check
 from poets.evaluate import wilson_interval
 from poets.images import load_photo, split_of
 from tests.conftest import FAST_TRAINING, build, build_failing, families, fresh, summary_of
@@ -163,8 +163,8 @@ def test_fixes_that_do_not_fit_the_photos_fail_naming_the_flag_and_file(tmp_path
     path = write_fixes(tmp_path / "fixes.csv", [fix])
     with pytest.raises(ValueError, match=f"--label-fixes: {path}, {message}" if "line" in message
                        else f"--label-fixes: {path}: {message}"):
-        photo_check.apply_label_fixes(["roses/a.jpg", "roses/b.jpg", "sunflowers/c.jpg"],
-                                      ["roses", "roses", "sunflowers"], photo_check.read_label_fixes(path),
+        label_fixes.apply_label_fixes(["roses/a.jpg", "roses/b.jpg", "sunflowers/c.jpg"],
+                                      ["roses", "roses", "sunflowers"], label_fixes.read_label_fixes(path),
                                       ["roses", "sunflowers"], path)
 
 
@@ -281,8 +281,8 @@ def test_test_label_edits_count_only_test_photos_given_another_class_or_left_out
     training = [n for n in names if split_of(n, 10, 10) == "training"][:2]
     fixes = {test[0]: ("tulips", 2), test[1]: ("exclude", 3), test[2]: ("roses", 4),  # the last keeps its label
              training[0]: ("tulips", 5), training[1]: ("exclude", 6)}
-    assert photo_check.test_label_edits(fixes, 10, 10) == {"relabelled": 1, "excluded": 1}
-    assert photo_check.test_label_edits({}, 10, 10) == {"relabelled": 0, "excluded": 0}
+    assert label_fixes.test_label_edits(fixes, 10, 10) == {"relabelled": 1, "excluded": 1}
+    assert label_fixes.test_label_edits({}, 10, 10) == {"relabelled": 0, "excluded": 0}
 
 
 @pytest.mark.slow
