@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from poets.report import STYLE, _pyplot, edited_test_labels_text
+from poets.report_parts import STYLE, edited_test_labels_text
+from poets.report_plots import pyplot
 
 
 def key(architecture: str, variant: str, seed: int) -> str:
@@ -145,7 +146,7 @@ def write_html(comparison: dict, folder: Path) -> Path:
 
 
 def _plot(variants, chosen, path):
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(11, 4), dpi=80)
     for axis, field, scale, label in ((axes[0], "size_bytes", 1e-6, "size that ships (MB)"),
                                       (axes[1], "latency_s", 1e3, "ms a photo")):

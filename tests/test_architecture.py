@@ -10,7 +10,7 @@ GROUND = {"contract", "graphs", "tflite", "metadata", "images", "architectures",
           "serving", "label_fixes"}
 STEPS = {"bottlenecks", "fine_tune", "retrain", "optimize", "quantize", "export", "evaluate", "compress", "report",
          "clients", "label_image", "graph_pb2tb", "out_of_fold", "photo_check", "calibration", "shipping", "comparison",
-         "camera_app", "review", "head", "head_training"}
+         "camera_app", "review", "head", "head_training", "report_parts", "report_photos", "report_plots"}
 HEAVY = ("tensorflow", "keras", "ai_edge_litert", "mediapipe")
 
 
