@@ -106,21 +106,8 @@ def write_html(comparison: dict, folder: Path) -> Path:
     shipped = key(chosen["architecture"], chosen["variant"], chosen["random_seed"])
     _plot(comparison["variants"], chosen, folder / "accuracy_vs_size_latency.png")
     limits = ", ".join(f"{name} {value:g}" for name, value in comparison["limits"].items()) or "none"
-    rows = "".join(
-        f'<tr{" class=shipped" if key(r["architecture"], r["variant"], r["random_seed"]) == shipped else ""}>'
-        f"<td>{escape(r['architecture'])}</td><td>{escape(r['variant'])}</td><td>{r['random_seed']}</td>"
-        f"<td>{r['accuracy']:.3f} ({r['accuracy_interval'][0]:.3f}-{r['accuracy_interval'][1]:.3f})</td>"
-        f"<td>{r['count']}</td><td>{r['cross_entropy']:.3f}</td><td>{r['size_bytes']:,}</td><td>{r['gzip_bytes']:,}</td>"
-        f"<td>{1000 * r['latency_s']:.1f}</td><td>{r['agreement']:.1%}</td><td>{escape(r['runtime'])}</td></tr>"
-        for r in comparison["combinations"])
-    summary = "".join(
-        f"<tr><td>{escape(v['architecture'])}</td><td>{escape(v['variant'])}</td><td>{len(v['seeds'])}</td>"
-        f"<td>{v['accuracy']:.3f} ({v['accuracy_spread'][0]:.3f}-{v['accuracy_spread'][1]:.3f})</td>"
-        f"<td>{v['cross_entropy']:.3f} ({v['cross_entropy_spread'][0]:.3f}-{v['cross_entropy_spread'][1]:.3f})</td>"
-        f"<td>{v['size_bytes']:,}</td><td>{1000 * v['latency_s']:.1f}</td>"
-        f"<td>{'size' if v['pareto_size'] else ''}{', ' if v['pareto_size'] and v['pareto_latency'] else ''}"
-        f"{'latency' if v['pareto_latency'] else ''}</td><td>{escape(v['versus_float'])}</td></tr>"
-        for v in comparison["variants"])
+    rows = "".join(_combination_row(r, shipped) for r in comparison["combinations"])
+    summary = "".join(_variant_row(v) for v in comparison["variants"])
     edited = edited_test_labels_text(comparison.get("test_labels_edited"), html=True)
     page = folder / "compare.html"
     page.write_text(
@@ -143,6 +130,24 @@ def write_html(comparison: dict, folder: Path) -> Path:
         "<th>gzip (bytes)</th><th>ms a photo</th><th>agrees with optimized</th><th>runtime</th></tr>"
         f"{rows}</table></div>\n</body></html>\n", encoding="utf-8")
     return page
+
+
+def _combination_row(r, shipped):
+    return (f'<tr{" class=shipped" if key(r["architecture"], r["variant"], r["random_seed"]) == shipped else ""}>'
+            f"<td>{escape(r['architecture'])}</td><td>{escape(r['variant'])}</td><td>{r['random_seed']}</td>"
+            f"<td>{r['accuracy']:.3f} ({r['accuracy_interval'][0]:.3f}-{r['accuracy_interval'][1]:.3f})</td>"
+            f"<td>{r['count']}</td><td>{r['cross_entropy']:.3f}</td><td>{r['size_bytes']:,}</td>"
+            f"<td>{r['gzip_bytes']:,}</td><td>{1000 * r['latency_s']:.1f}</td><td>{r['agreement']:.1%}</td>"
+            f"<td>{escape(r['runtime'])}</td></tr>")
+
+
+def _variant_row(v):
+    return (f"<tr><td>{escape(v['architecture'])}</td><td>{escape(v['variant'])}</td><td>{len(v['seeds'])}</td>"
+            f"<td>{v['accuracy']:.3f} ({v['accuracy_spread'][0]:.3f}-{v['accuracy_spread'][1]:.3f})</td>"
+            f"<td>{v['cross_entropy']:.3f} ({v['cross_entropy_spread'][0]:.3f}-{v['cross_entropy_spread'][1]:.3f})"
+            f"</td><td>{v['size_bytes']:,}</td><td>{1000 * v['latency_s']:.1f}</td>"
+            f"<td>{'size' if v['pareto_size'] else ''}{', ' if v['pareto_size'] and v['pareto_latency'] else ''}"
+            f"{'latency' if v['pareto_latency'] else ''}</td><td>{escape(v['versus_float'])}</td></tr>")
 
 
 def _plot(variants, chosen, path):

@@ -61,21 +61,59 @@ def block_weights(top) -> dict[str, list[np.ndarray]]:
 
 def fine_tune(top, layers, train_x, train_y, val_x, val_y, epochs, learning_rate, batch_size, seed=0,
               dropout=0.5, on_eval: Callable | None = None):
-    """Train the blocks of `top` and the head `layers` [(weights, biases), ...]
-    together on activations `train_x` [N, H, W, C] (float16) with labels
-    `train_y`: Adam at `learning_rate` on softmax cross-entropy, `epochs`
-    passes over the training photos in a seeded order, dropout on the head's
-    inputs as train_head does.
-
-    After each epoch the model is scored on validation; the best (epoch 0:
-    as given) is kept. `on_eval(epoch, steps, train_metrics, val_metrics)`
-    sees each score. Top's weights end as those kept.
+    """Train the blocks of `top` and the head `layers` [(weights, biases), ...] together on activations
+    `train_x` [N, H, W, C] (float16) with labels `train_y`: Adam at `learning_rate` on softmax cross-entropy,
+    `epochs` passes over the training photos in a seeded order, dropout on the head's inputs as train_head's.
+    After each epoch the model is scored on validation; the best (epoch 0: as given) is kept, and top's
+    weights end as those. `on_eval(epoch, steps, train_metrics, val_metrics)` sees each score.
     Returns (layers, {layer name: weights} of the blocks, the epoch kept).
     """
-    import keras
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
+    head, step, metrics = _training(top, layers, learning_rate)
+    sample, widths = training_sample(len(train_x)), [weights.shape[0] for weights, _ in layers]
+    dropped, keep = dropout_levels(dropout)
+
+    def score(epoch, steps):
+        train_metrics = metrics(train_x[sample], train_y[sample])
+        val_metrics = metrics(val_x, val_y) or train_metrics
+        if on_eval:
+            on_eval(epoch, steps, train_metrics, val_metrics)
+        return val_metrics
+
+    best = (*score(0, 0), [(w.copy(), b.copy()) for w, b in layers], block_weights(top), 0)
+    per_epoch = steps_per_epoch(len(train_x), batch_size)
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(len(train_x))
+        for start in range(0, per_epoch * batch_size, batch_size):
+            # Rows in ascending order: a forward gather from the array (and the bytes the seed has always given).
+            rows = np.sort(order[start:start + batch_size])
+            masks = [(rng.integers(0, 256, (len(rows), width), dtype=np.uint8) >= dropped) * keep for width in widths]
+            step(tf.constant(train_x[rows].astype(np.float32)), tf.constant(train_y[rows]),
+                 [tf.constant(m, tf.float32) for m in masks])
+        accuracy, loss = score(epoch, epoch * per_epoch)
+        # Higher accuracy wins; on a tie the lower cross-entropy does.
+        if (accuracy, -loss) > (best[0], -best[1]):
+            trained = [p.numpy() for p in head]
+            best = (accuracy, loss, list(zip(trained[::2], trained[1::2])), block_weights(top), epoch)
+    set_block_weights(top, best[3])
+    return best[2:]
+
+
+def set_block_weights(top, weights: dict[str, list[np.ndarray]]) -> None:
+    """Give the layers of `top` the weights `weights` (block_weights')."""
+    for layer in top.layers:
+        if layer.name in weights:
+            layer.set_weights(weights[layer.name])
+
+
+def _training(top, layers, learning_rate):
+    """(the head's variables, step(x, y, masks): one Adam step of the blocks and the head together,
+    metrics(x, y): (accuracy, cross-entropy) or None for no photos), for fine_tune."""
+    import keras
+    import tensorflow as tf
+
     head = [tf.Variable(p) for layer in layers for p in layer]
     blocks = top.trainable_weights
     optimizer = keras.optimizers.Adam(learning_rate)
@@ -108,34 +146,4 @@ def fine_tune(top, layers, train_x, train_y, val_x, val_y, epochs, learning_rate
         p = np.concatenate([probabilities(x[start:start + BATCH]).numpy() for start in range(0, len(x), BATCH)])
         return float((p.argmax(axis=1) == y).mean()), cross_entropy(p, y)
 
-    sample = training_sample(len(train_x))
-    widths = [weights.shape[0] for weights, _ in layers]
-    dropped, keep = dropout_levels(dropout)
-
-    def score(epoch, steps):
-        train_metrics = metrics(train_x[sample], train_y[sample])
-        val_metrics = metrics(val_x, val_y) or train_metrics
-        if on_eval:
-            on_eval(epoch, steps, train_metrics, val_metrics)
-        return val_metrics
-
-    best = (*score(0, 0), [(w.copy(), b.copy()) for w, b in layers], block_weights(top), 0)
-    per_epoch = steps_per_epoch(len(train_x), batch_size)
-    for epoch in range(1, epochs + 1):
-        order = rng.permutation(len(train_x))
-        for start in range(0, per_epoch * batch_size, batch_size):
-            # Rows in ascending order: a forward gather from the array (and the bytes the seed has always given).
-            rows = np.sort(order[start:start + batch_size])
-            x = train_x[rows].astype(np.float32)
-            masks = [(rng.integers(0, 256, (len(rows), width), dtype=np.uint8) >= dropped) * keep
-                     for width in widths]
-            step(tf.constant(x), tf.constant(train_y[rows]), [tf.constant(m, tf.float32) for m in masks])
-        accuracy, loss = score(epoch, epoch * per_epoch)
-        # Higher accuracy wins; on a tie the lower cross-entropy does.
-        if (accuracy, -loss) > (best[0], -best[1]):
-            trained = [p.numpy() for p in head]
-            best = (accuracy, loss, list(zip(trained[::2], trained[1::2])), block_weights(top), epoch)
-    for layer in top.layers:
-        if layer.name in best[3]:
-            layer.set_weights(best[3][layer.name])
-    return best[2:]
+    return head, step, metrics

@@ -86,25 +86,44 @@ FOLDS_BELOW = 1000
 
 def choose_by_folds(features: np.ndarray, truth: np.ndarray, classes: int, steps: int, seed: int = 0,
                     folds: int = FOLDS, eval_interval: int = 100, on_fold=None, **training) -> dict:
-    """How long to train the head on `features` (the training and validation
-    photos together), and its temperature, chosen by k-fold cross-validation.
+    """How long to train the head on `features` (the training and validation photos together), and its
+    temperature, chosen by k-fold cross-validation: at each evaluated step (fold_logits) a temperature is
+    fitted to the out-of-fold logits, and the step whose out-of-fold cross-entropy after its temperature
+    is lowest is chosen. A few tens of validation photos choose a step, and a temperature, by chance:
+    here every photo counts, and the head then trains on all of them.
 
-    Each fold's photos are scored, every `eval_interval` steps, by a head
-    trained as train_head trains (`training`: learning_rate, batch_size,
-    hidden_units, dropout) on the other folds; at each step a temperature is
-    fitted to those out-of-fold logits, and the step whose out-of-fold
-    cross-entropy after its temperature is lowest is chosen. A few tens of
-    validation photos choose a step, and a temperature, by chance: here every
-    photo counts, and the head then trains on all of them.
-
-    `on_fold(done)` is called after each fold. Returns {"folds", "photos",
-    "step", "temperature", "history" (per step: the folds' mean training
-    metrics and the out-of-fold ones as validation metrics, as Retrain's
-    history), "calibration" (as `calibrate`'s, on the out-of-fold logits),
-    "estimate" (the out-of-fold figures at the chosen step and temperature,
-    as `cross_validate`'s: slightly optimistic, as the step and temperature
-    were chosen on them)}.
+    Returns {"folds", "photos", "step", "temperature", "history" (per step: the folds' mean training
+    metrics and the out-of-fold ones as validation metrics, as Retrain's history), "calibration" (as
+    `calibrate`'s, on the out-of-fold logits), "estimate" (the out-of-fold figures at the chosen step and
+    temperature, as `cross_validate`'s: slightly optimistic, as the step and temperature were chosen on
+    them)}.
     """
+    held_logits, train_metrics = fold_logits(features, truth, classes, steps, seed, folds, eval_interval, on_fold,
+                                             **training)
+    temperatures = [fit_temperature(held, truth) for held in held_logits]
+    history, losses = [], []
+    for index, (held, temperature) in enumerate(zip(held_logits, temperatures)):
+        probabilities = softmax(held)
+        history.append({"step": min((index + 1) * eval_interval, steps),
+                        "train_accuracy": float(train_metrics[index, 0]),
+                        "train_cross_entropy": float(train_metrics[index, 1]),
+                        "validation_accuracy": float((probabilities.argmax(axis=1) == truth).mean()),
+                        "validation_cross_entropy": cross_entropy(probabilities, truth)})
+        losses.append(cross_entropy(softmax(held / temperature), truth))
+    # On a tie the earlier step: less training, the same fit.
+    chosen = int(np.argmin(losses))
+    temperature = temperatures[chosen]
+    return {"folds": folds, "photos": int(len(truth)), "step": history[chosen]["step"], "temperature": temperature,
+            "history": history, "calibration": calibration_record(held_logits[chosen], truth, temperature),
+            "estimate": {**estimate(softmax(held_logits[chosen] / temperature), truth, folds), "chose_the_step": True}}
+
+
+def fold_logits(features, truth, classes, steps, seed, folds, eval_interval, on_fold=None,
+                **training) -> tuple[np.ndarray, np.ndarray]:
+    """(the out-of-fold logits of every photo at every evaluated step [evaluations, photos, classes], the
+    folds' mean training (accuracy, cross-entropy) then [evaluations, 2]): each fold's photos scored,
+    every `eval_interval` steps, by a head trained as train_head trains (`training`: learning_rate,
+    batch_size, hidden_units, dropout) on the other folds. `on_fold(done)` is called after each fold."""
     from poets.out_of_fold import stratified_folds
 
     fold = stratified_folds(truth, folds, seed)
@@ -124,22 +143,7 @@ def choose_by_folds(features: np.ndarray, truth: np.ndarray, classes: int, steps
                    eval_interval=eval_interval, on_eval=on_eval, on_head=on_head, **training)
         if on_fold:
             on_fold(k + 1)
-    temperatures = [fit_temperature(held, truth) for held in held_logits]
-    history, losses = [], []
-    for index, (held, temperature) in enumerate(zip(held_logits, temperatures)):
-        probabilities = softmax(held)
-        history.append({"step": min((index + 1) * eval_interval, steps),
-                        "train_accuracy": float(train_metrics[index, 0]),
-                        "train_cross_entropy": float(train_metrics[index, 1]),
-                        "validation_accuracy": float((probabilities.argmax(axis=1) == truth).mean()),
-                        "validation_cross_entropy": cross_entropy(probabilities, truth)})
-        losses.append(cross_entropy(softmax(held / temperature), truth))
-    # On a tie the earlier step: less training, the same fit.
-    chosen = int(np.argmin(losses))
-    temperature = temperatures[chosen]
-    return {"folds": folds, "photos": int(len(truth)), "step": history[chosen]["step"], "temperature": temperature,
-            "history": history, "calibration": calibration_record(held_logits[chosen], truth, temperature),
-            "estimate": {**estimate(softmax(held_logits[chosen] / temperature), truth, folds), "chose_the_step": True}}
+    return held_logits, train_metrics
 
 
 def train_by_folds(features: np.ndarray, truth: np.ndarray, classes: int, steps: int, seed: int = 0,
@@ -166,7 +170,6 @@ def train_by_validation(features: np.ndarray, truth: np.ndarray, train: np.ndarr
     "learning_rate"}, the blocks `top` and the head are then tuned together on the blocks' activations
     and the best epoch on validation kept. `progress(done, total)` counts steps: the head's, then the
     fine-tuning's."""
-
     report = progress or (lambda done, total: None)
     history = []
 
@@ -190,15 +193,21 @@ def train_by_validation(features: np.ndarray, truth: np.ndarray, train: np.ndarr
                 on_eval(steps + done, train_metrics, val_metrics)
                 report(steps + done, total)
 
-        top, activations = fine_tuning["top"], fine_tuning["activations"]
-        layers, fine_tuned, fine_tune_epoch = fine_tune.fine_tune(
-            top, layers, activations[train], truth[train], activations[validation], truth[validation],
-            fine_tuning["epochs"], fine_tuning["learning_rate"], training["batch_size"], seed, training["dropout"],
-            on_eval=on_fine_tune_eval)
+        layers, fine_tuned, fine_tune_epoch, held = _fine_tuned(fine_tuning, layers, truth, train, validation, held,
+                                                                seed, on_fine_tune_eval, training)
         if fine_tune_epoch:
             best_step = steps + fine_tune_epoch * per_epoch
-        if fine_tuned:  # the head's input, through the blocks as tuned
-            held = fine_tune.pooled(top, activations[validation])
     layers, calibration = calibrate(layers, held, truth[validation])
     return layers, fine_tuned, {"best_step": best_step, "history": history, "fine_tune_epoch": fine_tune_epoch,
                                 "calibration": calibration}
+
+
+def _fine_tuned(fine_tuning, layers, truth, train, validation, held, seed, on_eval, training):
+    """(the head and the blocks tuned together by fine_tune.fine_tune, the blocks' weights or None, the epoch
+    kept, the validation photos' features: through the blocks as tuned, else `held` as they were)."""
+    top, activations = fine_tuning["top"], fine_tuning["activations"]
+    layers, fine_tuned, epoch = fine_tune.fine_tune(
+        top, layers, activations[train], truth[train], activations[validation], truth[validation],
+        fine_tuning["epochs"], fine_tuning["learning_rate"], training["batch_size"], seed, training["dropout"],
+        on_eval=on_eval)
+    return layers, fine_tuned, epoch, fine_tune.pooled(top, activations[validation]) if fine_tuned else held

@@ -56,7 +56,19 @@ def with_metadata(model: bytes, labels_path: Path, name: str, description: str, 
     from ai_edge_litert import schema_py_generated as schema
 
     tree = schema.ModelT.InitFromObj(schema.Model.GetRootAs(model, 0))
-    subgraph = tree.subgraphs[0]
+    (height, width), labels = _image_and_labels(tree.subgraphs[0], labels_path, model_path, schema)
+    metadata = _image_classifier(name, description, version, height=height, width=width, classes=len(labels))
+    builder = flatbuffers.Builder(0)
+    builder.Finish(metadata.Pack(builder), b"M001")
+    _set_metadata(tree, bytes(builder.Output()), schema)
+    builder = flatbuffers.Builder(0)
+    builder.Finish(tree.Pack(builder), b"TFL3")
+    return _with_labels_file(bytes(builder.Output()), labels)
+
+
+def _image_and_labels(subgraph, labels_path, model_path, schema) -> tuple[tuple[int, int], list[str]]:
+    """((height, width) of the model's one image input, the labels of its one output); MetadataError
+    naming the file at fault unless it is an image classifier with as many outputs as labels."""
     if len(subgraph.inputs) != 1 or len(subgraph.outputs) != 1:
         raise MetadataError(f"{model_path}: {len(subgraph.inputs)} inputs and {len(subgraph.outputs)} outputs; "
                             "an image classifier has one of each")
@@ -70,12 +82,13 @@ def with_metadata(model: bytes, labels_path: Path, name: str, description: str, 
     if len(labels) != classes:
         raise MetadataError(f"{labels_path}: {len(labels)} labels, but {model_path} gives {classes} "
                             "class probabilities")
+    return (shape[1], shape[2]), labels
 
-    metadata = _image_classifier(name, description, version, height=shape[1], width=shape[2], classes=classes)
-    builder = flatbuffers.Builder(0)
-    builder.Finish(metadata.Pack(builder), b"M001")
+
+def _set_metadata(tree, metadata: bytes, schema) -> None:
+    """Put the `metadata` flatbuffer into the model `tree` as its TFLITE_METADATA."""
     buffer = schema.BufferT()
-    buffer.data = np.frombuffer(bytes(builder.Output()), np.uint8)
+    buffer.data = np.frombuffer(metadata, np.uint8)
     tree.metadata = tree.metadata or []
     entry = next((entry for entry in tree.metadata if entry.name.decode() == METADATA_FIELD), None)
     if entry:  # written before: replaced in place, leaving no orphan buffer
@@ -85,11 +98,12 @@ def with_metadata(model: bytes, labels_path: Path, name: str, description: str, 
         entry = schema.MetadataT()
         entry.name, entry.buffer = METADATA_FIELD, len(tree.buffers) - 1
         tree.metadata.append(entry)
-    builder = flatbuffers.Builder(0)
-    builder.Finish(tree.Pack(builder), b"TFL3")
 
+
+def _with_labels_file(model: bytes, labels: list[str]) -> bytes:
+    """The flatbuffer `model`, then a zip holding the labels file (what MediaPipe reads the labels from)."""
     packed = io.BytesIO()
-    packed.write(builder.Output())
+    packed.write(model)
     # A fixed time on the packed file, as writestr would stamp the current one: the same model and
     # labels give the same bytes, run after run.
     packed_file = zipfile.ZipInfo(LABELS_FILE, date_time=(1980, 1, 1, 0, 0, 0))

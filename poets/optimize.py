@@ -62,35 +62,7 @@ def fold_constants(graph_def):
     import tensorflow as tf
 
     by_name = {node.name: node for node in graph_def.node}
-    constant = {}
-
-    def is_constant(name):
-        # Iterative depth-first walk: frozen graphs are deep enough for recursion limits.
-        stack = [name]
-        while stack:
-            current = stack[-1]
-            if current in constant:
-                stack.pop()
-                continue
-            node = by_name[current]
-            if node.op == "Const":
-                constant[current] = True
-                stack.pop()
-                continue
-            if node.op in ("Placeholder", "PlaceholderWithDefault") or not node.input:
-                constant[current] = False
-                stack.pop()
-                continue
-            pending = [_name(i) for i in node.input if _name(i) not in constant]
-            if pending:
-                stack.extend(pending)
-                continue
-            constant[current] = all(constant[_name(i)] for i in node.input)
-            stack.pop()
-        return constant[name]
-
-    for node in graph_def.node:
-        is_constant(node.name)
+    constant = constant_nodes(graph_def)
     # Evaluate the constant nodes that feed a non-constant one: their values are all
     # the rest of the graph needs.
     frontier = sorted({
@@ -109,6 +81,32 @@ def fold_constants(graph_def):
     return _rebuild(graph_def, nodes)
 
 
+def constant_nodes(graph_def) -> dict[str, bool]:
+    """{node name: whether its value depends on no input}: a Const, or a node all of whose inputs are."""
+    by_name = {node.name: node for node in graph_def.node}
+    constant = {}
+    for node in graph_def.node:
+        # Iterative depth-first walk: frozen graphs are deep enough for recursion limits.
+        stack = [node.name]
+        while stack:
+            current = stack[-1]
+            if current in constant:
+                stack.pop()
+                continue
+            node = by_name[current]
+            if node.op == "Const":
+                constant[current] = True
+            elif node.op in ("Placeholder", "PlaceholderWithDefault") or not node.input:
+                constant[current] = False
+            elif pending := [_name(i) for i in node.input if _name(i) not in constant]:
+                stack.extend(pending)
+                continue
+            else:
+                constant[current] = all(constant[_name(i)] for i in node.input)
+            stack.pop()
+    return constant
+
+
 def fold_batch_norms(graph_def):
     """conv -> Mul(c1) -> Add/AddV2(c2) becomes conv(weights * c1) -> BiasAdd(c2)."""
     by_name = {node.name: node for node in graph_def.node}
@@ -116,32 +114,11 @@ def fold_batch_norms(graph_def):
     for node in graph_def.node:
         for i in node.input:
             consumers.setdefault(_name(i), []).append(node.name)
-
-    def only_consumer(name, consumer):
-        return consumers.get(name, []) == [consumer]
-
-    def split_const(node):
-        """(the non-constant input, the constant input's node) of a binary op, or None."""
-        first, second = (by_name[_name(i)] for i in node.input[:2])
-        if second.op == "Const" and first.op != "Const":
-            return first, second
-        if first.op == "Const" and second.op != "Const":
-            return second, first
-        return None
-
     replaced, dropped = {}, set()
     for add in graph_def.node:
-        if add.op not in ("Add", "AddV2") or not (pair := split_const(add)):
+        if not (found := _conv_scaled_and_shifted(add, by_name, consumers)):
             continue
-        mul, offset = pair
-        if mul.op != "Mul" or not only_consumer(mul.name, add.name) or not (pair := split_const(mul)):
-            continue
-        conv, scale = pair
-        if conv.op not in CONVOLUTIONS or not only_consumer(conv.name, mul.name):
-            continue
-        weights_node = by_name[_name(conv.input[1])]
-        if weights_node.op != "Const" or not only_consumer(weights_node.name, conv.name):
-            continue
+        conv, mul, weights_node, scale, offset = found
         weights, scale, offset_value = const_value(weights_node), const_value(scale), const_value(offset)
         channels = weights.shape[3] if conv.op == "Conv2D" else weights.shape[2] * weights.shape[3]
         if scale.size != channels or offset_value.size != channels:
@@ -166,6 +143,37 @@ def fold_batch_norms(graph_def):
         if node.name + "/bias" in replaced:
             nodes.append(replaced.pop(node.name + "/bias"))
     return _rebuild(graph_def, nodes)
+
+
+def _conv_scaled_and_shifted(add, by_name, consumers):
+    """(conv, mul, the conv's weights node, the scale's node, the offset's node) where `add` adds a
+    constant to a Mul by a constant of a convolution with constant weights, each the only consumer of
+    the one before; else None."""
+
+    def only_consumer(name, consumer):
+        return consumers.get(name, []) == [consumer]
+
+    def split_const(node):
+        """(the non-constant input, the constant input's node) of a binary op, or None."""
+        first, second = (by_name[_name(i)] for i in node.input[:2])
+        if second.op == "Const" and first.op != "Const":
+            return first, second
+        if first.op == "Const" and second.op != "Const":
+            return second, first
+        return None
+
+    if add.op not in ("Add", "AddV2") or not (pair := split_const(add)):
+        return None
+    mul, offset = pair
+    if mul.op != "Mul" or not only_consumer(mul.name, add.name) or not (pair := split_const(mul)):
+        return None
+    conv, scale = pair
+    if conv.op not in CONVOLUTIONS or not only_consumer(conv.name, mul.name):
+        return None
+    weights_node = by_name[_name(conv.input[1])]
+    if weights_node.op != "Const" or not only_consumer(weights_node.name, conv.name):
+        return None
+    return conv, mul, weights_node, scale, offset
 
 
 def batch_norm_ops(graph_def) -> list[str]:

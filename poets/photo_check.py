@@ -220,6 +220,13 @@ def check(features: np.ndarray, paths: list[str], labels: list[str], sets: list[
                                               f"{NEIGHBOURS} most like it as the typical photo is; the model is "
                                               f"{guess(i)}")
     counts, warnings = class_counts(labels, list(sets), classes)
+    return Findings(rows, groups, counts, warnings + duplicate_warnings(groups))
+
+
+def duplicate_warnings(groups: list) -> list[str]:
+    """What the groups of duplicates say of the whole set: test photos trained on through a twin,
+    twins labelled apart."""
+    warnings = []
     across = sum("testing" in splits and len(splits) > 1
                  for splits in ({p["split"] for p in g["photos"]} for g in groups))
     if across:
@@ -228,7 +235,7 @@ def check(features: np.ndarray, paths: list[str], labels: list[str], sets: list[
     relabelled = sum(len({p["label"] for p in g["photos"]}) > 1 for g in groups)
     if relabelled:
         warnings.append(f"{relabelled} group(s) of duplicate photos carry different labels")
-    return Findings(rows, groups, counts, warnings)
+    return warnings
 
 
 def _twins_why(i, members, exact, score, paths, labels, sets) -> str:

@@ -11,6 +11,7 @@ those items, the photos, and saves the decisions the page posts into the
 import json
 import os
 import threading
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
@@ -94,50 +95,56 @@ def serve(review: dict, photos: Path, out: Path, dataset: tuple, host: str = "12
     """Serve the page, `review` (review.json: the items, the classes, where fixes go, the next command)
     and the photos under `photos`; a POST to /fixes saves the page's CSV into `out` once `dataset`
     ((paths, labels, classes) of every photo) accepts it. Returns (the server, its URL)."""
-    from http.server import SimpleHTTPRequestHandler
+    handler = type("Handler", (ReviewHandler,), {"review": review, "photos": photos, "out": out, "dataset": dataset})
+    return serving.start(handler, host, port)
 
-    class Handler(SimpleHTTPRequestHandler):
-        extensions_map = {**SimpleHTTPRequestHandler.extensions_map, **serving.TYPES}
 
-        def do_GET(self):
-            path = self.path.split("?")[0].split("#")[0]
-            if path == "/review.json":
-                return self._json(200, {**review, "saved": saved_fixes(out)})
-            if path in PAGE or path.startswith(PHOTOS):
-                return super().do_GET()
-            self.send_error(404)
+class ReviewHandler(SimpleHTTPRequestHandler):
+    """The review page's requests; serve() gives a subclass the run's `review`, `photos`, `out` and `dataset`."""
 
-        def do_POST(self):
-            if self.path != "/fixes":
-                return self.send_error(404)
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            try:
-                self._json(200, {"path": str(out), "fixes": save_fixes(body, out, *dataset)})
-            except BadInput as error:
-                self._json(400, {"error": str(error)})
+    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, **serving.TYPES}
+    review: dict
+    photos: Path
+    out: Path
+    dataset: tuple
 
-        def translate_path(self, path):
-            path = path.split("?")[0].split("#")[0]
-            if path.startswith(PHOTOS):
-                return serving.under(photos, path[len(PHOTOS):])
-            return str(WEB / PAGE[path])
+    def do_GET(self):
+        path = self.path.split("?")[0].split("#")[0]
+        if path == "/review.json":
+            return self._json(200, {**self.review, "saved": saved_fixes(self.out)})
+        if path in PAGE or path.startswith(PHOTOS):
+            return super().do_GET()
+        self.send_error(404)
 
-        def list_directory(self, path):
-            self.send_error(404)  # a photo or nothing: the dataset's folders are not listed
+    def do_POST(self):
+        if self.path != "/fixes":
+            return self.send_error(404)
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        try:
+            self._json(200, {"path": str(self.out), "fixes": save_fixes(body, self.out, *self.dataset)})
+        except BadInput as error:
+            self._json(400, {"error": str(error)})
 
-        def end_headers(self):
-            self.send_header("Cache-Control", "no-store")
-            super().end_headers()
+    def translate_path(self, path):
+        path = path.split("?")[0].split("#")[0]
+        if path.startswith(PHOTOS):
+            return serving.under(self.photos, path[len(PHOTOS):])
+        return str(WEB / PAGE[path])
 
-        def _json(self, status, value):
-            body = json.dumps(value).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def list_directory(self, path):
+        self.send_error(404)  # a photo or nothing: the dataset's folders are not listed
 
-        def log_message(self, *args):
-            pass
+    def end_headers(self):
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
 
-    return serving.start(Handler, host, port)
+    def _json(self, status, value):
+        body = json.dumps(value).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
