@@ -120,16 +120,20 @@ function classifyFrame() {
     lastStamp = Math.max(started, lastStamp + 1);
     const categories = categoriesOf(videoClassifier.classifyForVideo(video, lastStamp));
     const ms = performance.now() - started;
-    const isSure = sure(categories);
-    app.last = {categories, ms, sure: isSure};
+    app.last = {categories, ms, sure: sure(categories)};
     app.frames += 1;
     frameTimes.push(performance.now());
     frameTimes = frameTimes.filter((t) => t > performance.now() - 1000);
-    $("answer").textContent = answerText(categories, isSure);
-    $("answer").className = isSure ? "" : "unsure";
-    showCategories($("top"), categories, isSure);
+    showFrame();
     $("speed").textContent = `${ms.toFixed(1)} ms a frame · ${frameTimes.length} frames a second · ${app.variant}`;
   }
+}
+
+function showFrame() {
+  const {categories, sure: isSure} = app.last;
+  $("answer").textContent = answerText(categories, isSure);
+  $("answer").className = isSure ? "" : "unsure";
+  showCategories($("top"), categories, isSure);
 }
 
 function nextFrame() {
@@ -236,6 +240,11 @@ function setThreshold(value) {
   app.threshold = Number(value);
   $("threshold").value = value;
   $("threshold-value").textContent = percent(app.threshold);
+  // The answers on screen follow at once, the camera's too: a paused or slow camera brings no new frame.
+  if (app.last) {
+    app.last.sure = sure(app.last.categories);
+    showFrame();
+  }
   for (const result of app.results) result.sure = sure(result.categories);
   photos.forEach((photo, i) => app.results[i] && showPhoto(photo, app.results[i]));
 }
