@@ -96,6 +96,14 @@ def quick_retries():
     yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def logging_left_to_pytest():
+    """luigi sets its loggers' levels at a process's first build alone, from that build's log_level:
+    whichever test came first decided what every later test's caplog could see. Left alone, they
+    follow the root logger, which caplog.set_level moves."""
+    luigi.configuration.get_config().set("core", "no_configure_logging", "true")
+
+
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
