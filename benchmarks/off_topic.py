@@ -18,7 +18,7 @@ features), then flags photos by both rules on the same features:
 
 - before: 1 - the best cosine between a photo's centred features and a
   class's mean, above 1.43 times the median photo's (CheckPhotos version 3);
-- today: poets.photo_check.off_topic_scores, the distance to the photos most
+- today: poets.neighbours.off_topic_scores, the distance to the photos most
   like it, above OFF_TOPIC robust deviations (version 4).
 
 Precision: of the flagged photos that were judged, the share judged
@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from poets import bottlenecks, photo_check
+from poets import bottlenecks, neighbours, photo_check
 from poets.images import split_of
 from runs import ROOT, base_model_url, dataset_url, luigi, parser
 
@@ -81,9 +81,9 @@ def main():
     pool = np.array([split_of(path, 10, 10) != "testing" for path in paths])
     with open(JUDGED, newline="", encoding="utf-8") as table:
         judged = {row["path"]: row["off_topic"] == "yes" for row in csv.DictReader(table)}
-    deviations, _ = photo_check.off_topic_scores(features, pool)
+    deviations, _ = neighbours.off_topic_scores(neighbours.neighbour_distances(features, pool))
     rules = {"before: class centre, ratio > 1.43": class_centre_scores(features, truth, pool) > 1.43,
-             f"today: {photo_check.NEIGHBOURS} most alike, deviations > {photo_check.OFF_TOPIC:g}":
+             f"today: {neighbours.NEIGHBOURS} most alike, deviations > {photo_check.OFF_TOPIC:g}":
                  deviations > photo_check.OFF_TOPIC}
     result = {"architecture": args.architecture, "photos": len(paths), "judged": len(judged),
               "rules": {name: scored(flagged, paths, judged) for name, flagged in rules.items()}}

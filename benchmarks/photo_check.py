@@ -2,6 +2,7 @@
 --exclude-flagged does, and how many planted label errors it finds.
 
     .venv/bin/python benchmarks/photo_check.py [--data ../shared/data] [--architecture mobilenet_0.75_224]
+                                               [--planted-only] [--data-dir DIR]
 
 In a fresh data dir, with file:// URLs: a cold run of MobileModel (int8),
 whose records give CheckPhotos's seconds against the whole run's; seeds 0-4
@@ -78,19 +79,48 @@ def planted_check(command, data_dir, photos, out, seed):
     found = [path for path, _ in moved if path in label_rows]
     right = [path for path, truth in moved if path in label_rows and label_rows[path]["suggested"] == truth]
     total = len(find_photos(out))
-    return {"seed": seed, "moved": PLANTED, "flagged_label": len(found), "recall": len(found) / PLANTED,
+    return {"seed": seed, "check_photos_version": read_record(folder)["version"],
+            "moved": PLANTED, "flagged_label": len(found), "recall": len(found) / PLANTED,
             "suggested_true_class": len(right), "label_flags": len(label_rows), "photos": total,
             "label_flag_share": len(label_rows) / total, "flagged_all": len(rows)}
 
 
+def planted_only(args, command, work, data_dir):
+    """--planted-only: the planted draws alone, written into the last full run's JSON (whose other
+    figures stay as they were measured, with the CheckPhotos version they were measured with)."""
+    luigi([part if part != "MobileModel" else "Bottlenecks" for part in command[:-2]]
+          + ["--dataset-url", dataset_url(args)])
+    with tarfile.open(archive(args)) as tar:
+        tar.extractall(work / "extracted", filter="data")
+    planted = [planted_check(command, data_dir, next((work / "extracted").iterdir()), work / f"photos{seed}", seed)
+               for seed in PLANTED_SEEDS]
+    out = ROOT / "benchmarks" / "results" / "photo_check.json"
+    result = json.loads(out.read_text())
+    result["planted"] = planted
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    for p in planted:
+        print(f"planted (draw {p['seed']}, CheckPhotos version {p['check_photos_version']}): {p['flagged_label']}/"
+              f"{PLANTED} flagged as label ({p['recall']:.0%}), {p['suggested_true_class']} with their true class "
+              f"suggested; {p['label_flags']} label flags of {p['photos']} photos ({p['label_flag_share']:.1%})")
+    print(f"\nwritten to {out}")
+
+
 def main():
-    args = parser(__doc__.split("\n\n")[0]).parse_args()
+    arguments = parser(__doc__.split("\n\n")[0])
+    arguments.add_argument("--planted-only", action="store_true",
+                           help="only the planted draws, written into results/photo_check.json")
+    arguments.add_argument("--data-dir", help="a data dir whose features to reuse (default: a fresh one)")
+    args = arguments.parse_args()
     work = Path(tempfile.mkdtemp(prefix="photo-check-"))
-    data_dir = work / "data"
+    data_dir = Path(args.data_dir) if args.data_dir else work / "data"
     command = [str(Path(sys.executable).parent / "luigi"), "--module", "workflows", "MobileModel",
                "--local-scheduler", "--data-dir", str(data_dir), "--architecture", args.architecture,
                "--base-model-url", base_model_url(args),
                "--quantization-mode", "int8"]
+    if args.planted_only:
+        planted_only(args, command, work, data_dir)
+        shutil.rmtree(work, ignore_errors=True)
+        return
     flowers = command + ["--dataset-url", dataset_url(args)]
     cold = luigi(flowers)
     records = [read_record(folder) for folder in artifact_folders(data_dir)]

@@ -6,9 +6,15 @@ out-of-fold probabilities (poets/out_of_fold.py), a threshold per class at
 the mean probability its own photos give it, the confident joint's count of
 photos per label whose confident class is another, and as many photos of
 each label flagged as that count, those the label fits least (prune by
-class), ranked by the margin p(suggested) - p(given). It is
-written here rather than taken from cleanlab, which is AGPL-3.0 while this
-project is Apache-2.0; the method is a few lines of numpy.
+class). How well a label fits is judged by two views of the photo: the
+out-of-fold model's probability, averaged with the share of its most alike
+photos that carry the label (a neighbours' vote, as in Zhu, Dong and Liu,
+"Detecting corrupted labels without training a model to predict", ICML
+2022): a wrong label the model half learned from the photo itself is still
+outvoted by its neighbours. Flags are ranked by the margin p(suggested) -
+p(given) of the two views averaged. It is written here rather than taken
+from cleanlab, which is AGPL-3.0 while this project is Apache-2.0; the
+method is a few lines of numpy.
 """
 
 import csv
@@ -17,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from poets.neighbours import NEIGHBOURS, nearest, neighbour_votes, off_topic_scores
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +42,6 @@ NEAR_DUPLICATE = 0.95
 # flags signs, buildings, cakes, tattoos and prints: 15 of 17 are off-topic
 # with mobilenet_0.75_224, where a class centre's distance flagged 44 photos,
 # 13 of them off-topic (benchmarks/README.md).
-NEIGHBOURS = 10
 OFF_TOPIC = 3.0
 # Fewer photos than this in a class: retrain.py's own minimum.
 SMALL_CLASS = 20
@@ -57,21 +64,24 @@ class Findings:
         return {reason: sum(row["reason"] == reason for row in self.rows) for reason in REASONS}
 
 
-def label_issues(probabilities: np.ndarray, truth: np.ndarray,
-                 pool: np.ndarray | None = None) -> list[tuple[int, int, float]]:
+def label_issues(probabilities: np.ndarray, truth: np.ndarray, pool: np.ndarray | None = None,
+                 votes: np.ndarray | None = None) -> list[tuple[int, int, float]]:
     """[(row, suggested class, score)] of the photos confident learning flags, most certain first
-    (score: the margin p(suggested) - p(given)).
+    (score: the margin p(suggested) - p(given) of the views below).
 
     The confident joint counts, for each given label, the photos whose likeliest class reaching
     its threshold (the mean probability the class's own photos give it) is another. Of the rows in
     `pool` (every row by default), as many of each given label as that count are flagged, those
-    its label fits least (the lowest probability of the given label: cleanlab's prune_by_class);
-    rows outside the pool (the test photos) are flagged where the confident joint puts them off
-    the diagonal. The thresholds, the counts and the ranking come from the pool alone: no test label
-    decides which training photo is flagged, nor what --exclude-flagged leaves out.
+    its label fits least (cleanlab's prune_by_class): the lowest probability of the given label,
+    averaged with its share of the photo's neighbours' `votes` where they are given
+    (neighbour_votes); rows outside the pool (the test photos) are flagged where the confident
+    joint puts them off the diagonal. The thresholds, the counts and the ranking come from the
+    pool alone: no test label decides which training photo is flagged, nor what --exclude-flagged
+    leaves out.
     """
     probabilities, truth = np.asarray(probabilities), np.asarray(truth)
     pool = np.ones(len(truth), bool) if pool is None else np.asarray(pool, bool)
+    views = probabilities if votes is None else (probabilities + np.asarray(votes)) / 2
     classes = probabilities.shape[1]
     thresholds = np.array([probabilities[pool & (truth == c), c].mean() if (pool & (truth == c)).any() else 1.0
                            for c in range(classes)])
@@ -82,11 +92,11 @@ def label_issues(probabilities: np.ndarray, truth: np.ndarray,
     for c in range(classes):
         mine = np.flatnonzero(pool & (truth == c))
         count = int((off_diagonal & pool & (truth == c)).sum())
-        flagged[mine[np.argsort(probabilities[mine, c], kind="stable")[:count]]] = True
+        flagged[mine[np.argsort(views[mine, c], kind="stable")[:count]]] = True
     rows = np.flatnonzero(flagged)
-    others = np.where(np.eye(classes, dtype=bool)[truth[rows]], -1.0, probabilities[rows])
+    others = np.where(np.eye(classes, dtype=bool)[truth[rows]], -1.0, views[rows])
     suggested = np.where(off_diagonal[rows], assigned[rows], others.argmax(axis=1))
-    margins = probabilities[rows, suggested] - probabilities[rows, truth[rows]]
+    margins = views[rows, suggested] - views[rows, truth[rows]]
     order = np.argsort(-margins, kind="stable")
     return [(int(rows[i]), int(suggested[i]), float(margins[i])) for i in order]
 
@@ -136,34 +146,6 @@ def duplicate_groups(digests: list[str], features: np.ndarray, threshold: float 
                   key=lambda group: (-group[1], group[0]))
 
 
-def neighbour_distances(features: np.ndarray, pool: np.ndarray, k: int = NEIGHBOURS, block: int = 512) -> np.ndarray:
-    """1 - the mean cosine between each photo's features and those of its `k` most alike photos
-    of `pool` (itself left out): small where many photos look like it, whatever its label, large
-    for a photo like no other. In blocks of rows, so memory stays linear in the photos."""
-    unit = (features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-    members = np.flatnonzero(pool)
-    k = max(1, min(k, len(members) - 1))
-    distances, candidates = np.empty(len(unit)), unit[members].T
-    for start in range(0, len(unit), block):
-        rows = np.arange(start, min(start + block, len(unit)))
-        similar = unit[rows] @ candidates
-        at = np.searchsorted(members, rows)
-        itself = (at < len(members)) & (members[np.minimum(at, len(members) - 1)] == rows)
-        similar[np.flatnonzero(itself), at[itself]] = -np.inf
-        distances[rows] = 1 - np.partition(similar, -k, axis=1)[:, -k:].mean(axis=1)
-    return distances
-
-
-def off_topic_scores(features: np.ndarray, pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(robust deviations, ratios) of each photo's neighbour_distances above the median photo's: in
-    median absolute deviations (scaled to a normal's standard deviation), which OFF_TOPIC bounds,
-    and as a multiple of the median, which a person reads."""
-    distance = neighbour_distances(features, pool)
-    median = float(np.median(distance))
-    spread = 1.4826 * float(np.median(np.abs(distance - median)))
-    return (distance - median) / max(spread, 1e-12), distance / max(median, 1e-12)
-
-
 def class_counts(labels: list[str], sets: list[str], classes: list[str]) -> tuple[dict, list[str]]:
     """({label: {"training", "validation", "testing", "total"}}, warnings with the numbers)."""
     counts = {label: {"training": 0, "validation": 0, "testing": 0, "total": 0} for label in classes}
@@ -202,9 +184,11 @@ def check(features: np.ndarray, paths: list[str], labels: list[str], sets: list[
     def guess(i):
         return f"{probabilities[i, believed[i]]:.0%} sure this is {classes[believed[i]]}"
 
-    for i, suggested, score in label_issues(probabilities, truth, pool):
+    alike, cosines = nearest(features, pool)
+    votes = neighbour_votes(alike, truth, len(classes))
+    for i, suggested, score in label_issues(probabilities, truth, pool, votes):
         row(i, classes[suggested], "label", score,
-            f"{probabilities[i, suggested]:.0%} sure this is {classes[suggested]}; labelled {labels[i]}")
+            _label_why(probabilities[i], votes[i], suggested, classes, labels[i]))
     groups = []
     for members, score, exact in duplicate_groups(digests, features):
         for i in members:
@@ -212,7 +196,7 @@ def check(features: np.ndarray, paths: list[str], labels: list[str], sets: list[
                 _twins_why(i, members, exact, score, paths, labels, sets))
         groups.append({"photos": [{"path": paths[i], "label": labels[i], "split": str(sets[i])} for i in members],
                        "score": round(float(score), 4), "exact": exact})
-    deviations, ratios = off_topic_scores(features, pool)
+    deviations, ratios = off_topic_scores(1 - cosines.mean(axis=1))
     for i in np.argsort(-deviations, kind="stable"):
         if deviations[i] <= OFF_TOPIC:
             break
@@ -236,6 +220,12 @@ def duplicate_warnings(groups: list) -> list[str]:
     if relabelled:
         warnings.append(f"{relabelled} group(s) of duplicate photos carry different labels")
     return warnings
+
+
+def _label_why(probabilities, votes, suggested, classes, label) -> str:
+    """A label issue's reason in words: how sure the model is, and how the photo's neighbours are labelled."""
+    return (f"{probabilities[suggested]:.0%} sure this is {classes[suggested]}; {votes[suggested]:.0%} of the "
+            f"photos most like it are labelled {classes[suggested]}; labelled {label}")
 
 
 def _twins_why(i, members, exact, score, paths, labels, sets) -> str:

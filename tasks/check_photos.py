@@ -65,8 +65,9 @@ class CheckPhotos(ArtifactTask):
     # 2: confident learning's thresholds from the training and validation photos only;
     # 3: photos_to_check.csv says why in words (its column why);
     # 4: off-topic by the distance to the photos most like it, not to a class's centre; label
-    # issues pruned by class (the confident joint's count of each label's least fitting photos)
-    version = 4
+    # issues pruned by class (the confident joint's count of each label's least fitting photos);
+    # 5: how well a label fits, the model's probability averaged with its neighbours' vote
+    version = 5
     # It needs the photos' sha256 (the dataset's record), not the photos.
     reads_in_part = ("dataset",)
     validation_percentage = percentage(10, "share of photos held out for validation")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from poets import label_fixes, out_of_fold, photo_check
+from poets import label_fixes, neighbours, out_of_fold, photo_check
 from poets.evaluate import wilson_interval
 from poets.images import load_photo, split_of
 from tests.conftest import FAST_TRAINING, build, build_failing, families, fresh, summary_of
@@ -32,7 +32,8 @@ def test_planted_label_errors_are_flagged_with_the_true_class(planted, checked):
     assert len(found) >= 2, labels
     assert all(labels[path]["suggested"] == "roses" and labels[path]["label"] == "sunflowers" for path in found)
     # Why, in words a person reads: how sure, of what, against which label.
-    assert all(re.fullmatch(r"\d+% sure this is roses; labelled sunflowers", labels[path]["why"]) for path in found)
+    assert all(re.fullmatch(r"\d+% sure this is roses; \d+% of the photos most like it are labelled roses; "
+                                r"labelled sunflowers", labels[path]["why"]) for path in found)
     # Most certain first, within each reason.
     for reason in photo_check.REASONS:
         scores = [float(row["score"]) for row in rows if row["reason"] == reason]
@@ -75,13 +76,13 @@ def test_off_topic_is_a_photo_like_no_other_not_a_tight_group_far_from_its_class
                                  rng.normal(0, 1, (1, 64))])
     pool = np.ones(len(features), bool)
     pool[::7] = False  # test photos are scored too, against the pool alone
-    deviations, ratios = photo_check.off_topic_scores(features, pool)
+    deviations, ratios = neighbours.off_topic_scores(neighbours.neighbour_distances(features, pool))
     flagged = set(np.flatnonzero(deviations > photo_check.OFF_TOPIC))
     assert flagged == {len(features) - 1}, flagged
     assert ratios[-1] > 1.5
     # A photo is not its own neighbour: two copies of a lone photo are each other's.
     twice = np.concatenate([features, features[-1:]])
-    assert photo_check.neighbour_distances(twice, np.ones(len(twice), bool), k=1)[-1] < 1e-6
+    assert neighbours.neighbour_distances(twice, np.ones(len(twice), bool), k=1)[-1] < 1e-6
 
 
 def test_findings_count_photos_per_class_and_split(checked):
@@ -193,6 +194,28 @@ def test_each_label_loses_as_many_photos_as_the_confident_joint_counts_those_it_
     # Photo 2 is confidently class 1: one label-0 photo is wrong. The one class 0 fits least is photo 3
     # (0.1), which reaches no threshold: it is flagged, with the likeliest other class suggested.
     assert photo_check.label_issues(probabilities, truth) == [(3, 1, pytest.approx(0.35))]
+
+
+def test_of_two_photos_the_label_fits_as_badly_its_neighbours_outvoted_is_flagged():
+    # Photo 4 is confidently class 1 (0.65 reaches class 1's 0.6): label 0 loses one photo. Photos 2
+    # and 3 fit label 0 worst (0.3, 0.32); all of photo 2's neighbours are labelled 0, none of photo 3's.
+    probabilities = np.array([[.9, .05, .05], [.9, .05, .05], [.3, .2, .5], [.32, .18, .5], [.35, .65, 0],
+                              [.1, .6, .3], [.1, .6, .3]])
+    truth = np.array([0, 0, 0, 0, 0, 1, 1])
+    votes = np.eye(3)[[0, 0, 0, 1, 1, 1, 1]]
+    assert [row for row, _, _ in photo_check.label_issues(probabilities, truth)] == [2]
+    # Photo 3's label fits it least in the two views averaged (0.16), and class 1 is suggested.
+    assert photo_check.label_issues(probabilities, truth, votes=votes) == [(3, 1, pytest.approx(0.43))]
+
+
+def test_neighbours_vote_with_the_labels_of_the_pool_alone():
+    features = np.array([[1, 0], [1, .1], [1, .2], [0, 1], [.1, 1], [1, .05]], float)
+    truth = np.array([0, 0, 1, 1, 1, 1])
+    pool = np.array([True] * 5 + [False])
+    alike, cosines = neighbours.nearest(features, pool, k=2)
+    assert sorted(alike[0]) == [1, 2] and sorted(alike[5]) == [0, 1]  # itself left out; test photo 5 never
+    assert np.allclose(neighbours.neighbour_votes(alike, truth, 2)[[0, 5, 3]], [[.5, .5], [1, 0], [0, 1]])
+    assert np.allclose(1 - cosines.mean(axis=1), neighbours.neighbour_distances(features, pool, k=2))
 
 
 def test_test_photos_are_scored_against_thresholds_they_do_not_set():
