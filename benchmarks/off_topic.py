@@ -38,6 +38,7 @@ import numpy as np
 from poets import bottlenecks, neighbours, photo_check
 from poets.images import split_of
 from runs import ROOT, base_model_url, dataset_url, luigi, parser
+from tasks.artifact import artifact_folders, read_record
 
 JUDGED = ROOT / "benchmarks" / "off_topic_judged.csv"
 
@@ -73,7 +74,10 @@ def main():
                "--local-scheduler", "--data-dir", str(data_dir), "--architecture", args.architecture,
                "--base-model-url", base_model_url(args), "--dataset-url", dataset_url(args)]
     luigi(command)
-    [features_path] = data_dir.glob("bottlenecks/*/bottlenecks.npz")
+    # The data dir may hold other runs' features (other architectures, other photos): this command's.
+    [features_path] = [folder / "bottlenecks.npz" for folder in artifact_folders(data_dir, "bottlenecks")
+                       if read_record(folder)["all_params"]["architecture"] == args.architecture
+                       and not read_record(folder)["all_params"].get("dataset_dir")]
     features, paths, labels = bottlenecks.load(features_path)
     paths, labels = [str(p) for p in paths], [str(label) for label in labels]
     classes = sorted(set(labels))
