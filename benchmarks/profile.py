@@ -1,0 +1,65 @@
+"""A cold MobileModel run on the real flower photos, stage by stage, against its floor.
+
+    .venv/bin/python benchmarks/profile.py [--data ../shared/data] [--architecture mobilenet_0.75_224]
+
+In a fresh data dir, with file:// URLs: a cold run of `luigi --module
+workflows MobileModel` (default flags), timed from outside; then each
+stage's seconds as its artifacts' records say (`seconds`: its whole run(),
+summed over the stage's artifacts); what no record holds (starting Python,
+luigi's scheduling, importing TensorFlow, between the tasks) is the cold
+run less their sum. The floor, in the same process as the measurement
+runs: decoding every photo once and running the base model once on it,
+batched (benchmarks/pipeline.py's yardstick). Prints a table, each stage's
+seconds, its share of the cold run and its multiple of the floor, and writes
+benchmarks/results/profile[_ARCHITECTURE].json.
+"""
+
+import json
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+from pipeline import yardstick
+from runs import ROOT, base_model_url, dataset_url, luigi, parser
+from tasks.artifact import artifact_folders, read_record
+
+
+def stages(data_dir: Path) -> dict:
+    """{stage: {"seconds", "artifacts"}} from every artifact's record, largest first."""
+    found = defaultdict(lambda: {"seconds": 0.0, "artifacts": 0})
+    for folder in artifact_folders(data_dir):
+        record = read_record(folder)
+        found[record["task"]]["seconds"] += record["seconds"]
+        found[record["task"]]["artifacts"] += 1
+    return dict(sorted(found.items(), key=lambda item: -item[1]["seconds"]))
+
+
+def main():
+    args = parser(__doc__.split("\n\n")[0]).parse_args()
+    data_dir = Path(tempfile.mkdtemp(prefix="profile-")) / "data"
+    command = [str(Path(sys.executable).parent / "luigi"), "--module", "workflows", "MobileModel",
+               "--local-scheduler", "--data-dir", str(data_dir), "--architecture", args.architecture,
+               "--base-model-url", base_model_url(args), "--dataset-url", dataset_url(args)]
+    cold = luigi(command)
+    found = stages(data_dir)
+    outside = cold - sum(stage["seconds"] for stage in found.values())
+    floor, photos = yardstick(next(data_dir.glob("dataset/*/photos")), args.architecture,
+                              next(data_dir.glob("base_model/*/*.h5")))
+    rows = {**found, "(no record: start-up, scheduling, imports)": {"seconds": outside, "artifacts": 0}}
+    print(f"{args.architecture}, {photos} photos: cold run {cold:.1f} s, floor {floor:.1f} s "
+          f"(decode every photo + one base-model pass), {cold / floor:.2f}x the floor\n")
+    print("| stage | artifacts | seconds | share of the cold run | x the floor |\n|---|---|---|---|---|")
+    for name, stage in rows.items():
+        print(f"| {name} | {stage['artifacts'] or ''} | {stage['seconds']:.1f} | {stage['seconds'] / cold:.1%} | "
+              f"{stage['seconds'] / floor:.2f} |")
+    result = {"architecture": args.architecture, "photos": photos, "cold_run_s": cold, "floor_s": floor,
+              "cold_over_floor": cold / floor, "stages": rows}
+    suffix = "" if args.architecture == "mobilenet_0.75_224" else f"_{args.architecture}"
+    out = ROOT / "benchmarks" / "results" / f"profile{suffix}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwritten to {out}")
+
+
+if __name__ == "__main__":
+    main()
