@@ -21,6 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from pipeline import yardstick
+
 from runs import ROOT, base_model_url, dataset_url, luigi, parser
 from tasks.artifact import artifact_folders, read_record
 
