@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from runs import ROOT, base_model_url, dataset_url, luigi, mobile_model, parser
+from runs import ROOT, base_model_url, dataset_url, luigi, mobile_model, parser, results_path
 
 sys.path.insert(0, str(ROOT))  # tests/browser.py: Chromium with a fake camera
 
@@ -163,8 +163,7 @@ def main():
     result = {"architecture": args.architecture, "variants": table, "camera_agreement": camera_same,
               "camera_photos": camera_count, "camera_frames_a_second": 30, "runtime": RUNTIME["version"],
               "seconds_measured": args.seconds}
-    name = "camera_app.json" if args.architecture == "mobilenet_0.75_224" else f"camera_app_{args.architecture}.json"
-    (ROOT / "benchmarks" / "results" / name).write_text(json.dumps(result, indent=1) + "\n")
+    results_path("camera_app", args.architecture).write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":

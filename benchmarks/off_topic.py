@@ -37,7 +37,7 @@ import numpy as np
 
 from poets import bottlenecks, neighbours, photo_check
 from poets.images import split_of
-from runs import ROOT, base_model_url, dataset_url, luigi, parser
+from runs import ROOT, base_model_url, dataset_url, luigi, parser, results_path
 from tasks.artifact import artifact_folders, read_record
 
 JUDGED = ROOT / "benchmarks" / "off_topic_judged.csv"
@@ -75,9 +75,9 @@ def main():
                "--base-model-url", base_model_url(args), "--dataset-url", dataset_url(args)]
     luigi(command)
     # The data dir may hold other runs' features (other architectures, other photos): this command's.
-    [features_path] = [folder / "bottlenecks.npz" for folder in artifact_folders(data_dir, "bottlenecks")
-                       if read_record(folder)["all_params"]["architecture"] == args.architecture
-                       and not read_record(folder)["all_params"].get("dataset_dir")]
+    made = {folder: read_record(folder)["all_params"] for folder in artifact_folders(data_dir, "bottlenecks")}
+    [features_path] = [folder / "bottlenecks.npz" for folder, params in made.items()
+                       if params["architecture"] == args.architecture and not params.get("dataset_dir")]
     features, paths, labels = bottlenecks.load(features_path)
     paths, labels = [str(p) for p in paths], [str(label) for label in labels]
     classes = sorted(set(labels))
@@ -97,8 +97,7 @@ def main():
     for name, s in result["rules"].items():
         precision = f"{s['precision']:.2f}" if s["precision"] is not None else "-"
         print(f"| {name} | {s['flagged']} | {s['judged_flagged']} | {s['right']} | {precision} | {s['recall']:.2f} |")
-    suffix = "" if args.architecture == "mobilenet_0.75_224" else f"_{args.architecture}"
-    out = ROOT / "benchmarks" / "results" / f"off_topic{suffix}.json"
+    out = results_path("off_topic", args.architecture)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwritten to {out}")
 

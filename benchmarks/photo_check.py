@@ -21,7 +21,6 @@ import shutil
 import sys
 import tarfile
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -30,12 +29,14 @@ import numpy as np
 from poets.images import find_photos, split_of
 from runs import archive, base_model_url, dataset_url, luigi, mobile_model, parser
 from tasks.artifact import artifact_folders, read_record
+from tasks.check_photos import CheckPhotos
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = range(5)
 PLANTED = 100
 # Two draws of planted errors: the one the method was tuned on, and another.
 PLANTED_SEEDS = (0, 1)
+RESULT = ROOT / "benchmarks" / "results" / "photo_check.json"
 
 
 def seeds(command, data_dir, extra):
@@ -69,17 +70,15 @@ def plant(photos, out, count, seed=0):
 def planted_check(command, data_dir, photos, out, seed):
     """CheckPhotos on a copy of `photos` with PLANTED training photos moved (draw `seed`), as a record."""
     moved = plant(photos, out, PLANTED, seed)
-    started = time.time()
     luigi([part if part != "MobileModel" else "CheckPhotos" for part in command[:-2]] + ["--dataset-dir", str(out)])
-    folder = max((f for f in artifact_folders(data_dir, "check_photos") if f.stat().st_mtime >= started),
-                 key=lambda f: f.stat().st_mtime)
-    with open(folder / "photos_to_check.csv", newline="", encoding="utf-8") as table:
-        rows = list(csv.DictReader(table))
+    # The task the command named (made now, or earlier from the same photos in a reused --data-dir).
+    check = mobile_model(command + ["--dataset-dir", str(out)]).clone(CheckPhotos)
+    rows = check.rows()
     label_rows = {row["path"]: row for row in rows if row["reason"] == "label"}
     found = [path for path, _ in moved if path in label_rows]
     right = [path for path, truth in moved if path in label_rows and label_rows[path]["suggested"] == truth]
     total = len(find_photos(out))
-    return {"seed": seed, "check_photos_version": read_record(folder)["version"],
+    return {"seed": seed, "check_photos_version": read_record(check.table.parent)["version"],
             "moved": PLANTED, "flagged_label": len(found), "recall": len(found) / PLANTED,
             "suggested_true_class": len(right), "label_flags": len(label_rows), "photos": total,
             "label_flag_share": len(label_rows) / total, "flagged_all": len(rows)}
@@ -94,15 +93,20 @@ def planted_only(args, command, work, data_dir):
         tar.extractall(work / "extracted", filter="data")
     planted = [planted_check(command, data_dir, next((work / "extracted").iterdir()), work / f"photos{seed}", seed)
                for seed in PLANTED_SEEDS]
-    out = ROOT / "benchmarks" / "results" / "photo_check.json"
-    result = json.loads(out.read_text())
+    result = json.loads(RESULT.read_text())
     result["planted"] = planted
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    RESULT.write_text(json.dumps(result, indent=2) + "\n")
     for p in planted:
-        print(f"planted (draw {p['seed']}, CheckPhotos version {p['check_photos_version']}): {p['flagged_label']}/"
-              f"{PLANTED} flagged as label ({p['recall']:.0%}), {p['suggested_true_class']} with their true class "
-              f"suggested; {p['label_flags']} label flags of {p['photos']} photos ({p['label_flag_share']:.1%})")
-    print(f"\nwritten to {out}")
+        print(planted_line(p))
+    print(f"\nwritten to {RESULT}")
+
+
+def planted_line(p) -> str:
+    """One planted draw's figures, in a sentence."""
+    return (f"planted (draw {p['seed']}, CheckPhotos version {p['check_photos_version']}): {p['flagged_label']}/"
+            f"{PLANTED} flagged as label ({p['recall']:.0%}), {p['suggested_true_class']} with their true class "
+            f"suggested; {p['label_flags']} label flags of {p['photos']} photos ({p['label_flag_share']:.1%}); "
+            f"{p['flagged_all']} rows in all")
 
 
 def main():
@@ -163,12 +167,9 @@ def main():
         print(f"| {name} | {m['optimized_accuracy']:.4f} | {m['optimized_cross_entropy']:.4f} | "
               f"{m['int8_accuracy']:.4f} | {m['int8_cross_entropy']:.4f} |")
     for p in planted:
-        print(f"\nplanted (draw {p['seed']}): {p['flagged_label']}/{PLANTED} flagged as label ({p['recall']:.0%}), "
-              f"{p['suggested_true_class']} with their true class suggested; {p['label_flags']} label flags of "
-              f"{p['photos']} photos ({p['label_flag_share']:.1%}); {p['flagged_all']} rows in all")
-    out = ROOT / "benchmarks" / "results" / "photo_check.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwritten to {out}")
+        print("\n" + planted_line(p))
+    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwritten to {RESULT}")
     shutil.rmtree(work, ignore_errors=True)
 
 

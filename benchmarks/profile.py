@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pipeline import yardstick
 
-from runs import ROOT, base_model_url, dataset_url, luigi, parser
+from runs import base_model_url, dataset_url, luigi, parser, results_path
 from tasks.artifact import artifact_folders, read_record
 
 
@@ -56,8 +56,7 @@ def main():
               f"{stage['seconds'] / floor:.2f} |")
     result = {"architecture": args.architecture, "photos": photos, "cold_run_s": cold, "floor_s": floor,
               "cold_over_floor": cold / floor, "stages": rows}
-    suffix = "" if args.architecture == "mobilenet_0.75_224" else f"_{args.architecture}"
-    out = ROOT / "benchmarks" / "results" / f"profile{suffix}.json"
+    out = results_path("profile", args.architecture)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwritten to {out}")
 

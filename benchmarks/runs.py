@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# The benchmarks' --architecture unless told: its results are results/NAME.json, another's NAME_ARCH.json.
+ARCHITECTURE = "mobilenet_0.75_224"
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -15,8 +17,14 @@ def parser(description: str) -> argparse.ArgumentParser:
     archive and models/, ../shared/data by default), and --architecture."""
     arguments = argparse.ArgumentParser(description=description)
     arguments.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    arguments.add_argument("--architecture", default="mobilenet_0.75_224")
+    arguments.add_argument("--architecture", default=ARCHITECTURE)
     return arguments
+
+
+def results_path(name: str, architecture: str) -> Path:
+    """benchmarks/results/NAME.json for the default --architecture, NAME_ARCHITECTURE.json for another."""
+    suffix = "" if architecture == ARCHITECTURE else f"_{architecture}"
+    return ROOT / "benchmarks" / "results" / f"{name}{suffix}.json"
 
 
 def archive(args) -> Path:
