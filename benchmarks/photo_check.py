@@ -12,7 +12,7 @@ with PLANTED training photos moved to another class folder (draws 0 and
 1), checked by the CheckPhotos task (its features reused from the first
 run by content hash): the share of planted photos flagged with reason
 `label`, and how many photos are flagged in all. Prints a table and writes
-benchmarks/results/photo_check.json.
+benchmarks/results/photo_check[_ARCHITECTURE].json.
 """
 
 import csv
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from poets.images import find_photos, split_of
-from runs import archive, base_model_url, dataset_url, luigi, mobile_model, parser
+from runs import archive, base_model_url, dataset_url, luigi, mobile_model, parser, results_path
 from tasks.artifact import artifact_folders, read_record
 from tasks.check_photos import CheckPhotos
 
@@ -36,7 +36,6 @@ SEEDS = range(5)
 PLANTED = 100
 # Two draws of planted errors: the one the method was tuned on, and another.
 PLANTED_SEEDS = (0, 1)
-RESULT = ROOT / "benchmarks" / "results" / "photo_check.json"
 
 
 def seeds(command, data_dir, extra):
@@ -93,12 +92,14 @@ def planted_only(args, command, work, data_dir):
         tar.extractall(work / "extracted", filter="data")
     planted = [planted_check(command, data_dir, next((work / "extracted").iterdir()), work / f"photos{seed}", seed)
                for seed in PLANTED_SEEDS]
-    result = json.loads(RESULT.read_text())
+    out = results_path("photo_check", args.architecture)
+    # Another architecture's file holds only its planted draws.
+    result = json.loads(out.read_text()) if out.exists() else {"architecture": args.architecture}
     result["planted"] = planted
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    out.write_text(json.dumps(result, indent=2) + "\n")
     for p in planted:
         print(planted_line(p))
-    print(f"\nwritten to {RESULT}")
+    print(f"\nwritten to {out}")
 
 
 def planted_line(p) -> str:
@@ -168,8 +169,9 @@ def main():
               f"{m['int8_accuracy']:.4f} | {m['int8_cross_entropy']:.4f} |")
     for p in planted:
         print("\n" + planted_line(p))
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwritten to {RESULT}")
+    out = results_path("photo_check", args.architecture)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwritten to {out}")
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -66,8 +66,9 @@ class CheckPhotos(ArtifactTask):
     # 3: photos_to_check.csv says why in words (its column why);
     # 4: off-topic by the distance to the photos most like it, not to a class's centre; label
     # issues pruned by class (the confident joint's count of each label's least fitting photos);
-    # 5: how well a label fits, the model's probability averaged with its neighbours' vote
-    version = 5
+    # 5: how well a label fits, the model's probability averaged with its neighbours' vote;
+    # 6: a class's threshold the probability two thirds of its photos reach, not their mean
+    version = 6
     # It needs the photos' sha256 (the dataset's record), not the photos.
     reads_in_part = ("dataset",)
     validation_percentage = percentage(10, "share of photos held out for validation")

@@ -189,11 +189,23 @@ def test_confident_learning_flags_the_confident_off_diagonal():
 
 def test_each_label_loses_as_many_photos_as_the_confident_joint_counts_those_it_fits_least():
     probabilities = np.array([[.9, .05, .05], [.85, .1, .05], [.2, .78, .02], [.1, .45, .45],
-                              [.1, .8, .1], [.2, .7, .1], [.1, .1, .8], [.1, .2, .7]])
+                              [.1, .8, .1], [.1, .75, .15], [.1, .1, .8], [.1, .2, .7]])
     truth = np.array([0, 0, 0, 0, 1, 1, 2, 2])
-    # Photo 2 is confidently class 1: one label-0 photo is wrong. The one class 0 fits least is photo 3
-    # (0.1), which reaches no threshold: it is flagged, with the likeliest other class suggested.
+    # Photo 2 is confidently class 1 (0.78 reaches its 0.77): one label-0 photo is wrong. The one class 0
+    # fits least is photo 3 (0.1), which reaches no threshold: it is flagged, with the likeliest other
+    # class suggested.
     assert photo_check.label_issues(probabilities, truth) == [(3, 1, pytest.approx(0.35))]
+
+
+def test_a_class_threshold_is_what_two_thirds_of_its_photos_reach_not_lowered_by_its_wrong_labels():
+    # Class 0: seven photos it fits well and two (7, 8: wrong labels) it does not; their mean, 0.76,
+    # would count photo 9, labelled 1, as confidently class 0 at 0.8. Two thirds of class 0's photos
+    # reach 0.95, which photo 10 (0.97) does.
+    probabilities = np.array([[.95, .05]] * 7 + [[.1, .9]] * 2 + [[.8, .2], [.97, .03]] + [[.1, .9]] * 6)
+    truth = np.array([0] * 9 + [1] * 8)
+    assert photo_check.THRESHOLD_QUANTILE == pytest.approx(1 / 3)
+    flagged = [(row, suggested) for row, suggested, _ in photo_check.label_issues(probabilities, truth)]
+    assert flagged == [(10, 0), (7, 1), (8, 1)]
 
 
 def test_of_two_photos_the_label_fits_as_badly_its_neighbours_outvoted_is_flagged():
@@ -219,14 +231,14 @@ def test_neighbours_vote_with_the_labels_of_the_pool_alone():
 
 
 def test_test_photos_are_scored_against_thresholds_they_do_not_set():
-    # Photo 4, a training photo labelled 0, leans to class 1; photos 5 and 6 are test photos of class 1.
-    probabilities = np.array([[0.9, 0.1], [0.8, 0.2], [0.4, 0.6], [0.4, 0.6], [0.35, 0.65],
-                              [0.05, 0.95], [0.05, 0.95]])
-    truth = np.array([0, 0, 1, 1, 0, 1, 1])
-    pool = np.array([True] * 5 + [False] * 2)
+    # Photo 4, a training photo labelled 0, leans to class 1; photos 5-8 are test photos of class 1.
+    probabilities = np.array([[0.9, 0.1], [0.8, 0.2], [0.4, 0.6], [0.4, 0.6], [0.35, 0.65]]
+                             + [[0.05, 0.95]] * 4)
+    truth = np.array([0, 0, 1, 1, 0, 1, 1, 1, 1])
+    pool = np.array([True] * 5 + [False] * 4)
     # Class 1's threshold from the training photos is 0.6: photo 4 reaches it and is flagged.
     assert photo_check.label_issues(probabilities, truth, pool) == [(4, 1, pytest.approx(0.3))]
-    # Counting the test photos' labels would raise it to 0.775 and hide photo 4: what training
+    # Counting the test photos' labels would raise it to 0.83 and hide photo 4: what training
     # leaves out (--exclude-flagged) would then depend on test labels.
     assert photo_check.label_issues(probabilities, truth) == []
 
