@@ -50,12 +50,13 @@ class Classifier:
         self.close()
 
 
-def open_model(path: Path, input_name: str = INPUT, output_name: str = OUTPUT):
-    """A classifier for a frozen graph (.pb) or a TFLite model (.tflite, .lite)."""
+def open_model(path: Path, input_name: str = INPUT, output_name: str = OUTPUT, threads: int | None = None):
+    """A classifier for a frozen graph (.pb) or a TFLite model (.tflite, .lite); `threads`: LiteRT's
+    (None: its default, one), where TensorFlow's session always takes every core."""
     if Path(path).suffix in (".tflite", ".lite"):
         from poets.tflite import TFLiteClassifier
 
-        return TFLiteClassifier(path)
+        return TFLiteClassifier(path, threads=threads)
     return Classifier(load(path), input_name, output_name)
 
 

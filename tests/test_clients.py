@@ -33,6 +33,33 @@ def tiny_tflite():
     return convert(tf.lite.TFLiteConverter.from_concrete_functions([classify.get_concrete_function()], classify))
 
 
+def test_a_tflite_model_is_evaluated_on_every_core_with_the_figures_of_one(tiny_tflite, tmp_path, monkeypatch):
+    import os
+
+    from poets import tflite
+    from poets.evaluate import evaluate
+    from poets.images import find_photos, load_photo
+    from tests.conftest import make_photos
+
+    model = tmp_path / "tiny.tflite"
+    model.write_bytes(tiny_tflite)
+    photos = make_photos(tmp_path / "photos", per_class=4, size=20)
+    items = find_photos(photos)
+    threads = []
+    opened = tflite.TFLiteClassifier.__init__
+
+    def counting(self, *args, **kwargs):
+        threads.append(kwargs.get("threads"))
+        opened(self, *args, **kwargs)
+
+    monkeypatch.setattr(tflite.TFLiteClassifier, "__init__", counting)
+    scored = evaluate(model, photos, items, ["bluebells", "roses", "sunflowers"])
+    assert threads == [os.cpu_count()]
+    # LiteRT's default, one thread, gives the same bytes: the artifacts' ids need not change.
+    alone = tflite.TFLiteClassifier(model, threads=1)(np.stack([load_photo(photos / path, 16) for path, _ in items]))
+    assert len(items) == 12 and np.array_equal(scored["probabilities"], alone)
+
+
 def labels_file(folder, labels):
     path = Path(folder, "labels.txt")
     path.write_text("".join(label + "\n" for label in labels))
