@@ -3,10 +3,10 @@ cached features alone (the user's fixes to the labels: poets/label_fixes.py).
 
 Label issues are confident learning's (Northcutt, Jiang, Chuang, JAIR 2021):
 out-of-fold probabilities (poets/out_of_fold.py), a threshold per class (the
-probability two thirds of its own photos reach, THRESHOLD_QUANTILE), the confident joint's count of
-photos per label whose confident class is another, and as many photos of
-each label flagged as that count, those the label fits least (prune by
-class). How well a label fits is judged by two views of the photo: the
+probability two thirds of its own photos reach, THRESHOLD_QUANTILE), the
+confident joint's count of photos per label whose confident class is
+another, and as many photos of each label flagged as that count, those
+the label fits least (prune by class). How well a label fits is judged by two views of the photo: the
 out-of-fold model's probability, averaged with the share of its most alike
 photos that carry the label (a neighbours' vote, as in Zhu, Dong and Liu,
 "Detecting corrupted labels without training a model to predict", ICML
@@ -49,7 +49,7 @@ OFF_TOPIC = 3.0
 # labels planted among the flower photos (three draws, both architectures), the mean flagged 5.1-6.3%
 # of the photos; a third flags 3.7-4.9% and still finds 85-90% of the planted ones. Of the photos the
 # mean flagged on the flowers as they are and a third does not, 20 of 29 are labelled right by eye
-# (benchmarks/README.md, "Photos to check").
+# (benchmarks/README.md, "The photo check").
 THRESHOLD_QUANTILE = 1 / 3
 # Fewer photos than this in a class: retrain.py's own minimum.
 SMALL_CLASS = 20
@@ -79,11 +79,10 @@ def label_issues(probabilities: np.ndarray, truth: np.ndarray, pool: np.ndarray 
 
     The confident joint counts, for each given label, the photos whose likeliest class reaching
     its threshold (the probability the class gives all but THRESHOLD_QUANTILE of its own photos)
-    is another. Of the rows in
-    `pool` (every row by default), as many of each given label as that count are flagged, those
-    its label fits least (cleanlab's prune_by_class): the lowest probability of the given label,
-    averaged with its share of the photo's neighbours' `votes` where they are given
-    (neighbour_votes); rows outside the pool (the test photos) are flagged where the confident
+    is another. Of the rows in `pool` (every row by default), as many of each given label as that
+    count are flagged, those its label fits least (cleanlab's prune_by_class): the lowest
+    probability of the given label, averaged with its share of the photo's neighbours' `votes`
+    where they are given (neighbour_votes); rows outside the pool (the test photos) are flagged where the confident
     joint puts them off the diagonal. The thresholds, the counts and the ranking come from the
     pool alone: no test label decides which training photo is flagged, nor what --exclude-flagged
     leaves out.
@@ -92,8 +91,8 @@ def label_issues(probabilities: np.ndarray, truth: np.ndarray, pool: np.ndarray 
     pool = np.ones(len(truth), bool) if pool is None else np.asarray(pool, bool)
     views = probabilities if votes is None else (probabilities + np.asarray(votes)) / 2
     classes = probabilities.shape[1]
-    thresholds = np.array([np.quantile(probabilities[pool & (truth == c), c], THRESHOLD_QUANTILE)
-                           if (pool & (truth == c)).any() else 1.0 for c in range(classes)])
+    own = [probabilities[pool & (truth == c), c] for c in range(classes)]
+    thresholds = np.array([np.quantile(mine, THRESHOLD_QUANTILE) if len(mine) else 1.0 for mine in own])
     confident = np.where(probabilities >= thresholds, probabilities, -1.0)
     assigned = confident.argmax(axis=1)
     off_diagonal = (confident.max(axis=1) >= 0) & (assigned != truth)
