@@ -85,7 +85,7 @@ def estimate(result, photos=100_000, machines=(1, 4, 16), test_share=0.1):
     per_photo = {stage: seconds / measured for stage, seconds in local["stage_seconds"].items()}
     size = {stage: size / measured for stage, size in local["artifact_bytes"].items()}
     fixed = sum(local["stage_seconds"][s] for s in ("retrain", "optimize", "quantize", "export", "compress",
-                                                   "mobile_model", "base_model"))
+                                                   "mobile_model", "base_model", "lite_base_model"))
     # Evaluate runs three variants on the test photos: per test photo and variant.
     evaluate = local["stage_seconds"]["evaluate"] / (3 * measured * test_share)
     rows = {}

@@ -10,7 +10,8 @@ optimization). Then a cold run with the other --fine-tune-blocks (1 beside
 the default 0) in a data dir of its own, a --learning-rate change in each
 (which must not recompute the features), and seeds 0-4 of each with the int8
 mode, side by side. Then label_image on one photo, and, as the yardstick for
-the cold run, decoding every photo once and running the base model once on it.
+the cold run, decoding every photo once and running the base model once on it
+(converted, in LiteRT, as the features are computed; and in TensorFlow).
 Prints a table and writes it as JSON to benchmarks/results/pipeline.json.
 """
 
@@ -33,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The codelab's published figures (TensorFlow for Poets 2).
 CODELAB = {"optimized_accuracy": 0.909, "optimized_cross_entropy": 0.270, "gzip_saving_float": 0.08,
            "gzip_saving_weights_rounded": 0.701, "label_image_s": 0.140}
-UPSTREAM = ("dataset", "base_model", "bottlenecks", "activations", "retrain", "optimize")
+UPSTREAM = ("dataset", "base_model", "lite_base_model", "bottlenecks", "activations", "retrain", "optimize")
 FEATURES = ("bottleneck_shards", "bottlenecks", "activation_shards", "activations")
 SEEDS = range(5)
 MODES = quantize.MODES
@@ -70,19 +71,27 @@ def seed_runs(command):
     return {"runs": runs, "mean": mean}
 
 
-def yardstick(photos, architecture, weights):
-    """Seconds to decode every photo once and run the base model once on it, batched."""
+def yardstick(photos, architecture, weights, lite_model):
+    """({"litert": s, "tensorflow": s}, photos): seconds to decode every photo once and run the base
+    model once on it, batched, converted in LiteRT on every core (the floor: the faster) and in
+    TensorFlow from the Keras weights."""
+    import os
+
     import numpy as np
 
     from poets.images import find_photos, load_batches
+    from poets.tflite import batch_runner
 
     arch = architectures.get(architecture)
-    run = arch.feature_extractor(weights)
-    items = find_photos(photos)
-    started = time.monotonic()
-    for batch in load_batches(photos, items, arch.size):
-        run(np.stack([pixels for _, pixels in batch]))
-    return time.monotonic() - started, len(items)
+    keras = arch.feature_extractor(weights)
+    runs = {"litert": batch_runner(lite_model, threads=os.cpu_count()), "tensorflow": lambda x: keras(x).numpy()}
+    items, seconds = find_photos(photos), {}
+    for name, run in runs.items():
+        started = time.monotonic()
+        for batch in load_batches(photos, items, arch.size):
+            run(np.stack([pixels for _, pixels in batch]))
+        seconds[name] = time.monotonic() - started
+    return seconds, len(items)
 
 
 def clients(workflow, variant, model_path, facts):
@@ -195,8 +204,9 @@ def main():
                    for mode in MODES[2:]}
     client_runs[f"graph.lite ({android['variant']})"] = clients(
         workflow("weights_rounded"), android["variant"], android["model"], android["tflite"])
-    yard_seconds, photo_count = yardstick(photos, args.architecture,
-                                          next(data_dir.glob("base_model/*/*.h5")))
+    yards, photo_count = yardstick(photos, args.architecture, next(data_dir.glob("base_model/*/*.h5")),
+                                   next(data_dir.glob("lite_base_model/*/base_model.tflite")))
+    yard_seconds = yards["litert"]
 
     result = {
         "architecture": args.architecture,
@@ -212,6 +222,7 @@ def main():
         "cold_seconds": cold,
         "rerun_seconds": rerun,
         "yardstick_seconds": yard_seconds,
+        "yardstick_tensorflow_seconds": yards["tensorflow"],
         "mode_runs": mode_runs,
         "fine_tune_blocks": FINE_TUNE_BLOCKS,
         "other_fine_tune_blocks": {"blocks": other, "cold_seconds": other_cold},
@@ -239,7 +250,8 @@ def main():
           f"{label_times['int8']:.4f}s (codelab {CODELAB['label_image_s']}s)")
     print(f"bottlenecks: {result['bottleneck_images_per_s']:.0f} images/s")
     print(f"cold run {cold:.1f}s = {cold / yard_seconds:.2f}x the yardstick (decode every photo + base model "
-          f"once: {yard_seconds:.1f}s); identical rerun {rerun:.2f}s")
+          f"once in LiteRT: {yard_seconds:.1f}s; in TensorFlow {yards['tensorflow']:.1f}s, "
+          f"{cold / yards['tensorflow']:.2f}x); identical rerun {rerun:.2f}s")
     for mode, run in mode_runs.items():
         print(f"--quantization-mode {mode}: {run['seconds']:.1f}s, new artifacts {', '.join(run['new_artifacts'])}; "
               f"reran upstream: {run['reran_upstream'] or 'nothing'}")

@@ -9,7 +9,8 @@ summed over the stage's artifacts); what no record holds (starting Python,
 luigi's scheduling, importing TensorFlow, between the tasks) is the cold
 run less their sum. The floor, in the same process as the measurement
 runs: decoding every photo once and running the base model once on it,
-batched (benchmarks/pipeline.py's yardstick). Prints a table, each stage's
+batched, in LiteRT as the features are computed (benchmarks/pipeline.py's
+yardstick; its TensorFlow pass is given beside it). Prints a table, each stage's
 seconds, its share of the cold run and its multiple of the floor, and writes
 benchmarks/results/profile[_ARCHITECTURE].json.
 """
@@ -45,17 +46,21 @@ def main():
     cold = luigi(command)
     found = stages(data_dir)
     outside = cold - sum(stage["seconds"] for stage in found.values())
-    floor, photos = yardstick(next(data_dir.glob("dataset/*/photos")), args.architecture,
-                              next(data_dir.glob("base_model/*/*.h5")))
+    floors, photos = yardstick(next(data_dir.glob("dataset/*/photos")), args.architecture,
+                               next(data_dir.glob("base_model/*/*.h5")),
+                               next(data_dir.glob("lite_base_model/*/base_model.tflite")))
+    floor = floors["litert"]
     rows = {**found, "(no record: start-up, scheduling, imports)": {"seconds": outside, "artifacts": 0}}
     print(f"{args.architecture}, {photos} photos: cold run {cold:.1f} s, floor {floor:.1f} s "
-          f"(decode every photo + one base-model pass), {cold / floor:.2f}x the floor\n")
+          f"(decode every photo + one base-model pass in LiteRT), {cold / floor:.2f}x the floor; in TensorFlow "
+          f"the pass takes {floors['tensorflow']:.1f} s, {cold / floors['tensorflow']:.2f}x\n")
     print("| stage | artifacts | seconds | share of the cold run | x the floor |\n|---|---|---|---|---|")
     for name, stage in rows.items():
         print(f"| {name} | {stage['artifacts'] or ''} | {stage['seconds']:.1f} | {stage['seconds'] / cold:.1%} | "
               f"{stage['seconds'] / floor:.2f} |")
     result = {"architecture": args.architecture, "photos": photos, "cold_run_s": cold, "floor_s": floor,
-              "cold_over_floor": cold / floor, "stages": rows}
+              "cold_over_floor": cold / floor, "floor_tensorflow_s": floors["tensorflow"],
+              "cold_over_tensorflow_floor": cold / floors["tensorflow"], "stages": rows}
     out = results_path("profile", args.architecture)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwritten to {out}")

@@ -6,6 +6,7 @@ TensorFlow is used for the conversion only; models run on LiteRT
 """
 
 import logging
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -27,23 +28,69 @@ def converter_for(graph_path: Path, size: int):
     )
 
 
-def convert(converter) -> bytes:
-    """converter.convert(), without its side effect on logging.
-
-    The converter logs through the root logger, which makes logging install
-    a stderr handler there, and every luigi line prints twice from then on.
-    """
+@contextmanager
+def root_logging_kept():
+    """The block without its side effect on logging: TensorFlow's conversions log through the root
+    logger, which makes logging install a stderr handler there, and every luigi line prints twice
+    from then on."""
     handlers = list(logging.root.handlers)
     try:
-        with quiet.chatter_filtered():
-            return converter.convert()
+        yield
     finally:
         logging.root.handlers[:] = handlers
+
+
+def convert(converter) -> bytes:
+    """converter.convert(), without its side effect on logging (root_logging_kept) or its chatter."""
+    with root_logging_kept(), quiet.chatter_filtered():
+        return converter.convert()
 
 
 def to_tflite(graph_path: Path, size: int) -> bytes:
     """TFLite flatbuffer bytes of a frozen graph, float32 in and out."""
     return convert(converter_for(graph_path, size))
+
+
+def keras_to_tflite(model, size: int) -> bytes:
+    """TFLite flatbuffer bytes of a Keras model of [N, size, size, 3] float32 pixels, any batch size.
+
+    Frozen to constants first: the same model as TFLiteConverter.from_keras_model gives, in a third
+    of its time (0.9 s against 3.3 s on a small MobileNet: that exports a SavedModel, printing its
+    signature on stdout, then converts it)."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    run = tf.function(lambda pixels: model(pixels, training=False),
+                      input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
+    with root_logging_kept():
+        frozen = convert_variables_to_constants_v2(run.get_concrete_function())
+        return convert(tf.lite.TFLiteConverter.from_concrete_functions([frozen]))
+
+
+def batch_runner(model_path: Path, threads: int | None = None):
+    """A function from a batch [N, ...] of float32 inputs to the model's output [N, ...], run by
+    LiteRT on `threads` threads: the tensors are resized to each batch. The output of a row is the
+    same bytes whatever the batch and the threads (checked on MobileNet with XNNPACK)."""
+    with quiet.chatter_filtered():
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=str(model_path), num_threads=threads)
+    source, target = interpreter.get_input_details()[0]["index"], interpreter.get_output_details()[0]["index"]
+    shape = None
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        nonlocal shape
+        batch = np.ascontiguousarray(batch, np.float32)
+        if batch.shape != shape:
+            interpreter.resize_tensor_input(source, batch.shape)
+            with quiet.chatter_filtered():
+                interpreter.allocate_tensors()
+            shape = batch.shape
+        interpreter.set_tensor(source, batch)
+        interpreter.invoke()
+        return interpreter.get_tensor(target).copy()
+
+    return run
 
 
 class TFLiteClassifier:

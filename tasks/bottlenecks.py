@@ -1,13 +1,14 @@
 """Bottlenecks: the base model's features for every photo, computed once, in
-shards; Activations: to fine-tune the last blocks, the activations at their
-input, the same way."""
+shards, by LiteRT from the base model converted once (LiteBaseModel);
+Activations: to fine-tune the last blocks, the activations at their input,
+the same way, by TensorFlow from the Keras weights."""
 
 import logging
 
 import luigi
 from luigi.util import inherits
 
-from poets import architectures, bottlenecks
+from poets import architectures, bottlenecks, tflite
 from poets.failures import BadInput
 from poets.images import photos_among
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
@@ -20,6 +21,28 @@ log = logging.getLogger("luigi-interface")
 FINE_TUNE_BLOCKS = 0
 
 
+@inherits(DownloadBaseModel)
+class LiteBaseModel(ArtifactTask):
+    """The base model converted for LiteRT, any batch size: the features run in 0.56 times
+    TensorFlow's time (benchmarks/README.md, "A cold run"), and the shards need no TensorFlow."""
+
+    stage = "lite_base_model"
+    uses_tensorflow = True
+
+    def requires(self):
+        return self.clone(DownloadBaseModel)
+
+    @property
+    def model(self):
+        return self.path("base_model.tflite")
+
+    def run(self):
+        arch = architectures.get(self.architecture)
+        with self.artifact_folder() as folder:
+            (folder / self.model.name).write_bytes(
+                tflite.keras_to_tflite(arch.base_model(self.requires().weights), arch.size))
+
+
 @inherits(DownloadDataset, DownloadBaseModel)
 class BottleneckShard(ArtifactTask):
     """The features of the photos whose content hash falls in shard `shard` of `shards`.
@@ -28,10 +51,11 @@ class BottleneckShard(ArtifactTask):
     dataset: adding photos reruns only the shards they land in."""
 
     stage = "bottleneck_shards"
-    uses_tensorflow = True
-    version = 1
+    version = 2  # 2: by LiteRT
     # (stage, version) of artifacts whose features a shard may take over.
-    reusable_stages = (("bottleneck_shards", 1),)
+    reusable_stages = (("bottleneck_shards", 2),)
+    #: What computes the features: the task whose `model` file compute() takes.
+    model_task = LiteBaseModel
     #: The activations at the input of the last `cut` blocks; 0: the pooled features.
     cut = 0
     shard = luigi.IntParameter(description="which shard, 0 .. shards - 1")
@@ -41,7 +65,7 @@ class BottleneckShard(ArtifactTask):
     reads_in_part = ("dataset",)
 
     def requires(self):
-        return {"dataset": self.clone(DownloadDataset), "base_model": self.clone(DownloadBaseModel)}
+        return {"dataset": self.clone(DownloadDataset), "base_model": self.clone(self.model_task)}
 
     def complete(self):
         # Which photos are in the shard, and so its id, is known once the dataset is.
@@ -61,9 +85,14 @@ class BottleneckShard(ArtifactTask):
     def features(self):
         return self.path("bottlenecks.npz")
 
+    def model_file(self):
+        """The base model the features are computed from (bottlenecks.compute's `model_path`)."""
+        return self.requires()["base_model"].model
+
     def reusable(self):
-        """Earlier features made with the same base model weights, downloaded when they are elsewhere."""
-        base_model = f"DownloadBaseModel:{self.requires()['base_model'].artifact_id}"
+        """Earlier features made with the same base model, downloaded when they are elsewhere."""
+        model = self.requires()["base_model"]
+        base_model = f"{model.task_family}:{model.artifact_id}"
         found = []
         for stage, version in self.reusable_stages:
             for artifact_id in self.store.ids(stage):
@@ -77,12 +106,12 @@ class BottleneckShard(ArtifactTask):
         return found
 
     def run(self):
-        dataset, base_model = self.requires()["dataset"], self.requires()["base_model"]
+        dataset = self.requires()["dataset"]
         members = [(path, label) for path, label, _ in self.members()]
         photos = check_intact(dataset, [f"photos/{path}" for path, _ in members]) / dataset.photos.name
         with self.artifact_folder() as folder:
             skipped, counts = bottlenecks.compute(
-                photos, members, self.architecture, base_model.weights,
+                photos, members, self.architecture, self.model_file(),
                 folder / self.features.name, progress=self.progress, reuse=self.reusable(), blocks=self.cut,
             )
             write_json(folder / "skipped.json", [{"photo": p, "reason": r} for p, r in skipped])
@@ -96,7 +125,7 @@ class Bottlenecks(ArtifactTask):
     """Every photo's features in one file, merged from the shards."""
 
     stage = "bottlenecks"
-    version = 3  # 2: content hashes, features reused from earlier bottlenecks; 3: merged from shards
+    version = 4  # 2: content hashes, features reused from earlier bottlenecks; 3: merged from shards; 4: LiteRT
     shard_task = BottleneckShard
     # It needs the dataset's list of files (its record), not its photos.
     reads_in_part = ("dataset",)
@@ -106,7 +135,7 @@ class Bottlenecks(ArtifactTask):
     unhashed = ArtifactTask.unhashed + ("bottleneck_shards",)
 
     def requires(self):
-        return {"dataset": self.clone(DownloadDataset), "base_model": self.clone(DownloadBaseModel),
+        return {"dataset": self.clone(DownloadDataset), "base_model": self.clone(self.shard_task.model_task),
                 "shards": [self.clone(self.shard_task, shard=i, shards=self.bottleneck_shards)
                            for i in range(self.bottleneck_shards)]}
 
@@ -156,8 +185,10 @@ class ActivationShard(BottleneckShard):
     (float16) of the photos in shard `shard` of `shards`."""
 
     stage = "activation_shards"
+    uses_tensorflow = True
     version = 1
     reusable_stages = (("activation_shards", 1), ("activations", 1))
+    model_task = DownloadBaseModel
     fine_tune_blocks = fine_tune_blocks(FINE_TUNE_BLOCKS)
 
     def __init__(self, *args, **kwargs):
@@ -167,6 +198,9 @@ class ActivationShard(BottleneckShard):
     @property
     def cut(self):
         return self.fine_tune_blocks
+
+    def model_file(self):
+        return self.requires()["base_model"].weights
 
     def identity(self):
         return super().identity() + [self.fine_tune_blocks]

@@ -116,8 +116,9 @@ MOVES = {
     "data_dir": [], "cache_dir": [], "verbose": [], "bottleneck_shards": ["BottleneckShard"],
     "dataset_url": ["DownloadDataset"] + FEATURES, "dataset_sha256": ["DownloadDataset"] + FEATURES,
     "dataset_dir": ["DownloadDataset"] + FEATURES,
-    "architecture": ["DownloadBaseModel"] + FEATURES, "base_model_url": ["DownloadBaseModel"] + FEATURES,
-    "base_model_sha256": ["DownloadBaseModel"] + FEATURES,
+    "architecture": ["DownloadBaseModel", "LiteBaseModel"] + FEATURES,
+    "base_model_url": ["DownloadBaseModel", "LiteBaseModel"] + FEATURES,
+    "base_model_sha256": ["DownloadBaseModel", "LiteBaseModel"] + FEATURES,
     # The activations take the bottlenecks' place for the head; the photo check keeps the bottlenecks.
     "fine_tune_blocks": ["ActivationShard", "Activations"] + HEAD,
     "validation_percentage": SPLIT, "testing_percentage": SPLIT, "label_fixes": SPLIT,

@@ -32,6 +32,21 @@ def test_retrained_graph_is_the_head_on_the_base_models_features(tiny_graph):
     assert sum(node.op == "MatMul" for node in graph_def.node) == 2
 
 
+def test_litert_features_are_kerass_and_the_same_bytes_whatever_the_batch_and_threads(tiny_graph, tmp_path):
+    from poets import tflite
+
+    _, pixels, weights, _ = tiny_graph
+    arch = architectures.get(TINY)
+    model = tmp_path / "base_model.tflite"
+    model.write_bytes(tflite.keras_to_tflite(arch.base_model(weights), arch.size))
+    whole = tflite.batch_runner(model, threads=2)(pixels)
+    np.testing.assert_allclose(whole, arch.feature_extractor(weights)(pixels).numpy(), atol=1e-4)
+    # A shard batches whichever photos it holds: a photo's features must not depend on its neighbours.
+    one_thread = tflite.batch_runner(model, threads=1)
+    assert np.concatenate([one_thread(pixels[:2]), one_thread(pixels[2:]), one_thread(pixels[:1])]).tobytes() == \
+        np.concatenate([whole, whole[:1]]).tobytes()
+
+
 def test_optimize_folds_every_batch_norm_and_keeps_outputs(tiny_graph):
     graph_def, pixels = tiny_graph[:2]
     # Keras 3 writes each BatchNormalization as Mul/AddV2/Rsqrt/Sub arithmetic.

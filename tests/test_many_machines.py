@@ -70,8 +70,8 @@ def test_two_workers_on_a_bucket_split_the_shards_and_match_a_local_run(complete
         logs.append(err)
     both = "".join(logs)
     # Every task ran once, on one machine or the other, and both machines ran some.
-    for family in ("DownloadDataset", "DownloadBaseModel", "Bottlenecks", "Retrain", "Optimize", "Quantize",
-                   "CameraApp", "MobileModel"):
+    for family in ("DownloadDataset", "DownloadBaseModel", "LiteBaseModel", "Bottlenecks", "Retrain", "Optimize",
+                   "Quantize", "CameraApp", "MobileModel"):
         assert both.count(f"done      {family}(") == 1, family
     # The shipped variant's and the camera app's other one.
     assert both.count("done      Export(") == 2

@@ -16,8 +16,8 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).parents[1]
 LAST_STAGES = ("optimize", "quantize", "compress", "evaluate", "export", "camera_app", "mobile_model")
-FAMILIES = {"DownloadDataset", "DownloadBaseModel", "BottleneckShard", "Bottlenecks", "CheckPhotos", "Retrain",
-            "Optimize", "Quantize", "Compress", "Evaluate", "Export", "CameraApp", "MobileModel"}
+FAMILIES = {"DownloadDataset", "DownloadBaseModel", "LiteBaseModel", "BottleneckShard", "Bottlenecks", "CheckPhotos",
+            "Retrain", "Optimize", "Quantize", "Compress", "Evaluate", "Export", "CameraApp", "MobileModel"}
 
 
 def central(params, data_dir, port, *extra):
@@ -57,8 +57,8 @@ def every_task_done_with_its_progress(api):
     """luigid shows each task of the two runs DONE, once, with its progress."""
     done = api("DONE").values()
     assert {task["name"] for task in done} == FAMILIES
-    # One run's 25 tasks, and the 6 the second mode adds (Quantize to MobileModel).
-    assert len(done) == 31 and not api("FAILED") and not api("PENDING")
+    # One run's 26 tasks, and the 6 the second mode adds (Quantize to MobileModel).
+    assert len(done) == 32 and not api("FAILED") and not api("PENDING")
     progress = {task["name"]: (task["progress_percentage"], task["status_message"]) for task in done}
     assert progress["Bottlenecks"] == (100, "73/73 photos")
     # A small set: 5 fold heads of 300 steps, then the head on every photo for the steps they chose.
