@@ -37,8 +37,8 @@ import numpy as np
 
 from poets import bottlenecks, neighbours, photo_check
 from poets.images import split_of
-from runs import ROOT, base_model_url, dataset_url, luigi, parser, results_path
-from tasks.artifact import artifact_folders, read_record
+from runs import ROOT, base_model_url, dataset_url, luigi, mobile_model, parser, results_path
+from tasks.bottlenecks import Bottlenecks
 
 JUDGED = ROOT / "benchmarks" / "off_topic_judged.csv"
 
@@ -74,11 +74,10 @@ def main():
                "--local-scheduler", "--data-dir", str(data_dir), "--architecture", args.architecture,
                "--base-model-url", base_model_url(args), "--dataset-url", dataset_url(args)]
     luigi(command)
-    # The data dir may hold other runs' features (other architectures, other photos): this command's.
-    made = {folder: read_record(folder)["all_params"] for folder in artifact_folders(data_dir, "bottlenecks")}
-    [features_path] = [folder / "bottlenecks.npz" for folder, params in made.items()
-                       if params["architecture"] == args.architecture and not params.get("dataset_dir")]
-    features, paths, labels = bottlenecks.load(features_path)
+    # The data dir may hold other runs' features (other architectures, other photos, other versions):
+    # this command's task's.
+    task = mobile_model([part if part != "Bottlenecks" else "MobileModel" for part in command]).clone(Bottlenecks)
+    features, paths, labels = bottlenecks.load(task.features)
     paths, labels = [str(p) for p in paths], [str(label) for label in labels]
     classes = sorted(set(labels))
     truth = np.array([classes.index(label) for label in labels])
