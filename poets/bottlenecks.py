@@ -44,13 +44,13 @@ def _feature_extractor(architecture, model_path, blocks=0):
     # Once per process: a worker taking many shards builds the base model once.
     if not blocks:
         return tflite.batch_runner(model_path, threads=os.cpu_count())
-    extract = architectures.get(architecture).feature_extractor(model_path, blocks)
-    return lambda pixels: extract(pixels).numpy()
+    return _keras_features(architecture, model_path, blocks)
 
 
 @functools.cache
-def _keras_features(architecture, weights_path):
-    extract = architectures.get(architecture).feature_extractor(weights_path)
+def _keras_features(architecture, weights_path, blocks=0):
+    """TensorFlow's pass of the Keras weights, as a function from pixels to a numpy batch."""
+    extract = architectures.get(architecture).feature_extractor(weights_path, blocks)
     return lambda pixels: extract(pixels).numpy()
 
 
