@@ -194,18 +194,18 @@ def split_of(relative_path: str, validation_percentage: int, testing_percentage:
     return "training"
 
 
-def load_batches(root: Path, items: list, size: int, batch_size: int = 32) -> Iterator[list]:
+def load_batches(root: Path, items: list, size: int, batch_size: int = 32, decode=load_photo) -> Iterator[list]:
     """Yield batches of (item, pixels) for items (relative path, ...) under `root`.
 
-    `pixels` is the UnusablePhoto error where a photo cannot be decoded.
-    Decoding runs in threads (Pillow releases the GIL), one batch ahead of
-    the consumer, so decoding overlaps with whatever the consumer computes.
+    `pixels` is the UnusablePhoto error where a photo cannot be decoded, else
+    `decode(path, size)`. Decoding runs in threads (Pillow releases the GIL), one
+    batch ahead of the consumer, so decoding overlaps with whatever the consumer computes.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     def load(item):
         try:
-            return load_photo(Path(root, item[0]), size)
+            return decode(Path(root, item[0]), size)
         except UnusablePhoto as error:
             return error
 
