@@ -11,8 +11,8 @@
    own working folder and cache, as two machines would have.
 Prints a table and writes benchmarks/results/many_machines.json: seconds,
 ratios to the local run, bytes uploaded and downloaded, the per-photo and
-per-stage figures, and from them benchmarks/README.md's estimate for 100,000 photos on
-1, 4 and 16 machines (`--estimate` computes it again from the JSON alone).
+per-stage figures, and from them benchmarks/README.md's estimates for 100,000 and
+1,000,000 photos on 1, 4 and 16 machines (`--estimate` computes them again from the JSON).
 """
 
 import json
@@ -25,6 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
+from poets import bottlenecks
+from poets.neighbours import nearest
+from poets.photo_check import near_pairs
 from runs import base_model_url, dataset_url, parser
 from tasks.artifact import artifact_folders, read_record
 
@@ -76,18 +81,39 @@ OUT = ROOT / "benchmarks" / "results" / "many_machines.json"
 BANDWIDTH = 100e6  # bytes/s, about 1 Gbit/s
 
 
-def estimate(result, photos=100_000, machines=(1, 4, 16), test_share=0.1):
+ESTIMATED = (100_000, 1_000_000)
+
+
+def pair_search_seconds(photos, feature_size):
+    """Seconds of CheckPhotos's searches over all pairs of photos (poets.neighbours.nearest and
+    photo_check.near_pairs) on `photos` random features of `feature_size` values: the part of the
+    photo check that grows with the square of the photos."""
+    rng = np.random.default_rng(0)
+    features = rng.standard_normal((photos, feature_size), dtype=np.float32)
+    started = time.perf_counter()
+    nearest(features, rng.random(photos) < 0.9)
+    near_pairs(features)
+    return time.perf_counter() - started
+
+
+def estimate(result, photos=100_000, machines=(1, 4, 16), test_share=0.1, pairs_s=None):
     """Seconds and bytes for `photos` photos on each number of machines, scaled from the
     local run's per-photo stage times and artifact sizes, with --bottleneck-shards at 4
-    per machine; transfers at BANDWIDTH per machine."""
+    per machine; transfers at BANDWIDTH per machine. The photo check runs on one machine:
+    its pair searches (`pairs_s` seconds at the measured count) grow with the square of
+    the photos, the rest of it with the photos."""
     measured = result["photos"]
     local = result["local"]
     per_photo = {stage: seconds / measured for stage, seconds in local["stage_seconds"].items()}
     size = {stage: size / measured for stage, size in local["artifact_bytes"].items()}
-    fixed = sum(local["stage_seconds"][s] for s in ("retrain", "optimize", "quantize", "export", "compress",
-                                                   "mobile_model", "base_model", "lite_base_model"))
+    # The other stages (training, converting, the report) do not depend on the photo count.
+    fixed = sum(seconds for stage, seconds in local["stage_seconds"].items()
+                if stage not in ("dataset", "bottleneck_shards", "bottlenecks", "evaluate", "check_photos"))
     # Evaluate runs three variants on the test photos: per test photo and variant.
     evaluate = local["stage_seconds"]["evaluate"] / (3 * measured * test_share)
+    pairs_s = pair_search_seconds(measured, result["feature_size"]) if pairs_s is None else pairs_s
+    scale = photos / measured
+    check = (local["stage_seconds"]["check_photos"] - pairs_s) * scale + pairs_s * scale**2
     rows = {}
     for n in machines:
         shards = 4 * n
@@ -101,17 +127,29 @@ def estimate(result, photos=100_000, machines=(1, 4, 16), test_share=0.1):
         # same to the machines that did not make them, and the test photos to each evaluating machine.
         up = photos * (size["dataset"] + 2 * size["bottleneck_shards"])
         down = elsewhere * up + max(0, min(n, 3) - 1) * photos * test_share * size["dataset"]
-        moved = up + down
-        rows[n] = {"shards": shards, "features_s": features,
-                   "total_s": dataset + features + merge + fixed + evaluations, "bytes_moved": moved}
+        rows[n] = {"shards": shards, "features_s": features, "check_photos_s": check,
+                   "total_s": dataset + features + merge + check + fixed + evaluations, "bytes_moved": up + down,
+                   # The merged features, held whole by Bottlenecks, CheckPhotos and Retrain.
+                   "features_in_memory_bytes": photos * result["feature_size"] * 4}
     return rows
 
 
-def print_estimate(rows, photos=100_000):
-    print(f"estimate for {photos:,} photos (--bottleneck-shards = 4 per machine, {BANDWIDTH / 1e6:.0f} MB/s each):")
-    for n, row in rows.items():
-        print(f"  {n:>2} machine{'s' * (n > 1)}: features {row['features_s'] / 60:5.1f} min, whole run "
-              f"{row['total_s'] / 60:5.1f} min, {row['bytes_moved'] / 1e9:5.1f} GB moved")
+def estimates(result):
+    """estimate() for each count of ESTIMATED photos, the pair searches timed once."""
+    pairs_s = pair_search_seconds(result["photos"], result["feature_size"])
+    return {"pair_search_s": pairs_s,
+            **{str(photos): estimate(result, photos, pairs_s=pairs_s) for photos in ESTIMATED}}
+
+
+def print_estimates(rows):
+    for photos in ESTIMATED:
+        print(f"estimate for {photos:,} photos (--bottleneck-shards = 4 per machine, {BANDWIDTH / 1e6:.0f} MB/s "
+              f"each; the photo check's pair searches {rows['pair_search_s']:.2f} s at the measured count):")
+        for n, row in rows[str(photos)].items():
+            print(f"  {n:>2} machine{'s' * (n > 1)}: features {row['features_s'] / 60:6.1f} min, photo check "
+                  f"{row['check_photos_s'] / 60:6.1f} min, whole run {row['total_s'] / 60:6.1f} min, "
+                  f"{row['bytes_moved'] / 1e9:6.1f} GB moved, features in memory "
+                  f"{row['features_in_memory_bytes'] / 1e9:.1f} GB")
 
 
 def main():
@@ -121,8 +159,8 @@ def main():
     args = arguments.parse_args()
     if args.estimate:
         result = json.loads(OUT.read_text())
-        result["estimate_100k"] = estimate(result)
-        print_estimate(result["estimate_100k"])
+        result["estimates"] = estimates(result)
+        print_estimates(result["estimates"])
         OUT.write_text(json.dumps(result, indent=2) + "\n")
         return
 
@@ -161,6 +199,8 @@ def main():
         result["local"] = {"seconds": local_seconds, "stage_seconds": {k: sum(v) for k, v in stages.items()},
                            "stage_tasks": {k: len(v) for k, v in stages.items()},
                            "artifact_bytes": {k: size_of(local_dir / k) for k in stages}}
+        merged = next(iter(artifact_folders(local_dir, "bottlenecks"))) / "bottlenecks.npz"
+        result["feature_size"] = int(bottlenecks.load(merged)[0].shape[1])
 
         moto_port, luigid_port = free_port(), free_port()
         servers = [subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
@@ -219,8 +259,8 @@ def main():
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)))
-    result["estimate_100k"] = estimate(result)
-    print_estimate(result["estimate_100k"])
+    result["estimates"] = estimates(result)
+    print_estimates(result["estimates"])
     OUT.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written {OUT}")
 

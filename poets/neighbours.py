@@ -6,16 +6,26 @@ import numpy as np
 
 # A photo's neighbours: the NEIGHBOURS training and validation photos most like it.
 NEIGHBOURS = 10
+# The searches over all pairs of photos take the cosines a block of rows at a time, with at most this
+# many cosines in a block (with their sort's indices, 12 bytes each), so that their memory stays flat
+# however many the photos: the blocks shrink from about 130,000 photos on.
+BLOCK_COSINES = 2**26
+
+
+def rows_per_block(columns: int, most: int) -> int:
+    """Rows of a block of cosines against `columns` photos: `most`, fewer where BLOCK_COSINES asks, at least one."""
+    return max(1, min(most, BLOCK_COSINES // max(columns, 1)))
 
 
 def nearest(features: np.ndarray, pool: np.ndarray, k: int = NEIGHBOURS, block: int = 512) -> tuple:
     """(rows, cosines), each [photos, k]: the `k` photos of `pool` most alike each photo by the
-    features' cosine (itself left out), and those cosines. In blocks of rows, so memory stays
-    linear in the photos."""
+    features' cosine (itself left out), and those cosines. In blocks of rows (rows_per_block), so
+    memory stays flat."""
     unit = (features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)).astype(np.float32)
     members = np.flatnonzero(pool)
     k = max(1, min(k, len(members) - 1))
     rows_alike, cosines, candidates = np.empty((len(unit), k), np.int64), np.empty((len(unit), k)), unit[members].T
+    block = rows_per_block(len(members), block)
     for start in range(0, len(unit), block):
         rows = np.arange(start, min(start + block, len(unit)))
         similar = unit[rows] @ candidates

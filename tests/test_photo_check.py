@@ -220,6 +220,34 @@ def test_of_two_photos_the_label_fits_as_badly_its_neighbours_outvoted_is_flagge
     assert photo_check.label_issues(probabilities, truth, votes=votes) == [(3, 1, pytest.approx(0.43))]
 
 
+@pytest.mark.parametrize("search", ["nearest", "near_pairs"])
+def test_the_searches_over_all_pairs_hold_a_bounded_block_of_cosines_the_same_answer(search, monkeypatch):
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(3000, 64)).astype(np.float32)
+    features[1] = features[0] * 1.001  # one near duplicate pair
+    pool = rng.random(3000) < 0.9
+
+    def run():
+        tracemalloc.start()
+        found = (neighbours.nearest(features, pool) if search == "nearest" else photo_check.near_pairs(features))
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return found, peak
+
+    whole, whole_peak = run()
+    monkeypatch.setattr(neighbours, "BLOCK_COSINES", 3000 * 8)
+    assert neighbours.rows_per_block(3000, 512) == 8 and neighbours.rows_per_block(10**9, 512) == 1
+    blocked, blocked_peak = run()
+    # A block of 512 (or 2048) rows against 3,000 photos is tens of megabytes with its sort; of 8 rows, far less.
+    assert blocked_peak < whole_peak / 5
+    if search == "nearest":
+        assert np.array_equal(whole[0], blocked[0]) and np.allclose(whole[1], blocked[1])
+    else:
+        assert [pair[:2] for pair in whole] == [pair[:2] for pair in blocked] == [(0, 1)]
+
+
 def test_neighbours_vote_with_the_labels_of_the_pool_alone():
     features = np.array([[1, 0], [1, .1], [1, .2], [0, 1], [.1, 1], [1, .05]], float)
     truth = np.array([0, 0, 1, 1, 1, 1])
