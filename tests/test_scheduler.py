@@ -32,12 +32,18 @@ def test_two_runs_sharing_luigid_never_run_a_task_twice_and_it_shows_every_task_
     port, api = luigid
     data_dir = tmp_path / "shared"
     keep_alive = ("--worker-keep-alive", "--worker-count-uniques")
-    runs = [subprocess.Popen(central({**params, "quantization_mode": mode}, data_dir, port, *keep_alive),
-                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            for mode in ("weights_rounded", "weights")]
+    # Each log to a file: with pipes, the second run filled its pipe (64 KB) while the test waited
+    # on the first, which waited on a task the second held, and both hung.
+    files = [tmp_path / f"{mode}.log" for mode in ("weights_rounded", "weights")]
+    runs = []
+    for mode, path in zip(("weights_rounded", "weights"), files):
+        with open(path, "w") as log:
+            runs.append(subprocess.Popen(central({**params, "quantization_mode": mode}, data_dir, port, *keep_alive),
+                                         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log))
     logs = []
-    for run in runs:
-        _, err = run.communicate(timeout=600)
+    for run, path in zip(runs, files):
+        run.wait(timeout=600)
+        err = path.read_text()
         # luigi.cfg's retcodes for "the other worker ran some of my tasks": 10 (already
         # running) or 25 (not run: the scheduler did not grant it to me). What matters is
         # that every task ran once, and each run's own summary exists.
