@@ -96,7 +96,7 @@ def pair_search_seconds(photos, feature_size):
     return time.perf_counter() - started
 
 
-def estimate(result, photos=100_000, machines=(1, 4, 16), test_share=0.1, pairs_s=None):
+def estimate(result, photos, pairs_s, machines=(1, 4, 16), test_share=0.1):
     """Seconds and bytes for `photos` photos on each number of machines, scaled from the
     local run's per-photo stage times and artifact sizes, with --bottleneck-shards at 4
     per machine; transfers at BANDWIDTH per machine. The photo check runs on one machine:
@@ -111,7 +111,6 @@ def estimate(result, photos=100_000, machines=(1, 4, 16), test_share=0.1, pairs_
                 if stage not in ("dataset", "bottleneck_shards", "bottlenecks", "evaluate", "check_photos"))
     # Evaluate runs three variants on the test photos: per test photo and variant.
     evaluate = local["stage_seconds"]["evaluate"] / (3 * measured * test_share)
-    pairs_s = pair_search_seconds(measured, result["feature_size"]) if pairs_s is None else pairs_s
     scale = photos / measured
     check = (local["stage_seconds"]["check_photos"] - pairs_s) * scale + pairs_s * scale**2
     rows = {}
@@ -138,7 +137,7 @@ def estimates(result):
     """estimate() for each count of ESTIMATED photos, the pair searches timed once."""
     pairs_s = pair_search_seconds(result["photos"], result["feature_size"])
     return {"pair_search_s": pairs_s,
-            **{str(photos): estimate(result, photos, pairs_s=pairs_s) for photos in ESTIMATED}}
+            **{str(photos): estimate(result, photos, pairs_s) for photos in ESTIMATED}}
 
 
 def print_estimates(rows):

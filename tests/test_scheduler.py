@@ -34,9 +34,10 @@ def test_two_runs_sharing_luigid_never_run_a_task_twice_and_it_shows_every_task_
     keep_alive = ("--worker-keep-alive", "--worker-count-uniques")
     # Each log to a file: with pipes, the second run filled its pipe (64 KB) while the test waited
     # on the first, which waited on a task the second held, and both hung.
-    files = [tmp_path / f"{mode}.log" for mode in ("weights_rounded", "weights")]
+    modes = ("weights_rounded", "weights")
+    files = [tmp_path / f"{mode}.log" for mode in modes]
     runs = []
-    for mode, path in zip(("weights_rounded", "weights"), files):
+    for mode, path in zip(modes, files):
         with open(path, "w") as log:
             runs.append(subprocess.Popen(central({**params, "quantization_mode": mode}, data_dir, port, *keep_alive),
                                          cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log))
