@@ -18,8 +18,8 @@ import numpy as np
 from poets.contract import cross_entropy
 from poets.failures import BadInput
 from poets.graphs import open_model
-from poets.images import UnusablePhoto, find_photos, split_of
-from poets.kept_photos import kept_batches
+from poets.images import find_photos, split_of
+from poets.kept_features import scored_batches
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +41,12 @@ def evaluate(graph_path: Path, dataset_dir: Path, photos: list[tuple[str, str]],
     # took 1.5 times as long over the flower test photos. The probabilities are the same bytes.
     with open_model(graph_path, threads=os.cpu_count()) as classify:
         done = 0
-        for batch in kept_batches(dataset_dir, photos, size or classify.size):
-            good = [(item, pixels) for item, pixels in batch if not isinstance(pixels, UnusablePhoto)]
-            if good:
-                probabilities.append(classify(np.stack([pixels for _, pixels in good])))
-                truth.extend(index[label] for (_, label), _ in good)
-                scored.extend(item for item, _ in good)
-            done += len(batch)
+        for count, items, batch in scored_batches(classify, dataset_dir, photos, size or classify.size):
+            if items:
+                probabilities.append(batch)
+                truth.extend(index[label] for _, label in items)
+                scored.extend(items)
+            done += count
             if progress:
                 progress(done, len(photos))
     probabilities, truth = np.concatenate(probabilities), np.array(truth)

@@ -19,7 +19,7 @@ _kept: dict = {}
 def kept_batches(root: Path, items: list, size: int, batch_size: int = 32) -> Iterator[list]:
     """load_batches' batches, the same bytes, served from memory where this process decoded the same
     photos (same files, same sizes and times on disk) at the same size last time."""
-    key = (size, tuple((str(Path(root, item[0])), *_stamp(Path(root, item[0])), *item[1:]) for item in items))
+    key = photos_key(root, items, size)
     if key in _kept:
         for start in range(0, len(items), batch_size):
             yield [(item, _unpacked(pixels)) for item, pixels in _kept[key][start:start + batch_size]]
@@ -34,6 +34,12 @@ def kept_batches(root: Path, items: list, size: int, batch_size: int = 32) -> It
     # Only a set read to its end is kept.
     _kept.clear()
     _kept[key] = kept
+
+
+def photos_key(root: Path, items: list, size: int) -> tuple:
+    """What decoding `items` (path under `root`, ...) at `size` gives depends on: each file's path,
+    size and time on disk, the rest of each item, the size."""
+    return size, tuple((str(Path(root, item[0])), *_stamp(Path(root, item[0])), *item[1:]) for item in items)
 
 
 def _stamp(path: Path) -> tuple:
