@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from poets import bottlenecks
-from poets.neighbours import nearest
+from poets.neighbours import EXACT_UP_TO, nearest
 from poets.photo_check import near_pairs
 from runs import base_model_url, dataset_url, parser
 from tasks.artifact import artifact_folders, read_record
@@ -82,12 +82,15 @@ BANDWIDTH = 100e6  # bytes/s, about 1 Gbit/s
 
 
 ESTIMATED = (100_000, 1_000_000)
+# Photos the pair searches are timed at by clusters (neighbours.cluster_blocks).
+CLUSTERED = 4 * EXACT_UP_TO
 
 
 def pair_search_seconds(photos, feature_size):
     """Seconds of CheckPhotos's searches over all pairs of photos (poets.neighbours.nearest and
     photo_check.near_pairs) on `photos` random features of `feature_size` values: the part of the
-    photo check that grows with the square of the photos."""
+    photo check that grows faster than the photos (with their square up to
+    neighbours.EXACT_UP_TO, to the power 1.5 above it)."""
     rng = np.random.default_rng(0)
     features = rng.standard_normal((photos, feature_size), dtype=np.float32)
     started = time.perf_counter()
@@ -96,12 +99,13 @@ def pair_search_seconds(photos, feature_size):
     return time.perf_counter() - started
 
 
-def estimate(result, photos, pairs_s, machines=(1, 4, 16), test_share=0.1):
+def estimate(result, photos, pairs_s, clustered, machines=(1, 4, 16), test_share=0.1):
     """Seconds and bytes for `photos` photos on each number of machines, scaled from the
     local run's per-photo stage times and artifact sizes, with --bottleneck-shards at 4
     per machine; transfers at BANDWIDTH per machine. The photo check runs on one machine:
-    its pair searches (`pairs_s` seconds at the measured count) grow with the square of
-    the photos, the rest of it with the photos."""
+    its pair searches grow with the square of the photos up to EXACT_UP_TO (`pairs_s` seconds
+    at the measured count), to the power 1.5 above it (`clustered`: (photos, seconds) timed by
+    clusters), the rest of it with the photos."""
     measured = result["photos"]
     local = result["local"]
     per_photo = {stage: seconds / measured for stage, seconds in local["stage_seconds"].items()}
@@ -112,7 +116,8 @@ def estimate(result, photos, pairs_s, machines=(1, 4, 16), test_share=0.1):
     # Evaluate runs three variants on the test photos: per test photo and variant.
     evaluate = local["stage_seconds"]["evaluate"] / (3 * measured * test_share)
     scale = photos / measured
-    check = (local["stage_seconds"]["check_photos"] - pairs_s) * scale + pairs_s * scale**2
+    searches = pairs_s * scale**2 if photos <= EXACT_UP_TO else clustered[1] * (photos / clustered[0]) ** 1.5
+    check = (local["stage_seconds"]["check_photos"] - pairs_s) * scale + searches
     rows = {}
     for n in machines:
         shards = 4 * n
@@ -134,16 +139,19 @@ def estimate(result, photos, pairs_s, machines=(1, 4, 16), test_share=0.1):
 
 
 def estimates(result):
-    """estimate() for each count of ESTIMATED photos, the pair searches timed once."""
+    """estimate() for each count of ESTIMATED photos, the pair searches timed once at the measured
+    count and once by clusters at CLUSTERED photos."""
     pairs_s = pair_search_seconds(result["photos"], result["feature_size"])
-    return {"pair_search_s": pairs_s,
-            **{str(photos): estimate(result, photos, pairs_s) for photos in ESTIMATED}}
+    clustered = (CLUSTERED, pair_search_seconds(CLUSTERED, result["feature_size"]))
+    return {"pair_search_s": pairs_s, "clustered_search": clustered,
+            **{str(photos): estimate(result, photos, pairs_s, clustered) for photos in ESTIMATED}}
 
 
 def print_estimates(rows):
     for photos in ESTIMATED:
         print(f"estimate for {photos:,} photos (--bottleneck-shards = 4 per machine, {BANDWIDTH / 1e6:.0f} MB/s "
-              f"each; the photo check's pair searches {rows['pair_search_s']:.2f} s at the measured count):")
+              f"each; the photo check's pair searches {rows['pair_search_s']:.2f} s at the measured count, "
+              f"{rows['clustered_search'][1]:.1f} s by clusters at {rows['clustered_search'][0]:,}):")
         for n, row in rows[str(photos)].items():
             print(f"  {n:>2} machine{'s' * (n > 1)}: features {row['features_s'] / 60:6.1f} min, photo check "
                   f"{row['check_photos_s'] / 60:6.1f} min, whole run {row['total_s'] / 60:6.1f} min, "

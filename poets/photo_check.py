@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from poets.neighbours import NEIGHBOURS, nearest, neighbour_votes, off_topic_scores, rows_per_block
+from poets.neighbours import NEIGHBOURS, nearest, neighbour_votes, off_topic_scores, pairs_above
 
 log = logging.getLogger(__name__)
 
@@ -109,18 +109,10 @@ def label_issues(probabilities: np.ndarray, truth: np.ndarray, pool: np.ndarray 
     return [(int(rows[i]), int(suggested[i]), float(margins[i])) for i in order]
 
 
-def near_pairs(features: np.ndarray, threshold: float = NEAR_DUPLICATE, block: int = 2048) -> list:
-    """[(i, j, cosine)] with i < j of the photos whose features' cosine exceeds
-    `threshold`, in blocks of rows (rows_per_block) so memory stays flat."""
-    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-    pairs = []
-    block = rows_per_block(len(unit), block)
-    for start in range(0, len(unit), block):
-        similar = unit[start:start + block] @ unit.T
-        rows, columns = np.nonzero(similar > threshold)
-        keep = columns > rows + start
-        pairs += [(int(r + start), int(c), float(similar[r, c])) for r, c in zip(rows[keep], columns[keep])]
-    return pairs
+def near_pairs(features: np.ndarray, threshold: float = NEAR_DUPLICATE) -> list:
+    """[(i, j, cosine)] with i < j of the photos whose features' cosine exceeds `threshold`
+    (neighbours.pairs_above)."""
+    return pairs_above(features, threshold)
 
 
 def duplicate_groups(digests: list[str], features: np.ndarray, threshold: float = NEAR_DUPLICATE) -> list:

@@ -248,6 +248,43 @@ def test_the_searches_over_all_pairs_hold_a_bounded_block_of_cosines_the_same_an
         assert [pair[:2] for pair in whole] == [pair[:2] for pair in blocked] == [(0, 1)]
 
 
+def clustered(photos=3000, size=32, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(30, size))
+    features = (centres[rng.integers(0, 30, photos)] + 0.7 * rng.normal(size=(photos, size))).astype(np.float32)
+    features[1] = features[0] * 1.0001  # near duplicates, one pair
+    features[11] = features[10] + 1e-4
+    return features, rng.random(photos) < 0.9
+
+
+def test_past_exact_up_to_the_clusters_searched_hold_most_neighbours_and_the_duplicates(monkeypatch):
+    features, pool = clustered()
+    exact_rows, exact_cosines = neighbours.nearest(features, pool)
+    exact_pairs = photo_check.near_pairs(features, 0.95)
+    monkeypatch.setattr(neighbours, "EXACT_UP_TO", 1000)
+    rows, cosines = neighbours.nearest(features, pool)
+    pairs = photo_check.near_pairs(features, 0.95)
+    recall = np.mean([len(set(a) & set(b)) for a, b in zip(rows, exact_rows)]) / neighbours.NEIGHBOURS
+    assert 0.9 <= recall < 1  # approximate, and close
+    assert pool[rows].all() and not (rows == np.arange(len(rows))[:, None]).any()
+    unit = neighbours.unit_rows(features)
+    assert np.allclose(cosines, np.einsum("id,ikd->ik", unit, unit[rows]), atol=1e-5)
+    assert (np.sort(cosines, axis=1) <= np.sort(exact_cosines, axis=1) + 1e-5).all()
+    assert {(0, 1), (10, 11)} <= {pair[:2] for pair in pairs} <= {pair[:2] for pair in exact_pairs}
+    assert all(i < j for i, j, _ in pairs)
+
+
+def test_a_photo_whose_clusters_hold_too_few_of_the_pool_is_searched_in_every_cluster(monkeypatch):
+    features, _ = clustered()
+    pool = np.zeros(len(features), bool)
+    pool[::300] = True  # 10 photos: most clusters searched hold fewer than the 9 others asked for
+    exact_rows, exact_cosines = neighbours.nearest(features, pool)
+    monkeypatch.setattr(neighbours, "EXACT_UP_TO", 1000)
+    rows, cosines = neighbours.nearest(features, pool)
+    assert np.isfinite(cosines).all()
+    assert np.array_equal(np.sort(rows, axis=1), np.sort(exact_rows, axis=1))
+
+
 def test_neighbours_vote_with_the_labels_of_the_pool_alone():
     features = np.array([[1, 0], [1, .1], [1, .2], [0, 1], [.1, 1], [1, .05]], float)
     truth = np.array([0, 0, 1, 1, 1, 1])
