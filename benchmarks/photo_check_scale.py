@@ -7,14 +7,15 @@ From the features of a real photo set (a Bottlenecks artifact), sets `times` as 
 themselves, then as many again each time of made-up photos, each between two photos of one class (a
 random mix of their features, 30-70%, and noise), spread as a class's photos are, not piled on
 copies: at twice the photos, a made-up photo's most alike photo is at a cosine of 0.83 (the median;
-the real photos' 0.78), and none is a near duplicate. At each count, in a fresh process (its peak
-memory its own): the searches CheckPhotos runs (neighbours.nearest over the training and validation
-photos, 90% here, and photo_check.near_pairs over all) by clusters (neighbours.cluster_blocks) and,
-up to `--exact-up-to` times, exactly; then of SAMPLED photos, the share of their exact 10 nearest
-that the clusters' search found (recall), of their exact near-duplicate pairs, how far their
-distance to their neighbours (what the off-topic rule reads) moved (the 90th percentile of the
-change, as a share of the exact one), and how far the share of their neighbours that carry their
-own label (the neighbours' vote) moved, on average. Prints a table and writes
+the real photos' 0.78), and none is a near duplicate. At each count, in a fresh process (the peak
+memory numpy allocates during the searches traced, beside the features' own): the searches
+CheckPhotos runs (neighbours.nearest over the training and validation photos, 90% here, and
+photo_check.near_pairs over all) by clusters (neighbours.cluster_blocks) and, up to `--exact-up-to`
+times, exactly; then of SAMPLED photos, the share of their exact 10 nearest that the clusters'
+search found (recall), of their exact near-duplicate pairs, how far their distance to their
+neighbours (what the off-topic rule reads) moved (the 90th percentile of the change, as a share of
+the exact one), and how far the share of their neighbours that carry their own label (the
+neighbours' vote) moved, on average. Prints a table and writes
 benchmarks/results/photo_check_scale.json.
 """
 
@@ -50,10 +51,7 @@ def grown(features: np.ndarray, labels: np.ndarray, times: int, seed: int = 0) -
 
 def searches(features: np.ndarray, pool: np.ndarray, exact: bool) -> dict:
     """Seconds of both searches, and their answers."""
-    if exact:
-        neighbours.EXACT_UP_TO = len(features)
-    else:
-        neighbours.EXACT_UP_TO = 0
+    neighbours.EXACT_UP_TO = len(features) if exact else 0
     started = time.perf_counter()
     alike, cosines = neighbours.nearest(features, pool)
     nearest_s = time.perf_counter() - started

@@ -32,7 +32,7 @@ def nearest(features: np.ndarray, pool: np.ndarray, k: int = NEIGHBOURS, block: 
     members = np.flatnonzero(pool)
     k = max(1, min(k, len(members) - 1))
     if len(features) > EXACT_UP_TO:
-        return _nearest_by_clusters(features, pool, k)
+        return _nearest_by_clusters(features, pool, members, k)
     unit = unit_rows(features)
     rows_alike, cosines, candidates = np.empty((len(unit), k), np.int64), np.empty((len(unit), k)), unit[members].T
     block = rows_per_block(len(members), block)
@@ -88,12 +88,11 @@ def cluster_blocks(unit: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
             yield rows[start:start + block], columns
 
 
-def _nearest_by_clusters(features: np.ndarray, pool: np.ndarray, k: int) -> tuple:
+def _nearest_by_clusters(features: np.ndarray, pool: np.ndarray, members: np.ndarray, k: int) -> tuple:
     """nearest's answer through cluster_blocks; a photo whose clusters searched hold fewer than `k`
-    photos of the pool besides itself is searched against the whole pool."""
+    photos of the pool (`members`, its rows) besides itself is searched against the whole pool."""
     unit = unit_rows(features)
     rows_alike, cosines = np.empty((len(unit), k), np.int64), np.full((len(unit), k), -np.inf)
-    members = np.flatnonzero(pool)
     for rows, columns in cluster_blocks(unit):
         columns = columns[pool[columns]]
         if len(columns) > k:
