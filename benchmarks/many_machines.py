@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from poets import bottlenecks
-from poets.neighbours import EXACT_UP_TO, nearest
-from poets.photo_check import near_pairs
+from poets.neighbours import EXACT_UP_TO, search
+from poets.photo_check import NEAR_DUPLICATE
 from runs import base_model_url, dataset_url, parser
 from tasks.artifact import artifact_folders, read_record
 
@@ -87,15 +87,14 @@ CLUSTERED = 4 * EXACT_UP_TO
 
 
 def pair_search_seconds(photos, feature_size):
-    """Seconds of CheckPhotos's searches over all pairs of photos (poets.neighbours.nearest and
-    photo_check.near_pairs) on `photos` random features of `feature_size` values: the part of the
-    photo check that grows faster than the photos (with their square up to
+    """Seconds of CheckPhotos's search over all pairs of photos (poets.neighbours.search: the
+    neighbours and the near duplicates in one pass) on `photos` random features of `feature_size`
+    values: the part of the photo check that grows faster than the photos (with their square up to
     neighbours.EXACT_UP_TO, to the power 1.5 above it)."""
     rng = np.random.default_rng(0)
     features = rng.standard_normal((photos, feature_size), dtype=np.float32)
     started = time.perf_counter()
-    nearest(features, rng.random(photos) < 0.9)
-    near_pairs(features)
+    search(features, rng.random(photos) < 0.9, NEAR_DUPLICATE)
     return time.perf_counter() - started
 
 

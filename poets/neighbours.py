@@ -25,21 +25,71 @@ def rows_per_block(columns: int, most: int) -> int:
     return max(1, min(most, BLOCK_COSINES // max(columns, 1)))
 
 
-def nearest(features: np.ndarray, pool: np.ndarray, k: int = NEIGHBOURS, block: int = 512) -> tuple:
+def nearest(features: np.ndarray, pool: np.ndarray, k: int = NEIGHBOURS) -> tuple:
     """(rows, cosines), each [photos, k]: the `k` photos of `pool` most alike each photo by the
-    features' cosine (itself left out), and those cosines. In blocks of rows (rows_per_block), so
-    memory stays flat."""
-    members = np.flatnonzero(pool)
-    k = max(1, min(k, len(members) - 1))
-    if len(features) > EXACT_UP_TO:
-        return _nearest_by_clusters(features, pool, members, k)
+    features' cosine (itself left out), and those cosines (search's)."""
+    return search(features, pool, k=k)[:2]
+
+
+def pairs_above(features: np.ndarray, threshold: float) -> list:
+    """[(i, j, cosine)] with i < j of the photos whose features' cosine exceeds `threshold` (search's)."""
+    return search(features, np.ones(len(features), bool), threshold, k=0)[2]
+
+
+def search(features: np.ndarray, pool: np.ndarray, threshold: float | None = None, k: int = NEIGHBOURS) -> tuple:
+    """(rows, cosines, pairs) from one pass over the pairs of photos: the `k` photos of `pool` most
+    alike each photo by the features' cosine (itself left out) and those cosines, each [photos, k]
+    (empty with `k` 0); [(i, j, cosine)] with i < j of the photos whose cosine exceeds `threshold`
+    (none without one). Up to EXACT_UP_TO photos every pair is compared, a block of rows at a time
+    (rows_per_block) so memory stays flat; above it, the pairs within the clusters searched
+    (cluster_blocks), and a photo whose clusters hold too few of the pool besides itself is then
+    searched against the whole pool."""
     unit = unit_rows(features)
-    rows_alike, cosines, candidates = np.empty((len(unit), k), np.int64), np.empty((len(unit), k)), unit[members].T
-    block = rows_per_block(len(members), block)
-    for start in range(0, len(unit), block):
-        rows = np.arange(start, min(start + block, len(unit)))
-        rows_alike[rows], cosines[rows] = _top(unit[rows] @ candidates, rows, members, k)
-    return rows_alike, cosines
+    members = np.flatnonzero(pool)
+    k = max(1, min(k, len(members) - 1)) if k else 0
+    rows_alike, cosines, pairs = np.zeros((len(unit), k), np.int64), np.full((len(unit), k), -np.inf), {}
+    # The photos each is compared with: without a threshold, only the pool's.
+    compared = np.arange(len(unit)) if threshold is not None else members
+    if len(unit) > EXACT_UP_TO:
+        blocks = ((rows, columns if threshold is not None else columns[pool[columns]])
+                  for rows, columns in cluster_blocks(unit))
+    else:
+        blocks, whole = _every_pair(len(unit), len(compared)), unit.T if threshold is not None else unit[members].T
+    for rows, columns in blocks:
+        similar = unit[rows] @ (whole if columns is None else unit[columns].T)
+        columns = compared if columns is None else columns
+        if threshold is not None:
+            _add_pairs(pairs, similar, rows, columns, threshold)
+        in_pool = np.flatnonzero(pool[columns])
+        if k and len(in_pool) > k:
+            # take, not a boolean mask: a mask along the rows' axis gives strided rows, 3x slower to partition
+            similar = similar if len(in_pool) == len(columns) else similar.take(in_pool, axis=1)
+            rows_alike[rows], cosines[rows] = _top(similar, rows, columns[in_pool], k)
+    short = np.flatnonzero(np.isinf(cosines).any(axis=1))
+    block = rows_per_block(len(members), 512)
+    for start in range(0, len(short), block):
+        rows = short[start:start + block]
+        rows_alike[rows], cosines[rows] = _top(unit[rows] @ unit[members].T, rows, members, k)
+    return rows_alike, cosines, [(int(i), int(j), cosine) for (i, j), cosine in sorted(pairs.items())]
+
+
+def _every_pair(photos: int, compared: int) -> Iterator[tuple[np.ndarray, None]]:
+    """(rows, None: against all `compared` photos) for each block of rows of `photos`, 512 rows at
+    most (rows_per_block)."""
+    block = rows_per_block(compared, 512)
+    for start in range(0, photos, block):
+        yield np.arange(start, min(start + block, photos)), None
+
+
+def _add_pairs(pairs: dict, similar: np.ndarray, rows: np.ndarray, columns: np.ndarray, threshold: float) -> None:
+    """Into `pairs` {(i, j): cosine}, i < j, those of `similar` (`rows` against `columns`) above
+    `threshold`. A pair met from both its photos keeps the first cosine met: in every pair's
+    search, the one from the row of its first photo."""
+    at, to = np.nonzero(similar > threshold)
+    first, second = rows[at], columns[to]
+    other = first != second
+    for i, j, cosine in zip(first[other], second[other], similar[at[other], to[other]]):
+        pairs.setdefault((min(i, j), max(i, j)), float(cosine))
 
 
 def unit_rows(features: np.ndarray) -> np.ndarray:
@@ -88,52 +138,11 @@ def cluster_blocks(unit: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
             yield rows[start:start + block], columns
 
 
-def _nearest_by_clusters(features: np.ndarray, pool: np.ndarray, members: np.ndarray, k: int) -> tuple:
-    """nearest's answer through cluster_blocks; a photo whose clusters searched hold fewer than `k`
-    photos of the pool (`members`, its rows) besides itself is searched against the whole pool."""
-    unit = unit_rows(features)
-    rows_alike, cosines = np.empty((len(unit), k), np.int64), np.full((len(unit), k), -np.inf)
-    for rows, columns in cluster_blocks(unit):
-        columns = columns[pool[columns]]
-        if len(columns) > k:
-            rows_alike[rows], cosines[rows] = _top(unit[rows] @ unit[columns].T, rows, columns, k)
-    short = np.flatnonzero(np.isinf(cosines).any(axis=1))
-    block = rows_per_block(len(members), 512)
-    for start in range(0, len(short), block):
-        rows = short[start:start + block]
-        rows_alike[rows], cosines[rows] = _top(unit[rows] @ unit[members].T, rows, members, k)
-    return rows_alike, cosines
-
-
 def _top(similar: np.ndarray, rows: np.ndarray, columns: np.ndarray, k: int) -> tuple:
     """(columns, cosines) of the `k` largest of each row of `similar`, each photo's own left out."""
     similar[rows[:, None] == columns[None, :]] = -np.inf
     top = np.argpartition(similar, -k, axis=1)[:, -k:]
     return columns[top], np.take_along_axis(similar, top, axis=1)
-
-
-def pairs_above(features: np.ndarray, threshold: float, block: int = 2048) -> list:
-    """[(i, j, cosine)] with i < j of the photos whose features' cosine exceeds `threshold`: every
-    pair, in blocks of rows (rows_per_block) so memory stays flat; above EXACT_UP_TO photos, the
-    pairs within the clusters searched (cluster_blocks)."""
-    unit = unit_rows(features)
-    if len(unit) > EXACT_UP_TO:
-        pairs = {}
-        for rows, columns in cluster_blocks(unit):
-            similar = unit[rows] @ unit[columns].T
-            at, to = np.nonzero(similar > threshold)
-            for i, j, cosine in zip(rows[at], columns[to], similar[at, to]):
-                if i != j:
-                    pairs[min(i, j), max(i, j)] = float(cosine)
-        return [(int(i), int(j), cosine) for (i, j), cosine in sorted(pairs.items())]
-    pairs = []
-    block = rows_per_block(len(unit), block)
-    for start in range(0, len(unit), block):
-        similar = unit[start:start + block] @ unit.T
-        rows, columns = np.nonzero(similar > threshold)
-        keep = columns > rows + start
-        pairs += [(int(r + start), int(c), float(similar[r, c])) for r, c in zip(rows[keep], columns[keep])]
-    return pairs
 
 
 def neighbour_distances(features: np.ndarray, pool: np.ndarray, k: int = NEIGHBOURS) -> np.ndarray:

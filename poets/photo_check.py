@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from poets.neighbours import NEIGHBOURS, nearest, neighbour_votes, off_topic_scores, pairs_above
+from poets.neighbours import NEIGHBOURS, neighbour_votes, off_topic_scores, pairs_above, search
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +115,9 @@ def near_pairs(features: np.ndarray, threshold: float = NEAR_DUPLICATE) -> list:
     return pairs_above(features, threshold)
 
 
-def duplicate_groups(digests: list[str], features: np.ndarray, threshold: float = NEAR_DUPLICATE) -> list:
+def duplicate_groups(digests: list[str], pairs: list) -> list:
     """Groups [(rows, score, exact)] of photos with the same bytes (same sha256)
-    or features closer than `threshold`, linked transitively; score is the
+    or near duplicates (`pairs`, near_pairs'), linked transitively; score is the
     highest cosine in the group (1.0 for the same bytes)."""
     parent = list(range(len(digests)))
 
@@ -134,7 +134,7 @@ def duplicate_groups(digests: list[str], features: np.ndarray, threshold: float 
             links[(first[digest], row)] = (1.0, True)
         else:
             first[digest] = row
-    for i, j, cosine in near_pairs(features, threshold):
+    for i, j, cosine in pairs:
         links.setdefault((i, j), (min(cosine, 1.0), False))
     for i, j in links:
         parent[root(j)] = root(i)
@@ -185,13 +185,14 @@ def check(features: np.ndarray, paths: list[str], labels: list[str], sets: list[
     def guess(i):
         return f"{probabilities[i, believed[i]]:.0%} sure this is {classes[believed[i]]}"
 
-    alike, cosines = nearest(features, pool)
+    # The neighbours and the near duplicates from one pass over the pairs of photos.
+    alike, cosines, pairs = search(features, pool, NEAR_DUPLICATE)
     votes = neighbour_votes(alike, truth, len(classes))
     for i, suggested, score in label_issues(probabilities, truth, pool, votes):
         row(i, classes[suggested], "label", score,
             _label_why(probabilities[i], votes[i], suggested, classes, labels[i]))
     groups = []
-    for members, score, exact in duplicate_groups(digests, features):
+    for members, score, exact in duplicate_groups(digests, pairs):
         for i in members:
             row(i, classes[believed[i]] if believed[i] != truth[i] else "", "duplicate", score,
                 _twins_why(i, members, exact, score, paths, labels, sets))

@@ -274,6 +274,33 @@ def test_past_exact_up_to_the_clusters_searched_hold_most_neighbours_and_the_dup
     assert all(i < j for i, j, _ in pairs)
 
 
+@pytest.mark.parametrize("exact_up_to", [1000, neighbours.EXACT_UP_TO])
+def test_the_check_finds_neighbours_and_near_duplicates_in_one_pass_over_the_pairs(exact_up_to, monkeypatch):
+    features, pool = clustered()
+    monkeypatch.setattr(neighbours, "EXACT_UP_TO", exact_up_to)
+    alone = neighbours.nearest(features, pool), photo_check.near_pairs(features)
+    products = []
+    unit_rows = neighbours.unit_rows
+    monkeypatch.setattr(neighbours, "unit_rows", lambda f: products.append(len(f)) or unit_rows(f))
+    monkeypatch.setattr(neighbours, "clusters", counted(neighbours.clusters, calls := []))
+    labels = np.where(pool, "a", "b")
+    findings = photo_check.check(features, [f"{i}.jpg" for i in range(len(features))], list(labels),
+                                 ["training" if p else "testing" for p in pool], [str(i) for i in range(len(features))],
+                                 ["a", "b"], np.tile([0.5, 0.5], (len(features), 1)))
+    assert len(products) == 1 and len(calls) == (exact_up_to < len(features))
+    assert sorted(sorted(g["photos"][i]["path"] for i in (0, 1)) for g in findings.duplicates) == \
+        sorted(sorted(f"{i}.jpg" for i in pair[:2]) for pair in alone[1])
+    rows, cosines, pairs = neighbours.search(features, pool, photo_check.NEAR_DUPLICATE)
+    assert np.array_equal(rows, alone[0][0]) and np.allclose(cosines, alone[0][1]) and pairs == alone[1]
+
+
+def counted(function, calls):
+    def wrapped(*args, **kwargs):
+        calls.append(args)
+        return function(*args, **kwargs)
+    return wrapped
+
+
 def test_a_photo_whose_clusters_hold_too_few_of_the_pool_is_searched_in_every_cluster(monkeypatch):
     features, _ = clustered()
     pool = np.zeros(len(features), bool)
