@@ -18,23 +18,11 @@ benchmarks/results/profile[_ARCHITECTURE].json.
 import json
 import sys
 import tempfile
-from collections import defaultdict
 from pathlib import Path
 
 from pipeline import yardstick
 
-from runs import base_model_url, dataset_url, luigi, parser, results_path
-from tasks.artifact import artifact_folders, read_record
-
-
-def stages(data_dir: Path) -> dict:
-    """{stage: {"seconds", "artifacts"}} from every artifact's record, largest first."""
-    found = defaultdict(lambda: {"seconds": 0.0, "artifacts": 0})
-    for folder in artifact_folders(data_dir):
-        record = read_record(folder)
-        found[record["task"]]["seconds"] += record["seconds"]
-        found[record["task"]]["artifacts"] += 1
-    return dict(sorted(found.items(), key=lambda item: -item[1]["seconds"]))
+from runs import base_model_url, dataset_url, luigi, parser, results_path, stages
 
 
 def main():

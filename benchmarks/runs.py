@@ -5,6 +5,7 @@ import argparse
 import subprocess
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,3 +62,15 @@ def mobile_model(flags: list[str]):
     params.update({flag[2:].replace("-", "_"): "true" for flag, value in zip(flags, flags[1:] + ["--"])
                    if flag.startswith("--") and value.startswith("--") and flag != "--local-scheduler"})
     return MobileModel.from_str_params(params)
+
+
+def stages(data_dir: Path) -> dict:
+    """{stage: {"seconds", "artifacts"}} from every artifact's record under `data_dir`, largest first."""
+    from tasks.artifact import artifact_folders, read_record
+
+    found = defaultdict(lambda: {"seconds": 0.0, "artifacts": 0})
+    for folder in artifact_folders(data_dir):
+        record = read_record(folder)
+        found[record["task"]]["seconds"] += record["seconds"]
+        found[record["task"]]["artifacts"] += 1
+    return dict(sorted(found.items(), key=lambda item: -item[1]["seconds"]))
