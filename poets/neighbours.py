@@ -54,7 +54,8 @@ def search(features: np.ndarray, pool: np.ndarray, threshold: float | None = Non
         blocks = ((rows, columns if threshold is not None else columns[pool[columns]])
                   for rows, columns in cluster_blocks(unit))
     else:
-        blocks, whole = _every_pair(len(unit), len(compared)), unit.T if threshold is not None else unit[members].T
+        blocks = _every_pair(len(unit), len(compared))
+        whole = unit.T if threshold is not None else unit[members].T
     for rows, columns in blocks:
         similar = unit[rows] @ (whole if columns is None else unit[columns].T)
         columns = compared if columns is None else columns
