@@ -66,9 +66,27 @@ def _fit(x: np.ndarray, onehot: np.ndarray, l2: float, start: np.ndarray | None 
     return minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": MAX_ITERATIONS, "ftol": 1e-7}).x
 
 
-def _standardizer(features):
-    x = np.asarray(features, np.float64)
-    return x.mean(axis=0), x.std(axis=0) + 1e-6
+def _standardizer(features, columns: int = 64):
+    """(mean, spread + 1e-6) of each feature, in float64, a few columns at a time: no float64 copy of
+    every photo's features is held (each column's figures are the same bytes as from a whole copy)."""
+    means, spreads = [], []
+    for start in range(0, features.shape[1], columns):
+        x = np.asarray(features[:, start:start + columns], np.float64)
+        means.append(x.mean(axis=0))
+        spreads.append(x.std(axis=0))
+    return np.concatenate(means), np.concatenate(spreads) + 1e-6
+
+
+def _standardized(features: np.ndarray, rows: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """The features of `rows` standardized, in float64, a fit's input: only the rows a fit takes,
+    as it takes them, and no float32 copy of them all on the way. A float64 copy of every photo's
+    features, beside a fit's copy of its rows, held about four times the features themselves."""
+    x = np.empty((len(rows), features.shape[1]))
+    for start in range(0, len(rows), 4096):
+        x[start:start + 4096] = features[rows[start:start + 4096]]
+    x -= mean
+    x /= scale
+    return x
 
 
 def _model(theta, classes, mean, scale):
@@ -105,18 +123,19 @@ def out_of_fold(features: np.ndarray, truth: np.ndarray, classes: int, pool: np.
     rows = np.flatnonzero(pool)
     folds = max(2, min(folds, len(rows)))
     fold = stratified_folds(truth[rows], folds, seed)
-    # Standardized once on every photo: it uses no label, so nothing leaks between folds.
+    # Standardized by every photo's mean and spread: they use no label, so nothing leaks between folds.
     mean, scale = _standardizer(features)
-    x = (np.asarray(features, np.float64) - mean) / scale
     onehot = np.eye(classes)[truth]
     best = None
     for penalty in (L2_GRID if l2 is None else (l2,)):
         # Each fold starts from the whole pool's fit: a few iterations instead of a hundred.
-        whole = _fit(x[rows], onehot[rows], penalty)
+        whole = _fit(_standardized(features, rows, mean, scale), onehot[rows], penalty)
         probabilities = np.zeros((len(truth), classes), np.float32)
         for k in range(folds):
             held, fitted = rows[fold == k], rows[fold != k]
-            model = _model(_fit(x[fitted], onehot[fitted], penalty, whole), classes, mean, scale)
+            # Not kept under a name: the next fold's rows would be made while these are still held.
+            model = _model(_fit(_standardized(features, fitted, mean, scale), onehot[fitted], penalty, whole),
+                           classes, mean, scale)
             probabilities[held] = predict(model, features[held])
             if (~pool).any():
                 probabilities[~pool] += predict(model, features[~pool]) / folds
