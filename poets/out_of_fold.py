@@ -100,7 +100,7 @@ def fit(features: np.ndarray, truth: np.ndarray, classes: int, l2: float) -> tup
     mean cross-entropy plus l2 / 2 * |W|^2 on the standardized features; the
     standardization is folded into W and b, so they apply to raw features."""
     mean, scale = _standardizer(features)
-    theta = _fit((np.asarray(features, np.float64) - mean) / scale, np.eye(classes)[truth], l2)
+    theta = _fit(_standardized(features, np.arange(len(features)), mean, scale), np.eye(classes)[truth], l2)
     return _model(theta, classes, mean, scale)
 
 
