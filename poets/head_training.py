@@ -16,17 +16,17 @@ def calibrate(layers: list, features: np.ndarray, truth: np.ndarray) -> tuple[li
     score before and after: {"temperature", "photos", "cross_entropy_before",
     "cross_entropy_after", "ece_before", "ece_after"}). With no held-out photo
     the head is unchanged (temperature 1)."""
-    held = logits(layers, features)
-    temperature = fit_temperature(held, truth)
-    return scaled(layers, temperature), calibration_record(held, truth, temperature)
+    held_out_logits = logits(layers, features)
+    temperature = fit_temperature(held_out_logits, truth)
+    return scaled(layers, temperature), calibration_record(held_out_logits, truth, temperature)
 
 
-def calibration_record(held: np.ndarray, truth: np.ndarray, temperature: float) -> dict:
-    """What training.json says of a temperature fitted on the held-out logits `held`:
+def calibration_record(held_out_logits: np.ndarray, truth: np.ndarray, temperature: float) -> dict:
+    """What training.json says of a temperature fitted on `held_out_logits`, the logits of held-out photos:
     {"temperature", "photos", "cross_entropy_before", "cross_entropy_after",
     "ece_before", "ece_after", "sure_above" (the camera app's default threshold,
     poets.calibration.sure_above)} (cross-entropies None without a photo)."""
-    before, after = softmax(held), softmax(held / temperature)
+    before, after = softmax(held_out_logits), softmax(held_out_logits / temperature)
     return {"temperature": temperature, "photos": int(len(truth)),
             "cross_entropy_before": cross_entropy(before, truth) if len(truth) else None,
             "cross_entropy_after": cross_entropy(after, truth) if len(truth) else None,
@@ -98,24 +98,24 @@ def choose_by_folds(features: np.ndarray, truth: np.ndarray, classes: int, steps
     temperature, as `cross_validate`'s: slightly optimistic, as the step and temperature were chosen on
     them)}.
     """
-    held_logits, train_metrics = fold_logits(features, truth, classes, steps, seed, folds, eval_interval, on_fold,
+    step_logits, train_metrics = fold_logits(features, truth, classes, steps, seed, folds, eval_interval, on_fold,
                                              **training)
-    temperatures = [fit_temperature(held, truth) for held in held_logits]
+    temperatures = [fit_temperature(logits_then, truth) for logits_then in step_logits]
     history, losses = [], []
-    for index, (held, temperature) in enumerate(zip(held_logits, temperatures)):
-        probabilities = softmax(held)
+    for index, (logits_then, temperature) in enumerate(zip(step_logits, temperatures)):
+        probabilities = softmax(logits_then)
         history.append({"step": min((index + 1) * eval_interval, steps),
                         "train_accuracy": float(train_metrics[index, 0]),
                         "train_cross_entropy": float(train_metrics[index, 1]),
                         "validation_accuracy": float((probabilities.argmax(axis=1) == truth).mean()),
                         "validation_cross_entropy": cross_entropy(probabilities, truth)})
-        losses.append(cross_entropy(softmax(held / temperature), truth))
+        losses.append(cross_entropy(softmax(logits_then / temperature), truth))
     # On a tie the earlier step: less training, the same fit.
     chosen = int(np.argmin(losses))
     temperature = temperatures[chosen]
     return {"folds": folds, "photos": int(len(truth)), "step": history[chosen]["step"], "temperature": temperature,
-            "history": history, "calibration": calibration_record(held_logits[chosen], truth, temperature),
-            "estimate": {**estimate(softmax(held_logits[chosen] / temperature), truth, folds), "chose_the_step": True}}
+            "history": history, "calibration": calibration_record(step_logits[chosen], truth, temperature),
+            "estimate": {**estimate(softmax(step_logits[chosen] / temperature), truth, folds), "chose_the_step": True}}
 
 
 def fold_logits(features, truth, classes, steps, seed, folds, eval_interval, on_fold=None,
@@ -186,28 +186,28 @@ def train_by_validation(features: np.ndarray, truth: np.ndarray, train: np.ndarr
 
     layers, best_step = train_head(features[train], truth[train], features[validation], truth[validation], classes,
                                    steps, seed=seed, on_eval=on_head_eval, distorted=distorted, **training)
-    fine_tuned, fine_tune_epoch, held = None, 0, features[validation]
+    fine_tuned, fine_tune_epoch, val_x = None, 0, features[validation]
     if fine_tuning and fine_tuning["epochs"]:
         def on_fine_tune_eval(epoch, done, train_metrics, val_metrics):
             if epoch:  # epoch 0 is the head as trained, already in the history
                 on_eval(steps + done, train_metrics, val_metrics)
                 report(steps + done, total)
 
-        layers, fine_tuned, fine_tune_epoch, held = _fine_tuned(fine_tuning, layers, truth, train, validation, held,
-                                                                seed, on_fine_tune_eval, training)
+        layers, fine_tuned, fine_tune_epoch, val_x = _fine_tuned(fine_tuning, layers, truth, train, validation, val_x,
+                                                                 seed, on_fine_tune_eval, training)
         if fine_tune_epoch:
             best_step = steps + fine_tune_epoch * per_epoch
-    layers, calibration = calibrate(layers, held, truth[validation])
+    layers, calibration = calibrate(layers, val_x, truth[validation])
     return layers, fine_tuned, {"best_step": best_step, "history": history, "fine_tune_epoch": fine_tune_epoch,
                                 "calibration": calibration}
 
 
-def _fine_tuned(fine_tuning, layers, truth, train, validation, held, seed, on_eval, training):
+def _fine_tuned(fine_tuning, layers, truth, train, validation, val_x, seed, on_eval, training):
     """(the head and the blocks tuned together by fine_tune.fine_tune, the blocks' weights or None, the epoch
-    kept, the validation photos' features: through the blocks as tuned, else `held` as they were)."""
+    kept, the validation photos' features: through the blocks as tuned, else `val_x` as they were)."""
     top, activations = fine_tuning["top"], fine_tuning["activations"]
     layers, fine_tuned, epoch = fine_tune.fine_tune(
         top, layers, activations[train], truth[train], activations[validation], truth[validation],
         fine_tuning["epochs"], fine_tuning["learning_rate"], training["batch_size"], seed, training["dropout"],
         on_eval=on_eval)
-    return layers, fine_tuned, epoch, fine_tune.pooled(top, activations[validation]) if fine_tuned else held
+    return layers, fine_tuned, epoch, fine_tune.pooled(top, activations[validation]) if fine_tuned else val_x

@@ -47,6 +47,8 @@ import numpy as np
 GRAPH_MODES = ("weights_rounded", "weights")
 TFLITE_MODES = ("float16", "dynamic_range", "int8")
 MODES = GRAPH_MODES + TFLITE_MODES
+# The variants every run evaluates before any quantization mode.
+UNQUANTIZED = ("retrained", "optimized")
 FILE_NAMES = {"weights_rounded": "rounded_graph.pb", "weights": "quantized_graph.pb",
               "float16": "float16.tflite", "dynamic_range": "dynamic_range.tflite", "int8": "int8.tflite"}
 LEVELS = 256

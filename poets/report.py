@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from poets import report_plots
+from poets.calibration import BINS
+from poets.quantize import UNQUANTIZED
 from poets.report_parts import (  # noqa: F401 (Evaluation, DOCS: what callers import from here)
     DOCS,
     STYLE,
@@ -61,7 +63,7 @@ def write_report(summary: dict, folder: Path) -> None:
         f"{variants_md(summary)}\n\n"
         f"{cross_validated_text(summary)}"
         f"Accuracy and cross-entropy on the test split, the accuracy's 95% interval by Wilson's score "
-        f"method; ECE: expected calibration error, 15 bins; size of the model file; time for one photo, "
+        f"method; ECE: expected calibration error, {BINS} bins; size of the model file; time for one photo, "
         f"batch 1, on this machine; agreement: share of test photos whose top label matches the "
         f"optimized graph's.\n\n"
         f"Shipped to the Android app: **{android['variant']}** (`{android['model']}`).\n\n"
@@ -93,7 +95,7 @@ class Page:
     def __post_init__(self):
         self.labels = self.summary["labels"]
         self.shipped = self.summary["android"]["variant"]
-        self.quantized = next((name for name in self.summary["variants"] if name not in ("retrained", "optimized")),
+        self.quantized = next((name for name in self.summary["variants"] if name not in UNQUANTIZED),
                               None)
         self.truth = self.evaluations["optimized"].truth(self.labels)
         self.edited = edited_test_labels_text(self.summary.get("test_labels_edited"), html=True)
@@ -193,7 +195,7 @@ def calibration_section(page):
             f"<p>The softmax is divided by a temperature of {calibration['temperature']:.3f}, fitted on "
             f"{fitted_on} (Guo et al. 2017); it changes no top label. "
             "Whether a probability means what it says: of the test photos given about 0.9, about 9 in 10 "
-            "should be right. Per variant, the test photos in 15 bins of confidence (the top probability), "
+            f"should be right. Per variant, the test photos in {BINS} bins of confidence (the top probability), "
             "each bin's accuracy as a bar: on the diagonal, calibrated; below it, overconfident; above it, "
             "underconfident. ECE, the expected calibration error, is the bins' gaps weighted by their photos.</p>",
             '<img src="reliability.png" alt="reliability diagrams">']

@@ -39,6 +39,11 @@ LIMITS = {
 }
 
 
+def limits_of(task) -> dict:
+    """The limits `task` (MobileModel, Compare) was given, by name: those not 0."""
+    return {key: getattr(task, key) for key in LIMITS if getattr(task, key)}
+
+
 def choose(variants: dict, max_size_kb: float = 0, max_latency_ms: float = 0, min_accuracy: float = 0,
            reference: str = "optimized") -> str:
     """The name of the variant to ship, of `variants` ({name: summary.json's

@@ -13,7 +13,7 @@ from tasks.parameters import Choice
 from tasks.quantize import Quantize
 from tasks.retrain import Retrain
 
-VARIANTS = ("retrained", "optimized") + quantize.MODES
+VARIANTS = quantize.UNQUANTIZED + quantize.MODES
 
 
 @inherits(Optimize)

@@ -9,7 +9,7 @@ from poets import architectures, quantize
 from poets.comparison import by_variant, key, seeds_by_held_out, with_float_figures, write_html
 from poets.evaluate import variant_figures
 from poets.failures import BadInput
-from poets.shipping import LIMITS, choose
+from poets.shipping import LIMITS, choose, limits_of
 from tasks.artifact import ArtifactTask, check_intact, write_json
 from tasks.compress import Compress
 from tasks.evaluate import Evaluate
@@ -63,7 +63,7 @@ class Compare(ArtifactTask):
         return self.architectures or (self.architecture,)
 
     def variants(self) -> tuple:
-        return ("retrained", "optimized") + self.quantization_modes
+        return quantize.UNQUANTIZED + self.quantization_modes
 
     def of(self, task, architecture, seed, variant):
         url = self.base_model_url.replace(WEIGHTS_FILE, architectures.get(architecture).weights_file)
@@ -118,7 +118,7 @@ class Compare(ArtifactTask):
         held_out = {pair: retrain.training()["calibration"]["cross_entropy_after"]
                     for pair, retrain in needs["retrain"].items()}
         candidates, reference = seeds_by_held_out(table, held_out)
-        limits = {name: getattr(self, name) for name in LIMITS if getattr(self, name)}
+        limits = limits_of(self)
         chosen = table[choose(candidates, **limits, reference=reference)]
         export = self.of(Export, chosen["architecture"], chosen["random_seed"], chosen["variant"])
         # Which combination ships is known only now: its export is a dynamic dependency.

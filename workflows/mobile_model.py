@@ -7,8 +7,9 @@ from luigi.util import inherits
 from poets.clients import top_label_agreement
 from poets.evaluate import per_class, variant_figures
 from poets.failures import BadInput
+from poets.quantize import UNQUANTIZED
 from poets.report import Evaluation, photos_to_show, write_html, write_report
-from poets.shipping import LIMITS, choose
+from poets.shipping import LIMITS, choose, limits_of
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.bottlenecks import features_of
 from tasks.camera_app import CameraApp
@@ -61,10 +62,10 @@ class MobileModel(ArtifactTask):
 
     def limits(self) -> dict:
         """The limits given, by name."""
-        return {key: getattr(self, key) for key in LIMITS if getattr(self, key)}
+        return limits_of(self)
 
     def variants(self):
-        return ("retrained", "optimized", self.quantization_mode)
+        return (*UNQUANTIZED, self.quantization_mode)
 
     def dynamic_requirements(self):
         """Every task run() may yield: the export and evaluation of each variant that may ship, and its camera app."""
