@@ -19,25 +19,22 @@ from poets.quantize import UNQUANTIZED
 from poets.report_parts import (  # noqa: F401 (Evaluation, DOCS: what callers import from here)
     DOCS,
     STYLE,
+    VARIANT_COLUMNS,
     Evaluation,
     accuracy_text,
     camera_app_text,
     cross_validated_text,
     edited_test_labels_text,
+    variant_cells,
 )
 from poets.report_photos import gallery, photos_to_check_html, photos_to_show  # noqa: F401 (photos_to_show)
 
 
 def variants_md(summary: dict) -> str:
     """The variants' table in Markdown."""
-    rows = ["| variant | accuracy (95% interval) | cross-entropy | ECE | size (bytes) | gzip (bytes) | gzip saves | "
-            "ms a photo | agrees with optimized |",
-            "|---|---|---|---|---|---|---|---|---|"]
-    for name, v in summary["variants"].items():
-        rows.append(f"| {name} | {accuracy_text(v)} | {v['cross_entropy']:.3f} | {v['ece']:.3f} | "
-                    f"{v['size_bytes']:,} | {v['gzip_bytes']:,} | {1 - v['gzip_bytes'] / v['size_bytes']:.1%} | "
-                    f"{1000 * v['latency_s']:.1f} | {v['agreement']:.1%} |")
-    return "\n".join(rows)
+    rows = [VARIANT_COLUMNS] + [variant_cells(name, v) for name, v in summary["variants"].items()]
+    lines = ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines[:1] + ["|---" * len(VARIANT_COLUMNS) + "|"] + lines[1:])
 
 
 def tflite_table(summary: dict) -> str:
@@ -243,16 +240,15 @@ SECTIONS = (title_section, variants_section, per_class_section, confusion_sectio
 
 def variants_html(summary, shipped):
     """The variants' table in HTML, the shipped one marked."""
-    def first_cell(name):
-        return f'<tr class="shipped"><td>{escape(name)} (shipped)' if name == shipped else f"<tr><td>{escape(name)}"
-
-    rows = "".join(
-        f"{first_cell(name)}</td><td>{accuracy_text(v)}</td><td>{v['cross_entropy']:.3f}</td><td>{v['ece']:.3f}</td><td>{v['size_bytes']:,}</td>"
-        f"<td>{v['gzip_bytes']:,}</td><td>{1000 * v['latency_s']:.1f}</td><td>{v['agreement']:.1%}</td></tr>"
-        for name, v in summary["variants"].items())
-    return ("<table><tr><th>variant</th><th>accuracy (95% interval)</th><th>cross-entropy</th><th>ECE</th>"
-            "<th>size (bytes)</th><th>gzip (bytes)</th><th>ms a photo</th><th>agrees with optimized</th></tr>"
-            f"{rows}</table>")
+    rows = []
+    for name, v in summary["variants"].items():
+        cells = [escape(cell) for cell in variant_cells(name, v)]
+        if name == shipped:
+            cells[0] += " (shipped)"
+        rows.append(('<tr class="shipped">' if name == shipped else "<tr>") + "".join(f"<td>{c}</td>" for c in cells)
+                    + "</tr>")
+    head = "".join(f"<th>{escape(column)}</th>" for column in VARIANT_COLUMNS)
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
 def _cross_validated_html(summary):

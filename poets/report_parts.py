@@ -38,6 +38,18 @@ def accuracy_text(variant: dict) -> str:
     return f"{variant['accuracy']:.3f} ({low:.3f}-{high:.3f})"
 
 
+# The variants' table, the same in report.md and report.html.
+VARIANT_COLUMNS = ("variant", "accuracy (95% interval)", "cross-entropy", "ECE", "size (bytes)", "gzip (bytes)",
+                   "gzip saves", "ms a photo", "agrees with optimized")
+
+
+def variant_cells(name: str, v: dict) -> list[str]:
+    """A variant's row of the variants' table (VARIANT_COLUMNS), from its summary.json figures `v`."""
+    return [name, accuracy_text(v), f"{v['cross_entropy']:.3f}", f"{v['ece']:.3f}", f"{v['size_bytes']:,}",
+            f"{v['gzip_bytes']:,}", f"{1 - v['gzip_bytes'] / v['size_bytes']:.1%}", f"{1000 * v['latency_s']:.1f}",
+            f"{v['agreement']:.1%}"]
+
+
 def edited_test_labels_text(edits: dict | None, html: bool) -> str:
     """Beside every test figure where --label-fixes changed test labels, the warning; else nothing."""
     if not edits or not edits["relabelled"] + edits["excluded"]:

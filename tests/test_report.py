@@ -89,6 +89,25 @@ def test_report_html_is_self_contained_and_lists_exactly_the_mistakes(completed)
         path for (path, _), a, b in zip(photos, optimized, rounded) if a != b)
 
 
+def test_report_md_and_html_give_the_same_variants_table(completed):
+    import html
+    import re
+
+    params, _ = completed
+    folder = Path(MobileModel(**params).output().path)
+    markdown = (folder / "report.md").read_text(encoding="utf-8").split("\n")
+    first = next(i for i, line in enumerate(markdown) if line.startswith("| variant |"))
+    lines = markdown[first:markdown.index("", first)]
+    md_rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if not line.startswith("|---")]
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    table = page[page.index("<h2>Variants</h2>"):]
+    table = table[:table.index("</table>")]
+    html_rows = [[html.unescape(cell).removesuffix(" (shipped)") for cell in re.findall(r"<t[hd]>(.*?)</t[hd]>", row)]
+                 for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table)]
+    assert len(md_rows) == 4 and md_rows == html_rows
+    assert "gzip saves" in md_rows[0]
+
+
 def test_a_hundred_classes_and_a_class_without_test_photos_stay_readable(tmp_path):
     rng = np.random.default_rng(0)
     labels = [f"class_{i:03d}" for i in range(100)]
