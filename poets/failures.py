@@ -17,6 +17,13 @@ class BadInput(UserFailure, ValueError):
 class DiskFull(UserFailure, OSError):
     """The disk (or the quota) ran out while writing: nothing of it was kept."""
 
+    @classmethod
+    def said(cls, error: OSError, who: str, doing: str, flag: str, filename: str | None = None) -> "DiskFull":
+        """The failure to raise for `error`: `who` (a task, a flag) ran out of space while `doing`, and
+        nothing of it was kept; `flag` moves what filled up."""
+        return cls(error.errno, f"{who}: the disk is full (or the quota used up) while {doing}; nothing of it was "
+                                f"kept. Free some space, or move {flag}, and run again", filename)
+
 
 def names() -> set[str]:
     """The class names of every UserFailure, for failures that reach the log only as text."""

@@ -41,8 +41,13 @@ def read_record(folder):
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
+def record_bytes(record: dict) -> bytes:
+    """A record as its file holds it, on disk and in a bucket."""
+    return (json.dumps(record, indent=2) + "\n").encode("utf-8")
+
+
 def write_record(folder: Path, record: dict) -> None:
-    (Path(folder) / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    (Path(folder) / RECORD).write_bytes(record_bytes(record))
 
 
 def intact_key(folder: Path):
@@ -84,10 +89,15 @@ def differences(record, local_path, names=None):
     return problems
 
 
+def temporary_name(final: Path) -> Path:
+    """A fresh `-luigi-tmp-` name beside `final`, for what is renamed onto it when complete."""
+    return final.with_name(f"{final.name}-luigi-tmp-{random.randrange(10**10):010d}")
+
+
 def temporary_sibling(final: Path) -> Path:
     """A fresh `-luigi-tmp-` folder beside `final`, renamed onto it when complete."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    folder = final.with_name(f"{final.name}-luigi-tmp-{random.randrange(10**10):010d}")
+    folder = temporary_name(final)
     folder.mkdir()
     return folder
 

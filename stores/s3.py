@@ -38,7 +38,6 @@ import hashlib
 import json
 import logging
 import os
-import random
 import shutil
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -54,6 +53,8 @@ from stores.records import (
     differences,
     move_into_place,
     read_record,
+    record_bytes,
+    temporary_name,
     temporary_sibling,
     unlisted,
     write_record,
@@ -169,7 +170,7 @@ class S3Store(Bucket, Store):
             if not differences(record, lambda _: path, [name]):
                 return []  # downloaded, and checked, before
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f"{path.name}-luigi-tmp-{random.randrange(10**10):010d}")
+            partial = temporary_name(path)
             url = self.file_url(stage, artifact_id, record, name)
             try:
                 for attempt in range(1 + REFETCHES):
@@ -189,9 +190,8 @@ class S3Store(Bucket, Store):
                 problems = [p for found in pool.map(get, names) for p in found]
             except OSError as error:
                 if disk_full(error):
-                    raise DiskFull(error.errno, f"--cache-dir {self.cache}: the disk is full (or the quota used up) "
-                                               f"while downloading {self.url(stage, artifact_id)}; nothing of it was "
-                                               "kept. Free some space, or move --cache-dir, and run again") from error
+                    doing = f"downloading {self.url(stage, artifact_id)}"
+                    raise DiskFull.said(error, f"--cache-dir {self.cache}", doing, "--cache-dir") from error
                 raise self.gave_up("downloading", stage, artifact_id, error) from error
             except Exception as error:
                 raise self.gave_up("downloading", stage, artifact_id, error) from error
@@ -230,7 +230,7 @@ class S3Store(Bucket, Store):
         from botocore.exceptions import ClientError
 
         url = self.url(stage, artifact_id, RECORD)
-        body = (json.dumps(record, indent=2) + "\n").encode("utf-8")
+        body = record_bytes(record)
         try:
             self.client.put_object(Bucket=self.bucket, Key=self._bucket_key(url)[1], Body=body, IfNoneMatch="*")
         except ClientError as error:

@@ -166,9 +166,7 @@ class ArtifactTask(luigi.Task):
             if disk_full(error):
                 # With a bucket, artifacts are made in the cache: that is the disk to free or move.
                 flag = "--cache-dir" if self.store.remote else "--data-dir"
-                raise DiskFull(error.errno, f"{self.task_family}: the disk is full (or the quota used up) while "
-                                           f"writing {final}; nothing of it was kept. Free some space, or move "
-                                           f"{flag}, and run again", error.filename) from error
+                raise DiskFull.said(error, self.task_family, f"writing {final}", flag, error.filename) from error
             raise
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)

@@ -9,6 +9,7 @@ from poets import architectures, quantize
 from poets.comparison import by_variant, key, seeds_by_held_out, with_float_figures, write_html
 from poets.evaluate import variant_figures
 from poets.failures import BadInput
+from poets.report_parts import Evaluation
 from poets.shipping import LIMITS, choose, limits_of
 from tasks.artifact import ArtifactTask, check_intact, write_json
 from tasks.compress import Compress
@@ -106,8 +107,8 @@ class Compare(ArtifactTask):
             evaluate, sizes = needs["evaluate"][name], needs["compress"][name].sizes()
             metrics, graph = evaluate.metrics(), evaluate.graph_task()
             labels = needs["retrain"][(architecture, seed)].read_labels()
-            probabilities[name] = evaluate.probabilities()
-            truth = [labels.index(label) for _, label in evaluate.photos()]
+            scores = Evaluation(evaluate.photos(), evaluate.probabilities())
+            probabilities[name], truth = scores.probabilities, scores.truth(labels)
             tflite = graph.graph.suffix == ".tflite"
             facts = graph.tflite_facts() if tflite else None
             rows.append({"architecture": architecture, "variant": variant, "random_seed": seed,
