@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from poets.contract import is_tflite
 from poets.report_parts import STYLE, edited_test_labels_text
 from poets.report_plots import pyplot
 
@@ -30,7 +31,7 @@ def with_float_figures(rows: list[dict], probabilities: dict) -> dict:
     for name, row in table.items():
         float_name = key(row["architecture"], "optimized", row["random_seed"])
         row["agreement"] = top_label_agreement(probabilities[name], probabilities[float_name])
-        row["size_bytes"] = row["file_bytes"] if row["path"].endswith(".tflite") else table[float_name]["file_bytes"]
+        row["size_bytes"] = row["file_bytes"] if is_tflite(row["path"]) else table[float_name]["file_bytes"]
     return {name: {**row, "shipped_bytes": row["size_bytes"]} for name, row in table.items()}
 
 

@@ -19,6 +19,11 @@ INPUT_MEAN = 128.0
 INPUT_STD = 128.0
 
 
+def is_tflite(path) -> bool:
+    """Whether the model file `path` is a TFLite model (.tflite, or the apps' graph.lite), not a frozen graph."""
+    return str(path).endswith((".tflite", ".lite"))
+
+
 def normalized(pixels: np.ndarray) -> np.ndarray:
     """Channel values 0-255 as the model's input expects them."""
     return (pixels - INPUT_MEAN) / INPUT_STD

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from poets import quiet
-from poets.contract import INPUT, OUTPUT
+from poets.contract import INPUT, OUTPUT, is_tflite
 
 
 def load(path: Path):
@@ -105,7 +105,7 @@ class Classifier:
 def open_model(path: Path, input_name: str = INPUT, output_name: str = OUTPUT, threads: int | None = None):
     """A classifier for a frozen graph (.pb) or a TFLite model (.tflite, .lite); `threads`: LiteRT's
     (None: its default, one), where TensorFlow's session always takes every core."""
-    if Path(path).suffix in (".tflite", ".lite"):
+    if is_tflite(path):
         from poets.tflite import TFLiteClassifier
 
         return TFLiteClassifier(path, threads=threads)

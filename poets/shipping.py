@@ -7,6 +7,7 @@ that meets all of them; none meeting them is an error that says which limit
 no variant meets, and the closest one.
 """
 
+from poets.contract import is_tflite
 from poets.failures import BadInput
 
 ANDROID_TOLERANCE = 0.01
@@ -23,7 +24,7 @@ def shipped_size(variants: dict, name: str) -> int:
     v = variants[name]
     if "shipped_bytes" in v:
         return v["shipped_bytes"]
-    return v["size_bytes"] if v["path"].endswith(".tflite") else variants["optimized"]["size_bytes"]
+    return v["size_bytes"] if is_tflite(v["path"]) else variants["optimized"]["size_bytes"]
 
 
 def limits_text(limits: dict) -> str:

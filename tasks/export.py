@@ -4,6 +4,7 @@ import logging
 import shutil
 
 from poets import architectures
+from poets.contract import is_tflite
 from poets.export import check_against_graph, check_client_loads, for_clients
 from poets.tflite import to_tflite
 from tasks.artifact import read_json, write_json
@@ -49,7 +50,7 @@ class Export(VariantTask):
         source, labels = needs["graph"].graph, needs["retrain"].labels
         size = architectures.get(self.architecture).size
         pixels = needs["dataset"].sample_pixels(size)
-        if source.suffix == ".tflite":
+        if is_tflite(source):
             # A TFLite variant already carries its metadata: it ships as it is.
             model, facts = source.read_bytes(), needs["graph"].tflite_facts()
             check = check_against_graph(model, needs["optimize"].graph, pixels, exact=False)

@@ -7,6 +7,7 @@ from luigi.util import inherits
 
 from poets import architectures, quantize
 from poets.comparison import by_variant, key, seeds_by_held_out, with_float_figures, write_html
+from poets.contract import is_tflite
 from poets.evaluate import variant_figures
 from poets.failures import BadInput
 from poets.report_parts import Evaluation
@@ -109,7 +110,7 @@ class Compare(ArtifactTask):
             labels = needs["retrain"][(architecture, seed)].read_labels()
             scores = Evaluation(evaluate.photos(), evaluate.probabilities())
             probabilities[name], truth = scores.probabilities, scores.truth(labels)
-            tflite = graph.graph.suffix == ".tflite"
+            tflite = is_tflite(graph.graph)
             facts = graph.tflite_facts() if tflite else None
             rows.append({"architecture": architecture, "variant": variant, "random_seed": seed,
                          **variant_figures(str(graph.graph.resolve()), metrics, sizes, probabilities[name], truth),

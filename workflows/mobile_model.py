@@ -5,6 +5,7 @@ import logging
 from luigi.util import inherits
 
 from poets.clients import top_label_agreement
+from poets.contract import is_tflite
 from poets.evaluate import per_class, variant_figures
 from poets.failures import BadInput
 from poets.quantize import UNQUANTIZED
@@ -137,7 +138,7 @@ class MobileModel(ArtifactTask):
                 "agreement": top_label_agreement(scores.probabilities, optimized),
                 "per_class": per_class(scores.probabilities, truth, labels),
             }
-            if variants[name]["path"].endswith(".tflite"):
+            if is_tflite(variants[name]["path"]):
                 variants[name]["tflite"] = evaluate.graph_task().tflite_facts()
         return variants
 
