@@ -23,7 +23,7 @@ import numpy as np
 
 from poets import architectures
 from poets.contract import cross_entropy
-from poets.head import dropout_levels, training_sample
+from poets.head import better, dropout_levels, dropout_mask, training_sample
 
 BATCH = 256  # photos a forward pass takes when only predicting
 
@@ -89,12 +89,11 @@ def fine_tune(top, layers, train_x, train_y, val_x, val_y, epochs, learning_rate
         for start in range(0, per_epoch * batch_size, batch_size):
             # Rows in ascending order: a forward gather from the array (and the bytes the seed has always given).
             rows = np.sort(order[start:start + batch_size])
-            masks = [(rng.integers(0, 256, (len(rows), width), dtype=np.uint8) >= dropped) * keep for width in widths]
+            masks = [dropout_mask(rng, (len(rows), width), dropped, keep) for width in widths]
             step(tf.constant(train_x[rows].astype(np.float32)), tf.constant(train_y[rows]),
                  [tf.constant(m, tf.float32) for m in masks])
         accuracy, loss = score(epoch, epoch * per_epoch)
-        # Higher accuracy wins; on a tie the lower cross-entropy does.
-        if (accuracy, -loss) > (best[0], -best[1]):
+        if better((accuracy, loss), best):
             trained = [p.numpy() for p in head]
             best = (accuracy, loss, list(zip(trained[::2], trained[1::2])), block_weights(top), epoch)
     set_block_weights(top, best[3])

@@ -33,6 +33,18 @@ def dropout_levels(dropout: float) -> tuple[int, np.float32]:
     return dropped, np.float32(256 / (256 - dropped))
 
 
+def dropout_mask(rng, shape, dropped: int, keep: np.float32) -> np.ndarray:
+    """A dropout mask of `shape` from `rng` (dropout_levels' `dropped` and `keep`): 0 where a random
+    byte is below `dropped`, `keep` elsewhere."""
+    return (rng.integers(0, 256, shape, dtype=np.uint8) >= dropped) * keep
+
+
+def better(scores: tuple, best: tuple) -> bool:
+    """Whether validation (accuracy, cross-entropy) `scores` beat `best`'s: higher accuracy wins; on a
+    tie the lower cross-entropy does."""
+    return (scores[0], -scores[1]) > (best[0], -best[1])
+
+
 def training_sample(photos: int) -> slice:
     """The training photos the training metrics are measured on: at most
     TRAIN_METRICS_PHOTOS, spread over the set (each evaluation on all 2955
@@ -118,8 +130,7 @@ def train_head(train_x, train_y, val_x, val_y, classes, steps, learning_rate, ba
                 on_eval(step, train_metrics, val_metrics)
             if on_head:
                 on_head(step, average)
-            # Higher accuracy wins; on a tie the lower cross-entropy does.
-            if (val_metrics[0], -val_metrics[1]) > (best[0], -best[1]) or (keep_last and step == steps):
+            if better(val_metrics, best) or (keep_last and step == steps):
                 best = (*val_metrics, [(w.copy(), b.copy()) for w, b in average], step)
     return best[2:]
 
@@ -140,7 +151,7 @@ def batch_gradients(layers, x, targets, rng, dropped, keep) -> list[np.ndarray]:
     each layer's input losing units to dropout (dropout_levels' `dropped` and `keep`, masks from `rng`)."""
     inputs, masks = [], []
     for index, (weights, biases) in enumerate(layers):
-        mask = (rng.integers(0, 256, x.shape, dtype=np.uint8) >= dropped) * keep if dropped else np.float32(1)
+        mask = dropout_mask(rng, x.shape, dropped, keep) if dropped else np.float32(1)
         x = x * mask
         inputs.append(x)
         masks.append(mask)
