@@ -18,7 +18,7 @@ class DiskFull(UserFailure, OSError):
     """The disk (or the quota) ran out while writing: nothing of it was kept."""
 
     @classmethod
-    def said(cls, error: OSError, who: str, doing: str, flag: str, filename: str | None = None) -> "DiskFull":
+    def of(cls, error: OSError, who: str, doing: str, flag: str, filename: str | None = None) -> "DiskFull":
         """The failure to raise for `error`: `who` (a task, a flag) ran out of space while `doing`, and
         nothing of it was kept; `flag` moves what filled up."""
         return cls(error.errno, f"{who}: the disk is full (or the quota used up) while {doing}; nothing of it was "

@@ -21,7 +21,6 @@ from poets.report_parts import (  # noqa: F401 (Evaluation, DOCS: what callers i
     STYLE,
     VARIANT_COLUMNS,
     Evaluation,
-    accuracy_text,
     camera_app_text,
     cross_validated_text,
     edited_test_labels_text,

@@ -191,7 +191,7 @@ class S3Store(Bucket, Store):
             except OSError as error:
                 if disk_full(error):
                     doing = f"downloading {self.url(stage, artifact_id)}"
-                    raise DiskFull.said(error, f"--cache-dir {self.cache}", doing, "--cache-dir") from error
+                    raise DiskFull.of(error, f"--cache-dir {self.cache}", doing, "--cache-dir") from error
                 raise self.gave_up("downloading", stage, artifact_id, error) from error
             except Exception as error:
                 raise self.gave_up("downloading", stage, artifact_id, error) from error

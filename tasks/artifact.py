@@ -166,7 +166,7 @@ class ArtifactTask(luigi.Task):
             if disk_full(error):
                 # With a bucket, artifacts are made in the cache: that is the disk to free or move.
                 flag = "--cache-dir" if self.store.remote else "--data-dir"
-                raise DiskFull.said(error, self.task_family, f"writing {final}", flag, error.filename) from error
+                raise DiskFull.of(error, self.task_family, f"writing {final}", flag, error.filename) from error
             raise
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
