@@ -298,11 +298,10 @@ def main():
     any_mode = workflow("weights_rounded")
     evaluations = {name: Evaluation(task.photos(), task.probabilities())
                    for name, task in ((name, any_mode.clone(Evaluate, variant=name)) for name in variants)}
-    checked = any_mode.clone(CheckPhotos)
-    check = {"path": every["photos_to_check"]["path"], "rows": checked.rows(), "findings": checked.findings()}
     shutil.rmtree(out.parent / "thumbnails", ignore_errors=True)
     write_html(every, out.parent, evaluations, any_mode.clone(DownloadDataset).photos,
-               any_mode.clone(Retrain).training(), read_json(features_of(any_mode).skipped), check)
+               any_mode.clone(Retrain).training(), read_json(features_of(any_mode).skipped),
+               any_mode.clone(CheckPhotos).for_report())
     print(f"written {out.relative_to(ROOT)}, report.md, report.html and their figures beside it")
     if not args.keep:
         shutil.rmtree(data_dir)

@@ -102,6 +102,10 @@ class CheckPhotos(ArtifactTask):
     def findings(self):
         return read_json(self.path("check.json"))
 
+    def for_report(self) -> dict:
+        """The check as report.html shows it (poets.report.write_html's `check`)."""
+        return {"path": str(self.table.resolve()), "rows": self.rows(), "findings": self.findings()}
+
     def excluded(self) -> set:
         return set(read_json(self.path("exclude.json")))
 

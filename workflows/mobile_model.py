@@ -108,12 +108,11 @@ class MobileModel(ArtifactTask):
         yield [export, shipped, app]
         for task in (export, shipped, app):  # read below, like the static requirements
             check_intact(task)
-        training, findings = needs["retrain"].training(), needs["check"].findings()
-        summary = self.summary_record(labels, variants, chosen, export, training, findings)
+        training, check = needs["retrain"].training(), needs["check"].for_report()
+        summary = self.summary_record(labels, variants, chosen, export, training, check["findings"])
         summary["camera_app"] = {"path": str(app.app.resolve()), "variants": list(app.variants()),
                                  "sure_above": training["calibration"]["sure_above"]}
         evaluations.setdefault(chosen, Evaluation(shipped.photos(), shipped.probabilities()))
-        check = {"path": summary["photos_to_check"]["path"], "rows": needs["check"].rows(), "findings": findings}
         shown = sorted({path for evaluation in evaluations.values() for path, _ in evaluation.photos}
                        | photos_to_show(check["rows"], check["findings"]["duplicates"]))
         photos = check_intact(needs["dataset"], [f"photos/{path}" for path in shown]) / "photos"
