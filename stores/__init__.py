@@ -16,6 +16,7 @@ from stores.local import LocalStore
 from stores.records import (  # noqa: F401 (the records' names the artifact layer uses, from here)
     RECORD,
     ArtifactDamaged,
+    complete_folders,
     file_digests,
     intact_key,
     move_into_place,

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import luigi
 
-from stores.records import RECORD, ArtifactDamaged, damage, read_record
+from stores.records import ArtifactDamaged, complete_folders, damage, read_record
 from stores.store import Store
 
 
@@ -30,7 +30,7 @@ class LocalStore(Store):
         return read_record(self.folder(stage, artifact_id))
 
     def ids(self, stage):
-        return sorted(path.parent.name for path in Path(self.root).glob(f"{stage}/*/{RECORD}"))
+        return [folder.name for folder in complete_folders(self.root, stage)]
 
     def fetch(self, stage, artifact_id, names=None) -> Path:
         folder = self.folder(stage, artifact_id)

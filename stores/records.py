@@ -89,9 +89,20 @@ def differences(record, local_path, names=None):
     return problems
 
 
+TEMPORARY = "-luigi-tmp-"
+
+
 def temporary_name(final: Path) -> Path:
     """A fresh `-luigi-tmp-` name beside `final`, for what is renamed onto it when complete."""
-    return final.with_name(f"{final.name}-luigi-tmp-{random.randrange(10**10):010d}")
+    return final.with_name(f"{final.name}{TEMPORARY}{random.randrange(10**10):010d}")
+
+
+def complete_folders(root, stage: str = "*") -> list[Path]:
+    """The complete artifact folders under the local folder `root` (of one stage, or all): those with a
+    record, but for `-luigi-tmp-` ones. Their record is written last, just before the rename, so
+    another run (or a killed one) can leave one that has it: a reader must not take it, as it may be
+    renamed or removed under the reader."""
+    return sorted(path.parent for path in Path(root).glob(f"{stage}/*/{RECORD}") if TEMPORARY not in path.parent.name)
 
 
 def temporary_sibling(final: Path) -> Path:

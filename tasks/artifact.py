@@ -28,6 +28,7 @@ from poets.failures import DiskFull, UserFailure
 from stores import (  # noqa: F401 (read_record, ArtifactDamaged: what the other tasks import from here)
     RECORD,
     ArtifactDamaged,
+    complete_folders,
     file_digests,
     move_into_place,
     read_record,
@@ -281,9 +282,8 @@ def check_intact(task: ArtifactTask, names=None) -> Path:
         raise ArtifactDamaged(f"{task.task_family} {error}") from None
 
 
-def artifact_folders(data_dir, stage="*"):
-    """The complete artifact folders under the local `data_dir` (of one stage, or all)."""
-    return sorted(path.parent for path in Path(data_dir).glob(f"{stage}/*/{RECORD}"))
+# The complete artifact folders under a local data dir (of one stage, or all), as the benchmarks list them.
+artifact_folders = complete_folders
 
 
 def write_json(path, value):

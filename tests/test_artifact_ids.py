@@ -4,7 +4,7 @@ import luigi
 import pytest
 from luigi.util import inherits
 
-from tasks.artifact import ArtifactTask, artifact_folders, read_record
+from tasks.artifact import ArtifactTask, artifact_folders, move_into_place, read_record
 from tests.conftest import build, fresh
 
 
@@ -70,6 +70,27 @@ def test_the_record_says_what_made_the_artifact(tmp_path):
     assert record["requires"] == [f"Seeds:{task.requires().artifact_id}"]
     assert [f.parent.name for f in artifact_folders(tmp_path)] == ["seeds", "sums"]
     assert read_record(tmp_path) is None
+
+
+def test_an_artifact_about_to_be_renamed_into_place_is_not_listed(tmp_path, monkeypatch):
+    """Its record is written just before the rename: another run listing the stage then (as a feature
+    shard looks for features to reuse) must not take the -luigi-tmp- folder, gone a moment later."""
+    import tasks.artifact
+
+    fresh()
+    task = Sums(data_dir=str(tmp_path))
+    build(task.requires())
+    seen = {}
+
+    def renaming(folder, final):
+        assert read_record(folder)["id"] == task.artifact_id
+        seen["ids"], seen["folders"] = task.store.ids("sums"), artifact_folders(tmp_path, "sums")
+        return move_into_place(folder, final)
+
+    monkeypatch.setattr(tasks.artifact, "move_into_place", renaming)
+    task.run()
+    assert seen == {"ids": [], "folders": []}
+    assert task.store.ids("sums") == [task.artifact_id] and artifact_folders(tmp_path, "sums") == [task.folder]
 
 
 def test_a_failed_run_leaves_no_folder(tmp_path, monkeypatch):
