@@ -118,10 +118,9 @@ def serve(app: Path, host: str = "127.0.0.1", port: int = 0, runtime: Path | Non
     local_runtime() folder), serve it under /runtime/ too. Returns (the server, the URL
     to open: with ?runtime=runtime when the runtime is served here)."""
     import functools
-    from http.server import SimpleHTTPRequestHandler
 
-    class Handler(SimpleHTTPRequestHandler):
-        extensions_map = {**SimpleHTTPRequestHandler.extensions_map, **serving.TYPES}
+    class Handler(serving.LocalHandler):
+        speaker = "poets-app"
 
         def translate_path(self, path):
             prefix = f"/{RUNTIME_PATH}/"
@@ -129,9 +128,7 @@ def serve(app: Path, host: str = "127.0.0.1", port: int = 0, runtime: Path | Non
                 return serving.under(runtime, path[len(prefix):])
             return super().translate_path(path)
 
-        def log_message(self, *args):
-            if not quiet:
-                super().log_message(*args)
+    Handler.quiet = quiet
 
     server, url = serving.start(functools.partial(Handler, directory=str(app)), host, port)
     return server, url + (f"?runtime={RUNTIME_PATH}" if runtime else "")

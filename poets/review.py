@@ -8,10 +8,10 @@ those items, the photos, and saves the decisions the page posts into the
 --label-fixes CSV, checked as the run will check it.
 """
 
-import json
+import hmac
 import os
+import secrets
 import threading
-from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
@@ -29,20 +29,24 @@ NEAREST = 4
 
 
 def items(rows: list[dict], duplicates: list[dict], features: np.ndarray, paths: list[str],
-          labels: list[str]) -> list[dict]:
-    """One item a flagged photo: {"path", "label", "split", "suggested", "reasons": [{"reason",
-    "suggested", "score", "why"}], "twins": [paths], "nearest": [paths], "nearest_class"}, grouped
-    by the first of REASONS it is flagged for, each group in the CSV's order (most certain first).
+          labels: list[str], folder_labels: dict[str, str]) -> list[dict]:
+    """One item a flagged photo: {"path", "label", "folder", "split", "suggested", "reasons":
+    [{"reason", "suggested", "score", "why"}], "twins": [paths], "nearest": [paths], "nearest_class"},
+    grouped by the first of REASONS it is flagged for, each group in the CSV's order (most certain first).
 
-    `rows` are photos_to_check.csv's, `duplicates` check.json's groups; `features`, `paths` and
-    `labels` are every photo's (the Bottlenecks'): the nearest photos are those of the suggested
-    class (the photo's own class, when none is suggested) closest to it by cosine, none flagged.
+    `rows` are photos_to_check.csv's (their label is the run's, after its --label-fixes),
+    `duplicates` check.json's groups; `features`, `paths` and `labels` are those of the photos the
+    run kept, with its fixes applied: the nearest photos are those of the suggested class (the
+    photo's own class, when none is suggested) closest to it by cosine, none flagged.
+    `folder_labels` gives every photo's label before any fix (its folder's): "folder", what a
+    decision is a change from, so a fix the run already applied is still written the next time.
     """
     twins = {photo["path"]: [p["path"] for p in group["photos"] if p["path"] != photo["path"]]
              for group in duplicates for photo in group["photos"]}
     by_path = {}
     for row in rows:
-        item = by_path.setdefault(row["path"], {"path": row["path"], "label": row["label"], "split": row["split"],
+        item = by_path.setdefault(row["path"], {"path": row["path"], "label": row["label"],
+                                                "folder": folder_labels[row["path"]], "split": row["split"],
                                                 "suggested": "", "reasons": [], "twins": twins.get(row["path"], [])})
         item["reasons"].append({key: row.get(key, "") for key in ("reason", "suggested", "score", "why")})
         item["suggested"] = item["suggested"] or row["suggested"]
@@ -94,15 +98,20 @@ def saved_fixes(out: Path) -> dict:
 def serve(review: dict, photos: Path, out: Path, dataset: tuple, host: str = "127.0.0.1", port: int = 0):
     """Serve the page, `review` (review.json: the items, the classes, where fixes go, the next command)
     and the photos under `photos`; a POST to /fixes saves the page's CSV into `out` once `dataset`
-    ((paths, labels, classes) of every photo) accepts it. Returns (the server, its URL)."""
+    ((paths, labels, classes) of every photo) accepts it. Returns (the server, its URL).
+
+    Each serve makes a token that review.json gives the page and every POST must carry in its
+    X-Poets-Token header: another site's page can send a POST here but cannot read review.json
+    (the same-origin policy), nor send a custom header without a CORS preflight, never granted."""
+    review = {**review, "token": secrets.token_urlsafe(24)}
     handler = type("Handler", (ReviewHandler,), {"review": review, "photos": photos, "out": out, "dataset": dataset})
     return serving.start(handler, host, port)
 
 
-class ReviewHandler(SimpleHTTPRequestHandler):
+class ReviewHandler(serving.LocalHandler):
     """The review page's requests; serve() gives a subclass the run's `review`, `photos`, `out` and `dataset`."""
 
-    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, **serving.TYPES}
+    speaker = "poets-review"
     review: dict
     photos: Path
     out: Path
@@ -111,7 +120,13 @@ class ReviewHandler(SimpleHTTPRequestHandler):
     def do_GET(self):
         path = self.path.split("?")[0].split("#")[0]
         if path == "/review.json":
-            return self._json(200, {**self.review, "saved": saved_fixes(self.out)})
+            # The page starts from the fixes saved so far; before any, from those the run was made with.
+            run_fixes = self.review.get("run_fixes")
+            start = self.out if self.out.exists() or not run_fixes else Path(run_fixes)
+            try:
+                return self.send_json(200, {**self.review, "saved": saved_fixes(start)})
+            except BadInput as error:  # the file was made invalid since poets-review started
+                return self.send_json(500, {"error": str(error)})
         if path in PAGE or path.startswith(PHOTOS):
             return super().do_GET()
         self.send_error(404)
@@ -119,16 +134,29 @@ class ReviewHandler(SimpleHTTPRequestHandler):
     def do_POST(self):
         if self.path != "/fixes":
             return self.send_error(404)
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        origin = self.headers.get("Origin")
+        if origin is not None and origin != f"http://{self.headers['Host']}":
+            return self.refuse(f"it comes from the page of another site, {origin[:100]!r}")
+        if not hmac.compare_digest(self.headers.get("X-Poets-Token", ""), self.review["token"]):
+            return self.refuse("it lacks this page's token (only the review page may save)")
         try:
-            self._json(200, {"path": str(self.out), "fixes": save_fixes(body, self.out, *self.dataset)})
+            length = int(self.headers.get("Content-Length", 0))
+        except ValueError:
+            return self.send_json(400, {"error": "Content-Length is not a number"})
+        body = self.rfile.read(length)
+        try:
+            self.send_json(200, {"path": str(self.out), "fixes": save_fixes(body, self.out, *self.dataset)})
         except BadInput as error:
-            self._json(400, {"error": str(error)})
+            self.send_json(400, {"error": str(error)})
+        except OSError as error:  # the folder went away or became read-only since the start
+            self.send_json(500, {"error": f"cannot write {self.out}: {error.strerror or error}"})
 
     def translate_path(self, path):
         path = path.split("?")[0].split("#")[0]
         if path.startswith(PHOTOS):
             return serving.under(self.photos, path[len(PHOTOS):])
+        if path not in PAGE:
+            raise serving.OutsideFolder(path)
         return str(WEB / PAGE[path])
 
     def list_directory(self, path):
@@ -137,14 +165,3 @@ class ReviewHandler(SimpleHTTPRequestHandler):
     def end_headers(self):
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
-
-    def _json(self, status, value):
-        body = json.dumps(value).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass

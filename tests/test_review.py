@@ -49,8 +49,12 @@ def test_each_flagged_photo_is_one_item_grouped_by_its_first_reason(served, plan
 def test_the_server_saves_only_fixes_the_run_would_accept(served, planted):
     url, out, _ = served
 
+    with urllib.request.urlopen(url + "review.json") as response:
+        token = json.loads(response.read())["token"]
+
     def post(body):
-        request = urllib.request.Request(url + "fixes", data=body.encode(), method="POST")
+        request = urllib.request.Request(url + "fixes", data=body.encode(), method="POST",
+                                         headers={"X-Poets-Token": token})
         try:
             with urllib.request.urlopen(request) as response:
                 return response.status, json.loads(response.read())
@@ -157,3 +161,71 @@ def test_saved_fixes_get_the_mode_any_new_file_gets_and_leave_nothing_beside(tmp
                              ["a", "b"]) == 1
     assert out.stat().st_mode == plain.stat().st_mode
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fixes.csv", "plain.csv"]
+
+
+def go_to(page, path):
+    """Move the review page to the photo `path` with the arrow keys."""
+    total = page.evaluate("window.poetsReview.total")
+    for _ in range(total):
+        page.keyboard.press("ArrowLeft")
+    for _ in range(total):
+        if page.evaluate("window.poetsReview.current.path") == path:
+            return
+        page.keyboard.press("ArrowRight")
+    raise AssertionError(f"{path} is not on the page")
+
+
+@in_browser
+def test_a_second_review_keeps_every_fix_of_the_first(served, planted, playwright):  # noqa: F811
+    """The README's loop: review, run with the fixes, review again. The second page starts from the
+    saved fixes (the photos still flagged show them decided) and saving it again loses none, though
+    the run's labels now carry them."""
+    from tasks.check_photos import CheckPhotos
+    from tests.browser import launch
+
+    url, out, page_data = served
+    out.unlink(missing_ok=True)  # a first review from scratch (another test may have saved)
+    items = {item["path"]: item for item in page_data["items"]}
+    # A duplicate stays flagged whatever its label: relabel the training twin, and one more photo.
+    twin = next(path for path in sorted(planted["twins"]) if items[path]["split"] != "testing")
+    other = next(path for path, item in items.items() if path not in planted["twins"] and item["split"] != "testing")
+    classes = page_data["classes"]
+    relabel = {path: next(label for label in classes if label != items[path]["folder"]) for path in (twin, other)}
+    browser = launch(playwright)
+    first = browser.new_context().new_page()
+    first.goto(url)
+    first.wait_for_function("window.poetsReview.ready", timeout=30_000)
+    for path, label in relabel.items():
+        go_to(first, path)
+        first.keyboard.press(str(classes.index(label) + 1))
+    first.click("#save")
+    first.wait_for_function("window.poetsReview.saved || window.poetsReview.error", timeout=10_000)
+    assert out.read_text() == fixes_csv(relabel)
+    # The run with those fixes, then its review, in a browser that remembers nothing of the first.
+    fresh()
+    check = CheckPhotos(**{k: v for k, v in planted["params"].items() if k in CheckPhotos.get_param_names()},
+                        label_fixes=str(out))
+    build(check)
+    again, photos, dataset = prepare(check, flags(planted["params"]) + ["--label-fixes", str(out)], out)
+    again_items = {item["path"]: item for item in again["items"]}
+    assert again_items[twin]["label"] == relabel[twin] and again_items[twin]["folder"] == items[twin]["folder"]
+    server, second_url = review.serve(again, photos, out, dataset)
+    try:
+        second = browser.new_context().new_page()
+        second.goto(second_url)
+        second.wait_for_function("window.poetsReview.ready", timeout=30_000)
+        go_to(second, twin)
+        assert second.inner_text("#decision") == f"Decided: keep {relabel[twin]}."
+        assert f"its folder says {items[twin]['folder']}" in second.inner_text("#caption")
+        second.click("#save")
+        second.wait_for_function("window.poetsReview.saved || window.poetsReview.error", timeout=10_000)
+        assert second.evaluate("window.poetsReview.saved.fixes") == len(relabel)
+        assert out.read_text() == fixes_csv(relabel)
+        # Deciding the folder's label takes the fix back out.
+        second.keyboard.press(str(classes.index(items[twin]["folder"]) + 1))
+        second.click("#save")
+        second.wait_for_function(f"window.poetsReview.saved.fixes === {len(relabel) - 1}", timeout=10_000)
+        assert out.read_text() == fixes_csv({other: relabel[other]})
+    finally:
+        server.shutdown()
+        browser.close()

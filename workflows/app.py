@@ -20,6 +20,7 @@ from pathlib import Path
 
 from luigi.cmdline_parser import CmdlineParser
 
+from poets import serving
 from poets.camera_app import local_runtime, serve, write_app
 from poets.failures import UserFailure
 from tasks.artifact import check_intact, read_json, read_record
@@ -77,7 +78,7 @@ def parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      usage="%(prog)s [PATH | MobileModel flags] [--port N] [--host HOST] "
                                            "[--no-browser] [--web-runtime DIR]")
-    parser.add_argument("--port", type=int, default=0, help="the port (default: a free one)")
+    parser.add_argument("--port", type=serving.port_number, default=0, help="the port (default: a free one)")
     parser.add_argument("--host", default="127.0.0.1", help="the address to listen on; 0.0.0.0 for every one")
     parser.add_argument("--no-browser", action="store_true", help="print the URL without opening a browser")
     parser.add_argument("--web-runtime", metavar="DIR",

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from luigi.cmdline_parser import CmdlineParser
 
-from poets import bottlenecks, review
-from poets.failures import UserFailure
+from poets import bottlenecks, review, serving
+from poets.failures import BadInput, UserFailure
 from tasks.artifact import check_intact
-from tasks.check_photos import CheckPhotos
+from tasks.check_photos import CheckPhotos, labelled_photos
 from workflows.app import NoApp, serve_until_stopped
 
 
@@ -53,9 +53,12 @@ def without_fixes(flags: list[str]) -> list[str]:
 def prepare(check, flags: list[str], out: Path) -> tuple[dict, Path, tuple]:
     """(review.json's content, the photos' folder, (paths, labels, classes) of every photo) for `check`."""
     findings = check.findings()
-    features, paths, labels = bottlenecks.load(check.requires()["bottlenecks"].features)
-    paths, labels = [str(p) for p in paths], [str(label) for label in labels]
-    shown = review.items(check.rows(), findings["duplicates"], features, paths, labels)
+    features_path = check.requires()["bottlenecks"].features
+    # The run's labels (its fixes applied, its excluded photos out) for the nearest photos; the folders'
+    # for what a decision changes and for checking the saved file as the next run will.
+    features, kept, fixed, _ = labelled_photos(check, features_path)
+    _, paths, labels = bottlenecks.load(features_path)
+    shown = review.items(check.rows(), findings["duplicates"], features, kept, fixed, dict(zip(paths, labels)))
     needed = sorted({p for item in shown for p in [item["path"], *item["twins"], *item["nearest"]]})
     dataset = check.requires()["dataset"]
     photos = check_intact(dataset, [f"photos/{path}" for path in needed]) / dataset.photos.name
@@ -63,8 +66,18 @@ def prepare(check, flags: list[str], out: Path) -> tuple[dict, Path, tuple]:
     command = " ".join(["luigi --module workflows MobileModel --local-scheduler", *without_fixes(flags),
                         "--label-fixes", str(out)])
     page = {"id": check.artifact_id, "classes": classes, "items": shown, "out": str(out), "command": command,
-            "warnings": findings["warnings"]}
+            "warnings": findings["warnings"], "run_fixes": check.label_fixes or None}
     return page, photos, (paths, labels, classes)
+
+
+def check_out(out: Path):
+    """Fail now, in one line, where saving would fail later: --out in a missing folder, or an
+    existing --out that is not a fixes file (the page starts from its fixes)."""
+    if not out.parent.is_dir():
+        raise BadInput(f"--out {out}: the folder {out.parent} does not exist")
+    if out.is_dir():
+        raise BadInput(f"--out {out}: it is a folder; give a file's path")
+    review.saved_fixes(out)
 
 
 def parse(argv):
@@ -73,7 +86,7 @@ def parse(argv):
                                            "[--no-browser]")
     parser.add_argument("--out", help="where the decisions are saved, as a --label-fixes CSV (default: the run's "
                                       "--label-fixes file, else label_fixes.csv in this folder)")
-    parser.add_argument("--port", type=int, default=0, help="the port (default: a free one)")
+    parser.add_argument("--port", type=serving.port_number, default=0, help="the port (default: a free one)")
     parser.add_argument("--host", default="127.0.0.1", help="the address to listen on")
     parser.add_argument("--no-browser", action="store_true", help="print the URL without opening a browser")
     return parser.parse_known_args(argv)
@@ -84,6 +97,7 @@ def main(argv=None) -> int:
     try:
         check = check_of_run(flags)
         out = Path(args.out or check.label_fixes or "label_fixes.csv").expanduser().resolve()
+        check_out(out)
         page, photos, dataset = prepare(check, flags, out)
         server, url = review.serve(page, photos, out, dataset, args.host, args.port)
     # A bad flag of the run (BadInput), no check, a port in use: one line each.
@@ -92,6 +106,9 @@ def main(argv=None) -> int:
         return 2
     print(f"{len(page['items'])} photos to check; decisions are saved into {out}\nOpen {url}  (Ctrl-C stops it)",
           flush=True)
+    if not serving.loopback(args.host):
+        print(f"poets-review: warning: with --host {args.host!r} anyone on this network can open the page, see "
+              "the photos and the run's flags (saving needs the page's token)", file=sys.stderr, flush=True)
     return serve_until_stopped(server, url, not args.no_browser)
 
 

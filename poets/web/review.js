@@ -4,7 +4,7 @@
 
 const EXCLUDE = "exclude";
 const $ = (id) => document.getElementById(id);
-const state = { items: [], classes: [], decisions: {}, others: {}, index: 0, pending: null, key: "" };
+const state = { items: [], classes: [], decisions: {}, others: {}, index: 0, pending: null, key: "", token: "" };
 window.poetsReview = { ready: false, error: null, index: 0, total: 0, decided: 0, saved: null };
 
 function photoUrl(path) {
@@ -15,13 +15,14 @@ function csvField(text) {
   return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
-// Only what changes a label: a kept label needs no line (and would move the run's ids for nothing).
-// Fixes already in the file for photos no longer flagged stay in it.
+// Only what changes a label from its folder's: a kept folder label needs no line (and would move the run's
+// ids for nothing), but a label the run has only by an earlier fix does. Fixes already in the file for
+// photos no longer flagged stay in it.
 function csv() {
   const changed = { ...state.others };
   for (const item of state.items) {
     const label = state.decisions[item.path];
-    if (label !== undefined && label !== item.label) changed[item.path] = label;
+    if (label !== undefined && label !== item.folder) changed[item.path] = label;
   }
   const lines = Object.keys(changed).sort().map((path) => `${csvField(path)},${csvField(changed[path])}`);
   return ["path,label", ...lines].join("\n") + "\n";
@@ -93,7 +94,8 @@ function render() {
   $("image").src = photoUrl(item.path);
   $("image").alt = item.path;
   const test = item.split === "testing" ? " \u00b7 a TEST photo" : "";
-  $("caption").textContent = `${item.path} \u00b7 labelled ${item.label} \u00b7 ${item.split}${test}`;
+  const fixed = item.label !== item.folder ? ` (by your fixes; its folder says ${item.folder})` : "";
+  $("caption").textContent = `${item.path} \u00b7 labelled ${item.label}${fixed} \u00b7 ${item.split}${test}`;
   $("why").replaceChildren(...item.reasons.map((reason) => {
     const li = document.createElement("li");
     li.textContent = reason.why || reason.reason;
@@ -171,7 +173,9 @@ function onKey(event) {
 async function save() {
   $("saved").textContent = "Saving\u2026";
   try {
-    const response = await fetch("fixes", { method: "POST", body: csv(), headers: { "Content-Type": "text/csv" } });
+    const response = await fetch("fixes", {
+      method: "POST", body: csv(), headers: { "Content-Type": "text/csv", "X-Poets-Token": state.token },
+    });
     const answer = await response.json();
     if (!response.ok) throw new Error(answer.error || response.statusText);
     $("saved").textContent = `Saved ${answer.fixes} fixes into ${answer.path}.`;
@@ -204,9 +208,11 @@ function restore(review) {
 async function start() {
   try {
     const response = await fetch("review.json", { cache: "no-store" });
-    if (!response.ok) throw new Error(`review.json: ${response.status} ${response.statusText}`);
-    const review = await response.json();
-    Object.assign(state, { items: review.items, classes: review.classes, key: `poets-review:${review.id}` });
+    const review = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(review.error || `review.json: ${response.status} ${response.statusText}`);
+    Object.assign(state, {
+      items: review.items, classes: review.classes, key: `poets-review:${review.id}`, token: review.token,
+    });
     restore(review);
     $("command").textContent = review.command;
     $("save").textContent = `Save the decisions into ${review.out}`;
@@ -221,7 +227,9 @@ async function start() {
     $("download").addEventListener("click", download);
     Object.assign(window.poetsReview, { ready: true, total: review.items.length, classes: review.classes });
   } catch (error) {
-    $("message").textContent = `The photos to check did not load: ${error.message}. Is poets-review still running?`;
+    // A server that answered says why; no answer at all means it has stopped.
+    const stopped = error instanceof TypeError ? " Is poets-review still running?" : "";
+    $("message").textContent = `The photos to check did not load: ${error.message}.${stopped}`;
     $("message").hidden = false;
     window.poetsReview.error = error.message;
   }
