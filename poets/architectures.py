@@ -33,6 +33,8 @@ V3_MODELS = {"large": ("1.0", "0.75"), "small": ("1.0", "0.75"), "large_minimali
 V3_SIZES = (224,)
 
 DEFAULT = "mobilenet_v2_1.0_224"
+# Two backbones joined (poets/joined.py): those whose weights come with the project.
+PAIRS = ("efficientnet_lite0_224+efficientnet_lite2_260", "efficientnet_lite0_224+efficientnet_lite1_240")
 
 
 
@@ -227,6 +229,10 @@ def _all():
     for model, (width, _, size) in MODELS.items():
         name = f"efficientnet_{model}_{size}"
         names[name] = LiteArchitecture(name, 0, width, size, model)
+    from poets.joined import JoinedArchitecture
+
+    for pair in PAIRS:
+        names[pair] = JoinedArchitecture(pair, tuple(names[part] for part in pair.split("+")))
     return names
 
 

@@ -175,6 +175,8 @@ class Bottlenecks(ArtifactTask):
 def check_fine_tune_blocks(task):
     """Fail, naming the flag, when the architecture has fewer blocks than asked for."""
     arch = architectures.get(task.architecture)
+    if task.fine_tune_blocks and not arch.blocks:
+        arch.split(None, task.fine_tune_blocks)  # says why in one line
     if task.fine_tune_blocks > arch.blocks:
         raise BadInput(f"--fine-tune-blocks: {task.fine_tune_blocks} is more than the {arch.blocks} blocks "
                        f"of {arch.name}")

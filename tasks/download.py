@@ -16,6 +16,7 @@ from poets.images import (
     photos_among,
     sample_photos,
 )
+from poets.joined import JoinedArchitecture
 from tasks.artifact import ArtifactTask, check_intact
 from tasks.parameters import Choice, Url, sha256
 
@@ -168,7 +169,17 @@ class DownloadBaseModel(ArtifactTask):
         return self.path(architectures.get(self.architecture).weights_file)
 
     def run(self):
-        url = self.base_model_url or architectures.get(self.architecture).weights_url
+        arch = architectures.get(self.architecture)
+        if isinstance(arch, JoinedArchitecture):
+            # Each backbone's installed weights, beside one another, each checked against its pin.
+            if self.base_model_url:
+                raise BadInput(f"--base-model-url: {arch.name} joins two backbones whose weights come with the "
+                               "project; give no URL")
+            with self.artifact_folder() as folder:
+                for part, path in arch.weights_files(folder):
+                    fetch(self, part.weights_url, path, part.weights_sha256)
+            return
+        url = self.base_model_url or arch.weights_url
         with self.artifact_folder() as folder:
             fetch(self, url, folder / self.weights.name, self.expected_sha256)
             # Checked here, before Bottlenecks would fail deep in Keras on a layer count.

