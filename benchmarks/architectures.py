@@ -1,7 +1,7 @@
 """Every backbone side by side on the flower photos: five seeds, int8, size and a cold run.
 
     .venv/bin/python benchmarks/architectures.py [--data ../shared/data]
-        [--architectures mobilenet_0.75_224,mobilenet_v2_1.0_224,efficientnet_lite0_224,efficientnet_lite2_260]
+        [--architectures mobilenet_0.75_224,...,efficientnet_lite0_224+efficientnet_lite2_260]
 
 For each architecture, in a fresh data dir of its own, one after the other: a cold run of
 `luigi --module workflows MobileModel --quantization-mode int8 --random-seed 0` (its seconds: the
@@ -20,7 +20,8 @@ from pathlib import Path
 from runs import ROOT, base_model_url, dataset_url, luigi, parser
 
 SEEDS = range(5)
-DEFAULT = "mobilenet_0.75_224,mobilenet_v2_1.0_224,efficientnet_lite0_224,efficientnet_lite2_260"
+DEFAULT = ("mobilenet_0.75_224,mobilenet_v2_1.0_224,efficientnet_lite0_224,efficientnet_lite2_260,"
+           "efficientnet_lite0_224+efficientnet_lite2_260")
 
 
 def seeds_of(architecture, args):
@@ -29,8 +30,13 @@ def seeds_of(architecture, args):
 
     data_dir = Path(tempfile.mkdtemp(prefix=f"poets-arch-{architecture}-"))
     given = argparse_namespace(args, architecture)
+    from poets.architectures import LiteArchitecture, get
+
+    # The Lites' weights (and so a pair's) come with the project: no URL, as a new user runs them.
+    weights = [] if isinstance(get(architecture), LiteArchitecture) or "+" in architecture else \
+        ["--base-model-url", base_model_url(given)]
     flags = ["--data-dir", str(data_dir), "--architecture", architecture, "--dataset-url", dataset_url(given),
-             "--base-model-url", base_model_url(given), "--quantization-mode", "int8"]
+             *weights, "--quantization-mode", "int8"]
     runs, cold = [], None
     for seed in SEEDS:
         seconds = luigi([str(Path(sys.executable).parent / "luigi"), "--module", "workflows", "MobileModel",

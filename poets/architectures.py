@@ -280,17 +280,10 @@ def fitting(weights_path: Path) -> list[str]:
 
 
 def _fitting_state_dict(weights_path: Path) -> list[str]:
-    from poets.efficientnet_lite import identify
-    from poets.failures import BadInput
-    from poets.state_dict import UnsafePickle, read_state_dict
+    from poets.efficientnet_lite import identify_file
 
-    try:
-        model = identify(read_state_dict(weights_path))
-    except UnsafePickle:
-        raise
-    except BadInput:
-        return []
-    return [name for name, arch in ARCHITECTURES.items() if arch.version == 0 and arch.model == model]
+    model = identify_file(weights_path)
+    return [name for name, arch in ARCHITECTURES.items() if isinstance(arch, LiteArchitecture) and arch.model == model]
 
 
 def get(name: str) -> Architecture:

@@ -89,6 +89,19 @@ def identify(state: dict) -> str | None:
     return None
 
 
+def identify_file(path: Path) -> str | None:
+    """identify() of the .pth at `path`; None for a file that is not a whole state dict. Raises
+    UnsafePickle for one that names a global a state dict never needs."""
+    from poets.state_dict import UnsafePickle, read_state_dict
+
+    try:
+        return identify(read_state_dict(path))
+    except UnsafePickle:
+        raise
+    except BadInput:
+        return None
+
+
 def build(model: str, state: dict | None = None):
     """The Keras base model of `model`: (v - 128) / 128 pixels in, average-pooled features out,
     with the weights of `state` (read_state_dict's), or freshly initialised without one.
