@@ -46,8 +46,17 @@ class RuntimeMismatch(BadInput):
     """A --web-runtime folder that is not the pinned runtime."""
 
 
+def page_digest(runtime: dict = RUNTIME) -> str:
+    """The sha256 of the page's files and the pinned runtime: what the app's id holds beside its models,
+    so a changed page reaches existing runs."""
+    digest = hashlib.sha256(json.dumps(runtime, sort_keys=True).encode())
+    for name in PAGE:
+        digest.update(name.encode() + b"\0" + (WEB / name).read_bytes())
+    return digest.hexdigest()
+
+
 def write_app(folder: Path, title: str, labels: list[str], variants: list[dict], shipped: str,
-              sure_above: dict | None, runtime: dict = RUNTIME) -> Path:
+              sure_above: dict | None, runtime: dict = RUNTIME, test_labels_edited: dict | None = None) -> Path:
     """Write the camera app into `folder` (which must not exist yet).
 
     Args:
@@ -59,6 +68,8 @@ def write_app(folder: Path, title: str, labels: list[str], variants: list[dict],
       shipped: the variant the page opens with.
       sure_above: poets.calibration.sure_above's record: the "not sure" threshold's default.
       runtime: the MediaPipe runtime the page loads (RUNTIME).
+      test_labels_edited: {"relabelled", "excluded"}: test photos --label-fixes changed, said beside
+        the accuracies (poets.label_fixes.test_label_edits).
 
     Returns the path of app.json.
     """
@@ -72,7 +83,7 @@ def write_app(folder: Path, title: str, labels: list[str], variants: list[dict],
         shutil.copyfile(variant["model"], folder / model)
         offered.append({**variant, "model": model})
     config = {"title": title, "labels": list(labels), "shipped": shipped, "variants": offered,
-              "sure_above": sure_above, "runtime": runtime}
+              "sure_above": sure_above, "runtime": runtime, "test_labels_edited": test_labels_edited}
     (folder / "app.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
     return folder / "app.json"
 

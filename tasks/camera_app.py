@@ -4,7 +4,7 @@ import logging
 
 from luigi.util import inherits
 
-from poets.camera_app import write_app
+from poets.camera_app import page_digest, write_app
 from tasks.artifact import ArtifactTask
 from tasks.evaluate import Evaluate
 from tasks.export import Export
@@ -34,6 +34,10 @@ class CameraApp(ArtifactTask):
                 "export": {v: self.clone(Export, variant=v) for v in self.variants()},
                 "evaluate": {v: self.clone(Evaluate, variant=v) for v in self.variants()}}
 
+    def identity(self):
+        # The page's own files and the runtime they pin: a fixed page reaches runs made before it.
+        return super().identity() + [page_digest()]
+
     @property
     def app(self):
         return self.path("app")
@@ -49,5 +53,6 @@ class CameraApp(ArtifactTask):
         with self.artifact_folder() as folder:
             write_app(folder / self.app.name, title=f"{self.architecture}, retrained", labels=retrain.read_labels(),
                       variants=variants, shipped=self.shipped,
-                      sure_above=retrain.training()["calibration"]["sure_above"])
+                      sure_above=retrain.training()["calibration"]["sure_above"],
+                      test_labels_edited=retrain.test_label_edits())
         log.info("CameraApp: %s; serve it with poets-app %s", ", ".join(self.variants()), self.app.resolve())

@@ -16,7 +16,7 @@ from PIL import Image
 from poets.camera_app import RUNTIME, RuntimeMismatch, local_runtime, serve
 from poets.clients import mediapipe_probabilities
 from tests.browser import chromium, launch, write_y4m
-from tests.conftest import flags, summary_of
+from tests.conftest import flags, fresh, summary_of
 
 ROOT = Path(__file__).parents[1]
 # `npm ci` at the project root installs it (.ci/run does); POETS_WEB_RUNTIME names another copy.
@@ -313,3 +313,51 @@ def test_poets_app_says_in_one_line_what_is_missing(completed, tmp_path):
         assert result.returncode == 2, result.stderr
         assert message in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_the_apps_id_holds_its_page_files_and_the_runtime(tmp_path, monkeypatch):
+    """A fixed app.js reaches runs made before it: the page's files are in CameraApp's id."""
+    import poets.camera_app
+    from tasks.camera_app import CameraApp
+
+    def app_id():
+        fresh()
+        return CameraApp(data_dir=str(tmp_path / "data")).artifact_id
+
+    before, original = app_id(), poets.camera_app.WEB
+    assert app_id() == before
+    page = tmp_path / "web"
+    shutil.copytree(poets.camera_app.WEB, page)
+    monkeypatch.setattr(poets.camera_app, "WEB", page)
+    assert app_id() == before
+    (page / "app.js").write_text((page / "app.js").read_text() + "\n// fixed\n")
+    assert app_id() != before
+    monkeypatch.setattr(poets.camera_app, "WEB", original)
+    monkeypatch.setitem(poets.camera_app.RUNTIME, "version", "9.9.9")
+    assert app_id() != before
+
+
+@in_browser
+def test_edited_test_labels_are_said_beside_the_apps_accuracies(app, playwright, tmp_path):
+    folder, _, _ = app
+    edited = tmp_path / "app"
+    shutil.copytree(folder, edited)
+    config = json.loads((edited / "app.json").read_text())
+    (edited / "app.json").write_text(json.dumps({**config, "test_labels_edited": {"relabelled": 2, "excluded": 1}}))
+    server, url = serve(edited, runtime=local_runtime(RUNTIME_DIR))
+    browser = launch(playwright)
+    try:
+        page = browser.new_page()
+        page.goto(url)
+        page.wait_for_function(READY, timeout=60_000)
+        assert page.is_visible("#edited")
+        assert page.inner_text("#edited").startswith("Test labels edited: 3 (2 relabelled, 1 excluded")
+        options = page.locator("#variant option").all_inner_texts()
+        assert options and all("on the test photos (test labels edited)" in text for text in options)
+        # The run's own app, with no edits, says nothing of them.
+        page.goto(app[1])
+        page.wait_for_function(READY, timeout=60_000)
+        assert not page.is_visible("#edited")
+    finally:
+        browser.close()
+        server.shutdown()

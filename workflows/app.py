@@ -46,7 +46,8 @@ def app_of_run(flags: list[str]) -> Path:
     shipped = read_json(check_intact(task) / task.summary.name)["android"]["variant"]
     app = task.clone(CameraApp, shipped=shipped)
     if not app.complete():
-        raise NoApp(f"the run of these flags was made before it had a camera app; run it again to add one: "
+        raise NoApp(f"the run of these flags has no camera app of this version of the page (it was made before "
+                    f"the page changed, or before it had one); run it again to make it: "
                     f"luigi --module workflows MobileModel --local-scheduler {' '.join(flags)}")
     check_intact(app)
     return app.app

@@ -249,16 +249,28 @@ function setThreshold(value) {
   photos.forEach((photo, i) => app.results[i] && showPhoto(photo, app.results[i]));
 }
 
+// How many test photos --label-fixes relabelled or excluded: the promise beside every test figure.
+function editedTestLabels() {
+  const edits = config.test_labels_edited;
+  return edits ? edits.relabelled + edits.excluded : 0;
+}
+
 function describe() {
   const shipped = config.variants.find((v) => v.name === config.shipped) ?? config.variants[0];
   document.title = `Camera: ${config.title}`;
   $("title").textContent = config.title;
   $("subtitle").textContent = `${config.labels.length} classes: ${config.labels.join(", ")}`;
   $("variant").replaceChildren(...config.variants.map((v) => {
-    const accuracy = v.accuracy == null ? "" : ` · ${percent(v.accuracy)} on the test photos`;
+    const edited = editedTestLabels() ? " (test labels edited)" : "";
+    const accuracy = v.accuracy == null ? "" : ` · ${percent(v.accuracy)} on the test photos${edited}`;
     const label = `${v.name}${v.name === config.shipped ? " (ships)" : ""} · ${(v.size_bytes / 1e6).toFixed(1)} MB${accuracy}`;
     return new Option(label, v.name, false, v === shipped);
   }));
+  const edits = editedTestLabels();
+  $("edited").hidden = !edits;
+  $("edited").textContent = edits ? `Test labels edited: ${edits} (${config.test_labels_edited.relabelled} ` +
+    `relabelled, ${config.test_labels_edited.excluded} excluded by --label-fixes); the accuracies are not ` +
+    "comparable with the published split." : "";
   const sureAbove = config.sure_above;
   if (sureAbove?.threshold != null) {
     $("threshold-note").textContent = `Default: on ${sureAbove.photos} held-out photos, answers at ` +
