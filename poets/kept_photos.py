@@ -38,7 +38,9 @@ def kept_batches(root: Path, items: list, size: int, batch_size: int = 32) -> It
 
 def photos_key(root: Path, items: list, size: int) -> tuple:
     """What decoding `items` (path under `root`, ...) at `size` gives depends on: each file's path,
-    size and time on disk, the rest of each item, the size."""
+    size and time on disk, the rest of each item, the size. Accepted, and tested: a photo rewritten
+    in place at the same size with its modification time set back is not seen (the pixels are kept
+    for one process's evaluations only; hashing every photo each time would cost what keeping saves)."""
     return size, tuple((str(Path(root, item[0])), *_stamp(Path(root, item[0])), *item[1:]) for item in items)
 
 

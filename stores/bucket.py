@@ -22,6 +22,21 @@ class StoreError(UserFailure, RuntimeError):
     """The bucket cannot be used, or kept failing after the retries: said in one line naming --data-dir."""
 
 
+class CacheFileError(UserFailure, OSError):
+    """A file of the local cache could not be read or written (not the store's fault): said naming the file."""
+
+
+def store_errors() -> tuple:
+    """The exceptions that are the store's or the network's: they become StoreError's one line. Any
+    other (a TypeError, say) is a bug and keeps its traceback."""
+    import socket
+
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError, Boto3Error, ConnectionError, TimeoutError, socket.gaierror)
+
+
 class Bucket:
     """The bucket and prefix of `data_dir`, and the S3 client that reaches them."""
 
@@ -65,6 +80,17 @@ class Bucket:
         else:
             return error
         return StoreError(f"--data-dir {self.root}: {why}")
+
+    def transfer_failure(self, error: BaseException, doing: str, stage: str, artifact_id: str):
+        """What an exception of an upload or a download becomes: the store's and the network's errors
+        StoreError (gave_up); a local file's error CacheFileError naming the file; None for any other,
+        which the caller raises as it is."""
+        if isinstance(error, store_errors()):
+            return self.gave_up(doing, stage, artifact_id, error)
+        if isinstance(error, OSError) and error.filename:
+            return CacheFileError(error.errno, f"{doing} {self.root}/{stage}/{artifact_id}: cannot use the local "
+                                               f"file: {error.strerror or error}", error.filename)
+        return None
 
     def gave_up(self, doing, stage, artifact_id, error) -> StoreError:
         """The store still failing after every retry, said in one line naming --data-dir."""

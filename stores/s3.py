@@ -188,13 +188,13 @@ class S3Store(Bucket, Store):
         with ThreadPoolExecutor(TRANSFER_THREADS) as pool:
             try:
                 problems = [p for found in pool.map(get, names) for p in found]
-            except OSError as error:
-                if disk_full(error):
+            except Exception as error:
+                if isinstance(error, OSError) and disk_full(error):
                     doing = f"downloading {self.url(stage, artifact_id)}"
                     raise DiskFull.of(error, f"--cache-dir {self.cache}", doing, "--cache-dir") from error
-                raise self.gave_up("downloading", stage, artifact_id, error) from error
-            except Exception as error:
-                raise self.gave_up("downloading", stage, artifact_id, error) from error
+                if said := self.transfer_failure(error, "downloading", stage, artifact_id):
+                    raise said from error
+                raise
         if problems:
             raise self.damaged(stage, artifact_id, problems)
 
@@ -220,7 +220,9 @@ class S3Store(Bucket, Store):
                 list(pool.map(put, names))
             won = self._put_record(stage, artifact_id, record)
         except Exception as error:
-            raise self.gave_up("uploading", stage, artifact_id, error) from error
+            if said := self.transfer_failure(error, "uploading", stage, artifact_id):
+                raise said from error
+            raise
         if not won:
             self.remove(self._bucket_key(self.url(stage, artifact_id, record["upload"] + "/"))[1])
             self.adopt(stage, artifact_id)
