@@ -9,10 +9,11 @@ from luigi.util import inherits
 from poets import bottlenecks, out_of_fold, photo_check
 from poets.failures import BadInput
 from poets.images import check_classes, split_of
-from poets.label_fixes import apply_label_fixes, read_label_fixes
+from poets.label_fixes import apply_label_fixes
 from tasks.artifact import ArtifactTask, read_json, write_json
 from tasks.bottlenecks import Bottlenecks
 from tasks.download import DownloadDataset
+from tasks.label_fixes import fixes_of, snapshot_of
 from tasks.parameters import LabelFixes, Number, percentage
 
 log = logging.getLogger("luigi-interface")
@@ -39,20 +40,14 @@ def labelled_photos(task, features_path, excluded=frozenset()):
     features, paths, labels = bottlenecks.load(features_path)
     classes = check_classes(list(zip(paths, labels)), features_path)
     kept = np.array([path not in excluded for path in paths], bool)
-    if task.label_fixes:
-        fixed, labels = apply_label_fixes(
-            paths, labels, read_label_fixes(task.label_fixes), classes, task.label_fixes)
+    if fixes := fixes_of(task):
+        fixed, labels = apply_label_fixes(paths, labels, fixes, classes, task.label_fixes)
         kept &= fixed
     if excluded:
         log.info("%s: --exclude-flagged leaves out %d training and validation photos", task.task_family,
                  sum(path in excluded for path in paths))
     return (features[kept], [p for p, k in zip(paths, kept) if k], [label for label, k in zip(labels, kept) if k],
             classes)
-
-
-def fixes_identity(task):
-    """What --label-fixes adds to the id of a stage that reads labels: the fixes' content, when given."""
-    return [type(task).label_fixes.content(task.label_fixes)] if task.label_fixes else []
 
 
 @inherits(Bottlenecks)
@@ -78,7 +73,7 @@ class CheckPhotos(ArtifactTask):
     label_fixes = LabelFixes(default="", description=(
         "a CSV of path,label (a class, or exclude) correcting the dataset's labels, as edited from "
         "photos_to_check.csv; applied to every split"))
-    # The file's content enters the id (identity()), not its name.
+    # The file's content enters the id (through its snapshot's), not its name.
     unhashed = ArtifactTask.unhashed + ("label_fixes",)
 
     def __init__(self, *args, **kwargs):
@@ -86,10 +81,10 @@ class CheckPhotos(ArtifactTask):
         check_percentages(self)
 
     def requires(self):
-        return {"bottlenecks": self.clone(Bottlenecks), "dataset": self.clone(DownloadDataset)}
-
-    def identity(self):
-        return super().identity() + fixes_identity(self)
+        needs = {"bottlenecks": self.clone(Bottlenecks), "dataset": self.clone(DownloadDataset)}
+        if self.label_fixes:
+            needs["label_fixes"] = snapshot_of(self)
+        return needs
 
     @property
     def table(self):

@@ -18,12 +18,13 @@ from poets.head_training import (
     train_by_validation,
 )
 from poets.images import check_split, split_of
-from poets.label_fixes import read_label_fixes, test_label_edits
+from poets.label_fixes import test_label_edits
 from poets.retrain import retrained_graph
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.bottlenecks import Activations, check_fine_tune_blocks, features_of
-from tasks.check_photos import CheckPhotos, check_percentages, fixes_identity, labelled_photos
+from tasks.check_photos import CheckPhotos, check_percentages, labelled_photos
 from tasks.download import DownloadBaseModel, DownloadDataset
+from tasks.label_fixes import fixes_of, snapshot_of
 from tasks.parameters import Choice, Number, percentage, positive
 
 log = logging.getLogger("luigi-interface")
@@ -72,7 +73,7 @@ class Retrain(ArtifactTask):
     exclude_flagged = luigi.BoolParameter(description=(
         "train without the training and validation photos CheckPhotos flags for their label or as "
         "off-topic, and all but one of each group of duplicates; test photos are always kept"))
-    # --label-fixes enters the id by its content (identity()); --exclude-flagged through CheckPhotos's id.
+    # --label-fixes enters the id by its content (its snapshot's id); --exclude-flagged through CheckPhotos's id.
     unhashed = ArtifactTask.unhashed + ("label_fixes", "exclude_flagged")
 
     def __init__(self, *args, **kwargs):
@@ -94,10 +95,9 @@ class Retrain(ArtifactTask):
                  "dataset": self.clone(DownloadDataset)}
         if self.exclude_flagged:
             needs["check"] = self.clone(CheckPhotos)
+        if self.label_fixes:
+            needs["label_fixes"] = snapshot_of(self)
         return needs
-
-    def identity(self):
-        return super().identity() + fixes_identity(self)
 
     graph_file = "retrained_graph.pb"
 
@@ -118,8 +118,7 @@ class Retrain(ArtifactTask):
 
     def test_label_edits(self) -> dict:
         """How many test photos --label-fixes relabels and excludes (poets.label_fixes.test_label_edits)."""
-        fixes = read_label_fixes(self.label_fixes) if self.label_fixes else {}
-        return test_label_edits(fixes, self.validation_percentage, self.testing_percentage)
+        return test_label_edits(fixes_of(self), self.validation_percentage, self.testing_percentage)
 
     def split_photos(self, name):
         """[(path under the dataset's photos, label)] of the split `name` ('training',

@@ -142,7 +142,8 @@ MOVES = {
     "base_model_sha256": ["DownloadBaseModel", "LiteBaseModel"] + FEATURES,
     # The activations take the bottlenecks' place for the head; the photo check keeps the bottlenecks.
     "fine_tune_blocks": ["ActivationShard", "Activations"] + HEAD,
-    "validation_percentage": SPLIT, "testing_percentage": SPLIT, "label_fixes": SPLIT,
+    "validation_percentage": SPLIT, "testing_percentage": SPLIT,
+    "label_fixes": ["LabelFixesSnapshot"] + SPLIT,
     # Retrain's own flags, the fine-tuning ones even without --fine-tune-blocks.
     **{name: HEAD for name in ("training_steps", "learning_rate", "train_batch_size", "hidden_units", "dropout",
                                "random_seed", "flip_left_right", "random_crop", "random_scale", "random_brightness",

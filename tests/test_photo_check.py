@@ -12,6 +12,7 @@ from PIL import Image
 
 from poets import label_fixes, neighbours, out_of_fold, photo_check
 from poets.evaluate import wilson_interval
+from poets.failures import BadInput
 from poets.images import load_photo, split_of
 from tests.conftest import FAST_TRAINING, build, build_failing, families, fresh, summary_of
 from workflows import MobileModel
@@ -111,13 +112,38 @@ def test_label_fixes_relabel_and_exclude_rerunning_retrain_not_the_bottlenecks(p
     fresh()
     fixed = Retrain(**params, label_fixes=fixes)
     ran = build(fixed)
-    assert families(ran) == ["Retrain"]
+    assert families(ran) == ["LabelFixesSnapshot", "Retrain"]
     photos = {path: label for split in split_json(fixed).values() for path, label in split}
     assert photos[planted["moved"][0]] == "roses" and planted["off_topic"] not in photos
     # The same fixes in another file, in another order: the same artifact.
     again = write_fixes(tmp_path / "again.csv", [(planted["off_topic"], "exclude"), (planted["moved"][0], "roses")])
     fresh()
     assert build(Retrain(**params, label_fixes=again)) == []
+
+
+def test_a_fixes_file_saved_during_a_run_is_never_trained_on_under_the_old_id(planted, checked, tmp_path):
+    """The ids are fixed when the DAG is built; a save from poets-review after that must not be trained on
+    under them: the run fails in one line, and the next run trains on the new fixes under a new id."""
+    from tasks.retrain import Retrain
+
+    params = {k: v for k, v in planted["params"].items() if k in Retrain.get_param_names()}
+    path = tmp_path / "fixes.csv"
+    write_fixes(path, [(planted["moved"][0], "roses")])
+    fresh()
+    task = Retrain(**params, label_fixes=str(path))
+    old_id = task.artifact_id
+    write_fixes(path, [(planted["moved"][0], "roses"), (planted["off_topic"], "exclude")])
+    [(failed, error)] = build_failing(task)
+    assert failed.task_family == "LabelFixesSnapshot" and isinstance(error, BadInput)
+    assert str(error) == (f"--label-fixes {path}: it changed after this run read it (a save from poets-review?); "
+                          "nothing was trained on it: run again to use the new fixes")
+    assert not task.complete()
+    fresh()
+    again = Retrain(**params, label_fixes=str(path))
+    build(again)
+    assert again.artifact_id != old_id
+    photos = {p for split in split_json(again).values() for p, _ in split}
+    assert planted["off_topic"] not in photos
 
 
 def test_exclude_flagged_changes_the_training_photos_never_the_test_photos(planted, checked):
