@@ -70,6 +70,9 @@ class Architecture:
         """The Keras base model: (v - 128) / 128 pixels in, pooled features out."""
         import keras
 
+        from poets.tflite import fresh_names
+
+        fresh_names()
         if self.version == 3:
             application = (keras.applications.MobileNetV3Large if self.model.startswith("large")
                            else keras.applications.MobileNetV3Small)
@@ -191,7 +194,9 @@ class LiteArchitecture(Architecture):
     def base_model(self, weights_path):
         from poets import efficientnet_lite
         from poets.state_dict import read_state_dict
+        from poets.tflite import fresh_names
 
+        fresh_names()
         return efficientnet_lite.build(self.model, read_state_dict(weights_path) if weights_path else None)
 
     @property

@@ -55,6 +55,11 @@ class JoinedArchitecture:
         import keras
         from keras import layers
 
+        from poets import efficientnet_lite
+        from poets.state_dict import read_state_dict
+        from poets.tflite import fresh_names
+
+        fresh_names()
         pixels = keras.Input((self.size, self.size, 3), name="input")
         branches = []
         for part, path in self.weights_files(Path(weights_path).parent if weights_path else Path(".")):
@@ -62,7 +67,8 @@ class JoinedArchitecture:
             if part.size != self.size:
                 seen = layers.Resizing(part.size, part.size, interpolation="bilinear",
                                        name=f"resize_to_{part.size}")(pixels)
-            branches.append(part.base_model(path if weights_path else None)(seen))
+            state = read_state_dict(path) if weights_path else None
+            branches.append(efficientnet_lite.build(part.model, state)(seen))
         return keras.Model(pixels, layers.Concatenate(name="joined")(branches), name=self.name.replace("+", "_and_"))
 
     def block_of(self, layer_name):

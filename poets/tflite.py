@@ -51,6 +51,15 @@ def to_tflite(graph_path: Path, size: int) -> bytes:
     return convert(converter_for(graph_path, size))
 
 
+def fresh_names():
+    """Start Keras's automatic layer names afresh (`global_average_pooling2d`, not `..._1`): called
+    before a base model is built, since the names reach the converted model's tensor names, and a
+    model's bytes would otherwise depend on what the process built before it."""
+    import keras
+
+    keras.backend.clear_session(free_memory=False)
+
+
 def keras_to_tflite(model, size: int) -> bytes:
     """TFLite flatbuffer bytes of a Keras model of [N, size, size, 3] float32 pixels, any batch size.
 

@@ -58,3 +58,19 @@ def test_the_same_flags_give_the_same_bytes_but_for_the_listed_files(completed, 
             assert equal(first, again, name), name
     # Each pattern names files a run has: the list says what is there, no more.
     assert {listed(name) for name in files(first)} - {None} == set(DIFFER)
+
+
+def test_a_base_models_bytes_do_not_depend_on_what_the_process_built_before(tmp_path):
+    """Keras numbers its automatic layer names per process (global_average_pooling2d_1, ...) and the
+    names reach the converted model: LiteBaseModel's bytes differed between runs whose workers had
+    built other models first."""
+    import keras
+
+    from poets import architectures, tflite
+    from tests.conftest import TINY, make_base_model
+
+    arch = architectures.get(TINY)
+    weights = make_base_model(tmp_path / arch.weights_file)
+    first = tflite.keras_to_tflite(arch.base_model(weights), arch.size)
+    keras.layers.GlobalAveragePooling2D(), arch.base_model(weights)  # the process builds other things
+    assert tflite.keras_to_tflite(arch.base_model(weights), arch.size) == first
