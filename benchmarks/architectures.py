@@ -30,11 +30,10 @@ def seeds_of(architecture, args):
 
     data_dir = Path(tempfile.mkdtemp(prefix=f"poets-arch-{architecture}-"))
     given = argparse_namespace(args, architecture)
-    from poets.architectures import LiteArchitecture, get
+    from poets.architectures import get
 
     # The Lites' weights (and so a pair's) come with the project: no URL, as a new user runs them.
-    weights = [] if isinstance(get(architecture), LiteArchitecture) or "+" in architecture else \
-        ["--base-model-url", base_model_url(given)]
+    weights = [] if get(architecture).comes_installed else ["--base-model-url", base_model_url(given)]
     flags = ["--data-dir", str(data_dir), "--architecture", architecture, "--dataset-url", dataset_url(given),
              *weights, "--quantization-mode", "int8"]
     runs, cold = [], None

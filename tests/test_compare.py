@@ -117,3 +117,16 @@ def test_compare_builds_what_the_separate_runs_build_once_and_a_new_mode_adds_on
     assert set(ran) <= {"Quantize", "Evaluate", "Compress", "Compare", "Export"}
     assert [ran.count(f) for f in ("Quantize", "Evaluate", "Compress", "Compare")] == [2, 2, 2, 1]
 
+
+
+def test_a_url_template_names_the_downloads_and_the_installed_lite_weights_take_none(tmp_path):
+    from tasks.download import DownloadBaseModel
+    from workflows.compare import Compare
+
+    fresh()
+    compare = Compare(architectures=("mobilenet_0.25_128", "efficientnet_lite0_224"), data_dir=str(tmp_path),
+                      base_model_url="http://127.0.0.1:9/models/{weights_file}")
+    urls = {a: compare.of(DownloadBaseModel, a, 0, "optimized").base_model_url
+            for a in ("mobilenet_0.25_128", "efficientnet_lite0_224")}
+    assert urls == {"mobilenet_0.25_128": "http://127.0.0.1:9/models/mobilenet_2_5_128_tf_no_top.h5",
+                    "efficientnet_lite0_224": ""}

@@ -209,6 +209,9 @@ def test_a_second_review_keeps_every_fix_of_the_first(served, planted, playwrigh
     again, photos, dataset = prepare(check, flags(planted["params"]) + ["--label-fixes", str(out)], out)
     again_items = {item["path"]: item for item in again["items"]}
     assert again_items[twin]["label"] == relabel[twin] and again_items[twin]["folder"] == items[twin]["folder"]
+    # The nearest photos shown are of the class by the run's labels, the fixes applied.
+    for item in again["items"]:
+        assert all(relabel.get(path, path.split("/")[0]) == item["nearest_class"] for path in item["nearest"])
     server, second_url = review.serve(again, photos, out, dataset)
     try:
         second = browser.new_context().new_page()

@@ -45,7 +45,8 @@ class Compare(ArtifactTask):
                                description="comma-separated quantization modes to compare (default: all five)")
     architectures = Names(default=(), choices=architectures.ARCHITECTURES, description=(
         "comma-separated architectures to compare (default: --architecture's); with several, --base-model-url "
-        f"is empty (the Keras URLs) or holds {WEIGHTS_FILE}, where each one's weights file name goes"))
+        f"is empty (the Keras URLs) or holds {WEIGHTS_FILE}, where each one's weights file name goes (the "
+        "EfficientNet-Lites, whose weights come installed, take none)"))
     random_seeds = Names(default=(0,), kind=int,
                          description="comma-separated seeds of the head's training (default: 0)")
     # What the lists above replace, and what Compare's own choice replaces.
@@ -68,7 +69,10 @@ class Compare(ArtifactTask):
         return quantize.UNQUANTIZED + self.quantization_modes
 
     def of(self, task, architecture, seed, variant):
-        url = self.base_model_url.replace(WEIGHTS_FILE, architectures.get(architecture).weights_file)
+        arch = architectures.get(architecture)
+        # A URL template names the downloads; the weights that come installed need none.
+        templated = WEIGHTS_FILE in self.base_model_url
+        url = "" if templated and arch.comes_installed else self.base_model_url.replace(WEIGHTS_FILE, arch.weights_file)
         return self.clone(task, architecture=architecture, random_seed=seed, variant=variant, base_model_url=url)
 
     def combinations(self) -> list[tuple]:
