@@ -22,7 +22,7 @@ from poets import serving
 from poets.failures import BadInput
 
 WEB = Path(__file__).with_name("web")
-PAGE = ("index.html", "app.js", "app.css")
+PAGE = ("index.html", "app.js", "app.css", "sw.js")
 
 # @mediapipe/tasks-vision as npm publishes it; the CDN is the one MediaPipe's own web samples use.
 RUNTIME = {
@@ -60,7 +60,8 @@ def write_app(folder: Path, title: str, labels: list[str], variants: list[dict],
     """Write the camera app into `folder` (which must not exist yet).
 
     Args:
-      folder: where the app goes: index.html, app.js, app.css, app.json, models/.
+      folder: where the app goes: index.html, app.js, app.css, sw.js, app.json, models/, and
+        manifest.webmanifest with its icons (a phone's home screen).
       title: what the page calls the model.
       labels: the model's labels, in output order.
       variants: one {"name", "model" (the .tflite's path), "size_bytes", and optionally "accuracy" and
@@ -85,6 +86,7 @@ def write_app(folder: Path, title: str, labels: list[str], variants: list[dict],
     config = {"title": title, "labels": list(labels), "shipped": shipped, "variants": offered,
               "sure_above": sure_above, "runtime": runtime, "test_labels_edited": test_labels_edited}
     (folder / "app.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+    _write_manifest(folder, title)
     return folder / "app.json"
 
 
@@ -121,7 +123,80 @@ def local_runtime(directory: Path) -> Path:
     return found
 
 
+def cached_runtime(cache: Path) -> Path:
+    """The pinned runtime, fetched once from its CDN into `cache` (each file checked against its pinned
+    sha384, a file that differs never kept) and taken from there after: for poets-app, never the pipeline."""
+    import urllib.request
+
+    from poets.failures import UserFailure
+
+    folder = Path(cache).expanduser() / "web-runtime" / RUNTIME["version"]
+    for name, integrity in RUNTIME["files"].items():
+        path = folder / name
+        if path.is_file() and sri(path) == integrity:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with urllib.request.urlopen(f"{RUNTIME['cdn']}/{name}", timeout=60) as response:
+                body = response.read()
+        except OSError as error:
+            raise UserFailure(f"cannot fetch the MediaPipe runtime from {RUNTIME['cdn']} ({error}); offline, "
+                              f"give a local copy: {INSTALL}, then --web-runtime node_modules/{RUNTIME['package']}")
+        if "sha384-" + base64.b64encode(hashlib.sha384(body).digest()).decode() != integrity:
+            raise RuntimeMismatch(f"{RUNTIME['cdn']}/{name}: not the file {RUNTIME['version']} publishes (its sha384 "
+                                  "differs); nothing was kept")
+        partial = path.with_name(path.name + ".part")
+        partial.write_bytes(body)
+        partial.replace(path)
+    return folder
+
+
 RUNTIME_PATH = "runtime"
+ICONS = (192, 512)
+PUBLISH = ("Publish it on any static HTTPS host, as it is: GitHub Pages (push the folder to a gh-pages branch), "
+           "a bucket (aws s3 sync {folder} s3://BUCKET/ --acl public-read), Netlify (drag the folder in). "
+           "Opened once there, it works offline and can be added to a phone's home screen.")
+
+
+def export_app(app: Path, into: Path, runtime: Path) -> Path:
+    """Write `app` (a camera app folder) into the new folder `into` with everything the page loads:
+    the pinned runtime copied from `runtime` (a local_runtime() folder) under runtime/, a web app
+    manifest with its icons, and offline.json, the files the service worker keeps. Returns `into`."""
+    into = Path(into)
+    if into.exists() and any(into.iterdir()):
+        raise BadInput(f"--export {into}: the folder is not empty; give a new one")
+    shutil.copytree(app, into, dirs_exist_ok=True)
+    for name in RUNTIME["files"]:
+        (into / RUNTIME_PATH / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(runtime) / name, into / RUNTIME_PATH / name)
+    config = json.loads((into / "app.json").read_text(encoding="utf-8"))
+    (into / "app.json").write_text(json.dumps({**config, "runtime_path": RUNTIME_PATH}, indent=1) + "\n",
+                                   encoding="utf-8")
+    files = sorted(path.relative_to(into).as_posix() for path in into.rglob("*") if path.is_file())
+    digest = hashlib.sha256()
+    for name in files:
+        digest.update(name.encode() + b"\0" + (into / name).read_bytes())
+    offline = {"version": digest.hexdigest()[:16], "files": ["./", *files]}
+    (into / "offline.json").write_text(json.dumps(offline, indent=1) + "\n", encoding="utf-8")
+    return into
+
+
+def _write_manifest(folder: Path, title: str):
+    from PIL import Image, ImageDraw
+
+    icons = []
+    for size in ICONS:
+        image = Image.new("RGB", (size, size), (34, 113, 177))
+        draw, r = ImageDraw.Draw(image), size / 8
+        for dx, dy in ((0, -1), (1, 0), (0, 1), (-1, 0)):  # four petals round a centre: a flower
+            x, y = size / 2 + dx * 1.3 * r, size / 2 + dy * 1.3 * r
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=(255, 255, 255))
+        draw.ellipse((size / 2 - r, size / 2 - r, size / 2 + r, size / 2 + r), fill=(240, 180, 41))
+        image.save(folder / f"icon-{size}.png")
+        icons.append({"src": f"icon-{size}.png", "sizes": f"{size}x{size}", "type": "image/png"})
+    manifest = {"name": f"Camera: {title}", "short_name": "Camera", "start_url": "./", "scope": "./",
+                "display": "standalone", "background_color": "#f6f7f7", "theme_color": "#2271b1", "icons": icons}
+    (folder / "manifest.webmanifest").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
 
 
 def serve(app: Path, host: str = "127.0.0.1", port: int = 0, runtime: Path | None = None, quiet: bool = True):

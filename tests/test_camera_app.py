@@ -361,3 +361,59 @@ def test_edited_test_labels_are_said_beside_the_apps_accuracies(app, playwright,
     finally:
         browser.close()
         server.shutdown()
+
+
+@in_browser
+def test_the_exported_app_labels_the_camera_and_photos_offline_once_opened(app, photos, playwright, tmp_path):
+    """poets-app --export: the folder holds everything the page loads; served by a plain static server and
+    opened once, it keeps itself (a service worker), and with that server gone, a reload still labels the
+    camera's frame and a photo as before."""
+    import functools
+    import http.server
+    import threading
+
+    from poets.camera_app import export_app
+    from tests.conftest import QuietHandler
+
+    folder, _, summary = app
+    site = export_app(folder, tmp_path / "site", local_runtime(RUNTIME_DIR))
+    assert (site / "runtime" / "vision_bundle.mjs").is_file() and (site / "manifest.webmanifest").is_file()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(site)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    browser = launch(playwright, camera=photos[1])
+    try:
+        page = browser.new_context().new_page()
+        page.goto(f"http://127.0.0.1:{httpd.server_address[1]}/")
+        page.wait_for_function(READY, timeout=60_000)
+        assert page.evaluate("window.poetsApp.error") is None
+        page.wait_for_function("window.poetsApp.offline === 'kept'", timeout=60_000)
+        page.wait_for_function("window.poetsApp.last", timeout=30_000)
+        online = page.evaluate("window.poetsApp.last.categories[0].label")
+        page.set_input_files("#files", [str(photos[0][0])])
+        page.wait_for_function("window.poetsApp.results.length === 1", timeout=30_000)
+        photo = page.evaluate("window.poetsApp.results[0].categories[0].label")
+        httpd.shutdown()
+        httpd.server_close()
+        page.reload()
+        page.wait_for_function(READY, timeout=60_000)
+        assert page.evaluate("window.poetsApp.error") is None
+        page.wait_for_function("window.poetsApp.last", timeout=30_000)
+        assert page.evaluate("window.poetsApp.last.categories[0].label") == online
+        page.set_input_files("#files", [str(photos[0][0])])
+        page.wait_for_function("window.poetsApp.results.length === 1", timeout=30_000)
+        assert page.evaluate("window.poetsApp.results[0].categories[0].label") == photo
+    finally:
+        browser.close()
+        httpd.server_close()
+
+
+@in_browser  # (the runtime from npm, not the browser)
+def test_an_export_goes_into_a_new_folder_only(app, tmp_path):
+    from poets.camera_app import export_app
+    from poets.failures import BadInput
+
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("mine")
+    with pytest.raises(BadInput, match="the folder is not empty"):
+        export_app(app[0], tmp_path / "site", local_runtime(RUNTIME_DIR))
+    assert (tmp_path / "site" / "index.html").read_text() == "mine"

@@ -3,6 +3,7 @@
     poets-app [MobileModel flags, e.g. --architecture mobilenet_0.75_224 --quantization-mode int8]
     poets-app PATH            # a camera app, a MobileModel folder, or an Export folder
     poets-app ... [--port N] [--host 0.0.0.0] [--no-browser] [--web-runtime DIR]
+    poets-app ... --export DIR [--web-runtime DIR]   # a folder for any static HTTPS host, offline too
 
 With the flags of a run (defaults and luigi.cfg otherwise), it serves the
 camera app of the MobileModel those flags made; with a path, the app there,
@@ -21,7 +22,7 @@ from pathlib import Path
 from luigi.cmdline_parser import CmdlineParser
 
 from poets import serving
-from poets.camera_app import local_runtime, serve, write_app
+from poets.camera_app import PUBLISH, cached_runtime, export_app, local_runtime, serve, write_app
 from poets.failures import UserFailure
 from tasks.artifact import check_intact, read_json, read_record
 from tasks.camera_app import CameraApp
@@ -78,10 +79,13 @@ def app_at(path: Path) -> Path:
 def parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      usage="%(prog)s [PATH | MobileModel flags] [--port N] [--host HOST] "
-                                           "[--no-browser] [--web-runtime DIR]")
+                                           "[--no-browser] [--web-runtime DIR] [--export DIR]")
     parser.add_argument("--port", type=serving.port_number, default=0, help="the port (default: a free one)")
     parser.add_argument("--host", default="127.0.0.1", help="the address to listen on; 0.0.0.0 for every one")
     parser.add_argument("--no-browser", action="store_true", help="print the URL without opening a browser")
+    parser.add_argument("--export", metavar="DIR",
+                        help="write the app, with the runtime and a service worker, into the new folder DIR, for any "
+                             "static HTTPS host (it works offline once opened there), instead of serving it")
     parser.add_argument("--web-runtime", metavar="DIR",
                         help="serve this local copy of the MediaPipe runtime (npm install @mediapipe/tasks-vision) "
                              "instead of the CDN's")
@@ -98,6 +102,11 @@ def main(argv=None) -> int:
             app = app_at(Path(rest[0]))
         else:
             app = app_of_run(rest)
+        if args.export:
+            runtime = runtime or cached_runtime(Path.home() / ".cache" / "poets-workflow")
+            folder = export_app(app, Path(args.export).expanduser().resolve(), runtime)
+            print(f"The camera app of {app}, with its runtime, in {folder}\n{PUBLISH.format(folder=folder)}")
+            return 0
         server, url = serve(app, args.host, args.port, runtime)
     # A bad flag of the run (BadInput), no app, a wrong runtime, a port in use: one line each.
     except (UserFailure, OSError) as error:

@@ -44,8 +44,10 @@ async function pinned(base, path) {
 }
 
 async function loadRuntime() {
-  // ?runtime=PATH serves the runtime from the page's own origin (poets-app --web-runtime).
-  const base = (new URLSearchParams(location.search).get("runtime") || config.runtime.cdn).replace(/\/$/, "");
+  // ?runtime=PATH serves the runtime from the page's own origin (poets-app --web-runtime); an exported
+  // app carries its copy (app.json's runtime_path).
+  const base = (new URLSearchParams(location.search).get("runtime") || config.runtime_path ||
+                config.runtime.cdn).replace(/\/$/, "");
   try {
     vision = await import(await pinned(base, "vision_bundle.mjs"));
     const flavour = await vision.FilesetResolver.isSimdSupported() ? "" : "_nosimd";
@@ -320,7 +322,24 @@ async function main() {
   }
   await useVariant(first);
   $("camera-toggle").disabled = false;
+  keepOffline();
   if (app.ready) await startCamera();
+}
+
+// An exported app (its offline.json lists every file) keeps itself for offline use, where the browser
+// allows a service worker (HTTPS, or localhost). app.offline: "kept" once every file is in the cache.
+async function keepOffline() {
+  if (!config.runtime_path || !("serviceWorker" in navigator)) return;
+  try {
+    await navigator.serviceWorker.register("sw.js");
+    const { version, files } = await (await fetch("offline.json")).json();
+    await navigator.serviceWorker.ready;
+    const cache = await caches.open(`poets-app-${version}`);
+    const kept = await Promise.all(files.map((file) => cache.match(file, { ignoreSearch: true })));
+    app.offline = kept.every(Boolean) ? "kept" : "partly";
+  } catch (error) {
+    app.offline = `not kept: ${error.message}`;
+  }
 }
 
 main();
