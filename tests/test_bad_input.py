@@ -34,7 +34,9 @@ BAD_VALUES = [
     ("--hidden-units", "-1", "--hidden-units"),
     ("--dropout", "1", "--dropout"),
     ("--random-crop", "150", "--random-crop"),
-    ("--fine-tune-blocks", "18", "--fine-tune-blocks: 18 is more than the 17 blocks of mobilenet_v2_1.0_224"),
+    # The default joins two backbones: fine-tuning takes one.
+    ("--fine-tune-blocks", "1", "--fine-tune-blocks: efficientnet_lite0_224+efficientnet_lite2_260 joins two "
+                                "backbones; fine-tuning takes one (give 0)"),
     ("--fine-tune-epochs", "-1", "--fine-tune-epochs"),
     ("--fine-tune-learning-rate", "0", "--fine-tune-learning-rate"),
     ("--dataset-sha256", "abc", "64 hexadecimal digits"),

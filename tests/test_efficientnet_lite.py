@@ -134,7 +134,8 @@ def test_the_installed_weights_need_no_url_and_their_sha256_is_in_the_id(tmp_pat
     build(task)
     assert task.weights.read_bytes() == installed(LITE0).read_bytes()
     # The MobileNets' ids are as they were: no sha256 is pinned for Keras's files.
-    assert "weights_sha256" not in DownloadBaseModel(data_dir=str(tmp_path)).artifact_params()
+    assert "weights_sha256" not in DownloadBaseModel(architecture="mobilenet_v2_1.0_224",
+                                                     data_dir=str(tmp_path)).artifact_params()
 
 
 PAIR = "efficientnet_lite0_224+efficientnet_lite2_260"

@@ -5,6 +5,8 @@ import pytest
 
 from poets import head, head_training
 
+V2 = "mobilenet_v2_1.0_224"
+
 
 def xor_features(count, seed):
     """Two classes by the sign of x * y: no single softmax layer separates them."""
@@ -134,8 +136,15 @@ def test_auto_chooses_by_folds_only_for_a_small_set_of_cached_features():
     from tasks.retrain import Retrain
 
     assert Retrain().by_folds(999) and not Retrain().by_folds(1000)
-    assert not Retrain(fine_tune_blocks=1).by_folds(50) and not Retrain(random_crop=10).by_folds(50)
+    assert not Retrain(architecture=V2, fine_tune_blocks=1).by_folds(50) and not Retrain(random_crop=10).by_folds(50)
     assert not Retrain(choose_step_by="validation").by_folds(50) and Retrain(choose_step_by="folds").by_folds(5000)
+
+
+def test_more_blocks_than_the_architecture_has_fail_naming_the_flag():
+    from tasks.retrain import Retrain
+
+    with pytest.raises(ValueError, match="--fine-tune-blocks: 18 is more than the 17 blocks of mobilenet_v2_1.0_224"):
+        Retrain(architecture=V2, fine_tune_blocks=18)
 
 
 def test_bad_choose_step_by_fails_naming_the_flag():
@@ -145,6 +154,6 @@ def test_bad_choose_step_by_fails_naming_the_flag():
     with pytest.raises(ValueError, match="--choose-step-by: 'cv' is not valid; choose one of: auto, folds, validation"):
         MobileModel(choose_step_by="cv")
     with pytest.raises(ValueError, match="--choose-step-by folds: .* --fine-tune-blocks or a distortion"):
-        Retrain(choose_step_by="folds", fine_tune_blocks=1)
+        Retrain(choose_step_by="folds", fine_tune_blocks=1, architecture=V2)
     with pytest.raises(ValueError, match="--choose-step-by folds"):
         Retrain(choose_step_by="folds", flip_left_right=True)
