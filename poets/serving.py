@@ -149,6 +149,21 @@ def start(handler, host: str, port: int):
     return server, f"http://{shown}:{server.server_address[1]}/"
 
 
+def serve_until_stopped(server, url: str, browse: bool) -> int:
+    """Open `url` in the browser when `browse`, then serve until Ctrl-C; the exit code, 0."""
+    import time
+    import webbrowser
+
+    if browse:
+        webbrowser.open(url)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.shutdown()
+    return 0
+
+
 def port_number(text: str) -> int:
     """An argparse type: a TCP port, 0 (a free one) to 65535."""
     import argparse

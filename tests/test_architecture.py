@@ -130,3 +130,14 @@ def test_the_python_versions_setup_cfg_admits_have_what_the_code_uses():
     uses_file_digest = any("file_digest" in path.read_text() for path in ROOT.glob("*/*.py"))
     assert not (uses_file_digest and "3.10" in admitted)
     assert "3.11" in admitted
+
+
+# The console scripts of workflows/: what two of them need lives below them (poets/serving, tasks/).
+COMMANDS = {"app", "review", "artifacts"}
+
+
+def test_one_command_never_imports_another():
+    for name in COMMANDS:
+        others = COMMANDS - {name}
+        for imported in imports(ROOT / "workflows" / f"{name}.py"):
+            assert not any(imported.startswith(f"workflows.{o}") for o in others), f"{name}.py imports {imported}"

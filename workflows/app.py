@@ -15,8 +15,6 @@ runtime from its CDN; `--web-runtime DIR` (from `npm install
 import argparse
 import sys
 import tempfile
-import time
-import webbrowser
 from pathlib import Path
 
 from luigi.cmdline_parser import CmdlineParser
@@ -115,19 +113,7 @@ def main(argv=None) -> int:
     print(f"The camera app of {app}\nOpen {url}  (Ctrl-C stops it)", flush=True)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(PHONE.format(port=server.server_address[1], app=app), flush=True)
-    return serve_until_stopped(server, url, not args.no_browser)
-
-
-def serve_until_stopped(server, url: str, browse: bool) -> int:
-    """Open `url` in the browser when `browse`, then serve until Ctrl-C; the exit code, 0."""
-    if browse:
-        webbrowser.open(url)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.shutdown()
-    return 0
+    return serving.serve_until_stopped(server, url, not args.no_browser)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,9 @@ from poets import bottlenecks, review, serving
 from poets.failures import BadInput, UserFailure
 from tasks.artifact import check_intact
 from tasks.check_photos import CheckPhotos, labelled_photos
-from workflows.app import NoApp, serve_until_stopped
 
 
-class NoCheck(NoApp):
+class NoCheck(UserFailure, LookupError):
     """No photo check made by the flags given."""
 
 
@@ -109,7 +108,7 @@ def main(argv=None) -> int:
     if not serving.loopback(args.host):
         print(f"poets-review: warning: with --host {args.host!r} anyone on this network can open the page, see "
               "the photos and the run's flags (saving needs the page's token)", file=sys.stderr, flush=True)
-    return serve_until_stopped(server, url, not args.no_browser)
+    return serving.serve_until_stopped(server, url, not args.no_browser)
 
 
 if __name__ == "__main__":
