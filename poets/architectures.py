@@ -53,6 +53,8 @@ class Architecture:
     model: str = ""
     #: Whether its weights come installed with the project (no download, no --base-model-url).
     comes_installed = False
+    #: The sha256 its own weights file is pinned to; "" where none is (Keras's MobileNet files).
+    weights_sha256 = ""
 
     @property
     def weights_file(self):
@@ -262,6 +264,7 @@ def fitting(weights_path: Path) -> list[str]:
 
     if not h5py.is_hdf5(weights_path):
         return _fitting_state_dict(weights_path)
+
     def text(value):
         return value.decode() if isinstance(value, bytes) else str(value)
 

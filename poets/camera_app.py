@@ -92,7 +92,12 @@ def write_app(folder: Path, title: str, labels: list[str], variants: list[dict],
 
 def sri(path: Path) -> str:
     """The subresource-integrity string (sha384) of a file."""
-    return "sha384-" + base64.b64encode(hashlib.sha384(Path(path).read_bytes()).digest()).decode()
+    return sri_of(Path(path).read_bytes())
+
+
+def sri_of(data: bytes) -> str:
+    """The subresource-integrity string (sha384) of some bytes."""
+    return "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode()
 
 
 def local_runtime(directory: Path) -> Path:
@@ -142,7 +147,7 @@ def cached_runtime(cache: Path) -> Path:
         except OSError as error:
             raise UserFailure(f"cannot fetch the MediaPipe runtime from {RUNTIME['cdn']} ({error}); offline, "
                               f"give a local copy: {INSTALL}, then --web-runtime node_modules/{RUNTIME['package']}")
-        if "sha384-" + base64.b64encode(hashlib.sha384(body).digest()).decode() != integrity:
+        if sri_of(body) != integrity:
             raise RuntimeMismatch(f"{RUNTIME['cdn']}/{name}: not the file {RUNTIME['version']} publishes (its sha384 "
                                   "differs); nothing was kept")
         partial = path.with_name(path.name + ".part")

