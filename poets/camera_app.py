@@ -204,10 +204,12 @@ def _write_manifest(folder: Path, title: str):
     (folder / "manifest.webmanifest").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
 
 
-def serve(app: Path, host: str = "127.0.0.1", port: int = 0, runtime: Path | None = None, quiet: bool = True):
-    """Serve the app folder `app` over HTTP in a background thread; with `runtime` (a
-    local_runtime() folder), serve it under /runtime/ too. Returns (the server, the URL
-    to open: with ?runtime=runtime when the runtime is served here)."""
+def serve(app: Path, host: str = "127.0.0.1", port: int = 0, runtime: Path | None = None, quiet: bool = True,
+          tls=None, names: tuple[str, ...] = ()):
+    """Serve the app folder `app` over HTTP (HTTPS with the ssl context `tls`) in a background
+    thread, answering to the host `names` too; with `runtime` (a local_runtime() folder), serve it
+    under /runtime/ too. Returns (the server, the URL to open: with ?runtime=runtime when the
+    runtime is served here)."""
     import functools
 
     class Handler(serving.LocalHandler):
@@ -221,5 +223,5 @@ def serve(app: Path, host: str = "127.0.0.1", port: int = 0, runtime: Path | Non
 
     Handler.quiet = quiet
 
-    server, url = serving.start(functools.partial(Handler, directory=str(app)), host, port)
+    server, url = serving.start(functools.partial(Handler, directory=str(app)), host, port, tls, names)
     return server, url + (f"?runtime={RUNTIME_PATH}" if runtime else "")

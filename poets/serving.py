@@ -14,6 +14,7 @@ cannot make the browser put this machine's name in the Host header.
 import ipaddress
 import json
 import re
+import ssl
 import sys
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -32,9 +33,11 @@ class OutsideFolder(LookupError):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    names: tuple[str, ...] = ()
 
     def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+        # A browser that has not accepted the certificate yet hangs up in the TLS handshake: expected.
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError, ssl.SSLError)):
             super().handle_error(request, client_address)
 
 
@@ -72,14 +75,16 @@ def loopback(name: str) -> bool:
     return name == "localhost" or (_is_address(name) and ipaddress.ip_address(name).is_loopback)
 
 
-def host_allowed(host: str | None, listening: str) -> bool:
+def host_allowed(host: str | None, listening: str, names: tuple[str, ...] = ()) -> bool:
     """Whether a request's Host header names this server: a loopback name or address always; the
-    address it listens on; and, listening on every address, any address literal (a browser sends one
-    only when its user typed it: there is no name for another site to point here).
+    address it listens on; the host names it was given; and, listening on every address, any address
+    literal (a browser sends one only when its user typed it: there is no name for another site to
+    point here).
 
     Args:
       host: the Host header, as sent (`localhost:8000`, `[::1]:8000`); None when absent.
       listening: the address the server is bound to.
+      names: host names this machine is reached by (`poets-app --lan --name`), as the user gave them.
     """
     if not host or not re.fullmatch(r"[A-Za-z0-9.\-:\[\]]+", host):
         return False
@@ -87,7 +92,7 @@ def host_allowed(host: str | None, listening: str) -> bool:
         name = (urlsplit("//" + host).hostname or "").rstrip(".")
     except ValueError:
         return False
-    if loopback(name):
+    if loopback(name) or name.lower() in (n.lower().rstrip(".") for n in names):
         return True
     if listening in EVERY_ADDRESS:
         return _is_address(name)
@@ -108,7 +113,7 @@ class LocalHandler(SimpleHTTPRequestHandler):
         if not super().parse_request():
             return False
         host = self.headers.get("Host")
-        if host_allowed(host, self.server.server_address[0]):
+        if host_allowed(host, self.server.server_address[0], self.server.names):
             return True
         self.refuse(f"its Host {host!r} is not this machine's (another site may be probing it)")
         return False
@@ -139,14 +144,21 @@ class LocalHandler(SimpleHTTPRequestHandler):
             super().log_message(*args)
 
 
-def start(handler, host: str, port: int):
-    """Serve `handler` on host:port (0: a free one) in a background thread: (the server, its URL)."""
+def start(handler, host: str, port: int, tls: ssl.SSLContext | None = None, names: tuple[str, ...] = ()):
+    """Serve `handler` on host:port (0: a free one) in a background thread, over HTTPS with `tls`,
+    answering to the host `names` too (host_allowed): (the server, its URL, under the first name)."""
     import threading
 
     server = _Server((host, port), handler)
+    server.names = tuple(names)
+    if tls is not None:
+        # The handshake happens in the request's thread, at its first read: a phone that stops at the
+        # certificate warning holds no other request up.
+        server.socket = tls.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    shown = "127.0.0.1" if host in EVERY_ADDRESS else host
-    return server, f"http://{shown}:{server.server_address[1]}/"
+    shown = names[0] if names else "127.0.0.1" if host in EVERY_ADDRESS else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    return server, f"{'https' if tls else 'http'}://{shown}:{server.server_address[1]}/"
 
 
 def serve_until_stopped(server, url: str, browse: bool) -> int:

@@ -24,7 +24,7 @@ from stores.records import (  # noqa: F401 (the records' names the artifact laye
     temporary_sibling,
     write_record,
 )
-from stores.s3 import S3Store
+from stores.s3 import S3Store, default_cache_dir  # noqa: F401 (poets-app keeps files there too)
 from stores.store import Store
 
 

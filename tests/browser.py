@@ -24,10 +24,11 @@ def chromium() -> str | None:
     return os.environ.get("POETS_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def launch(playwright, camera: Path | None = None, grant_camera: bool = True):
+def launch(playwright, camera: Path | None = None, grant_camera: bool = True, flags: tuple[str, ...] = ()):
     """A headless Chromium: with `camera`, a Y4M file as its camera; `grant_camera` says whether
-    the page's request for the camera is allowed (else it is refused, as a person would)."""
-    args = list(QUIET)
+    the page's request for the camera is allowed (else it is refused, as a person would); `flags`,
+    Chromium's own, added."""
+    args = [*QUIET, *flags]
     if camera is not None:
         args += ["--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={camera}"]
     if camera is not None and grant_camera:

@@ -417,3 +417,52 @@ def test_an_export_goes_into_a_new_folder_only(app, tmp_path):
     with pytest.raises(BadInput, match="the folder is not empty"):
         export_app(app[0], tmp_path / "site", local_runtime(RUNTIME_DIR))
     assert (tmp_path / "site" / "index.html").read_text() == "mine"
+
+
+# Chromium sends phone.test to loopback, nowhere else; the certificate is poets-app --lan's own.
+PHONE_TEST = ("--host-resolver-rules=MAP phone.test 127.0.0.1", "--ignore-certificate-errors")
+
+
+@in_browser
+def test_under_a_host_name_the_camera_works_over_https_and_not_over_http(app, photos, playwright, tmp_path):
+    """poets-app --lan's server, reached as a phone reaches it: by a name that is not localhost, on a 360x740
+    touch screen. Over HTTPS (a self-signed certificate) the camera starts and its frame is labelled, the
+    label in view without scrolling; over plain HTTP the browser gives no camera, the page says how to get
+    one, and a photo is still labelled."""
+    from poets import lan
+
+    folder, _, summary = app
+    runtime = local_runtime(RUNTIME_DIR)
+    tls = lan.tls_context(lan.certificate(tmp_path, ["phone.test"]))
+    secure, secure_url = serve(folder, runtime=runtime, tls=tls, names=("phone.test",))
+    plain, plain_url = serve(folder, runtime=runtime, names=("phone.test",))
+    assert secure_url.startswith("https://phone.test:") and plain_url.startswith("http://phone.test:")
+    browser = launch(playwright, camera=photos[1], flags=PHONE_TEST)
+    try:
+        phone = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
+        page = phone.new_page()
+        page.goto(secure_url)
+        page.wait_for_function(READY, timeout=60_000)
+        page.wait_for_function("window.poetsApp.frames >= 5", timeout=30_000)
+        assert page.evaluate("window.isSecureContext") and page.evaluate("window.poetsApp.camera") == "on"
+        expected, _ = python_labels(folder / "models" / f"{summary['android']['variant']}.tflite", [photos[2]],
+                                    summary["labels"])
+        assert page.evaluate("window.poetsApp.last.categories[0].label") == expected[0]
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        answer = page.locator("#answer").bounding_box()
+        assert answer["x"] >= 0 and answer["x"] + answer["width"] <= 360 and answer["y"] + answer["height"] <= 740
+
+        page = phone.new_page()
+        page.goto(plain_url)
+        page.wait_for_function(READY, timeout=60_000)
+        page.wait_for_function("window.poetsApp.camera !== 'off'", timeout=30_000)
+        assert not page.evaluate("window.isSecureContext") and page.evaluate("window.poetsApp.camera") == "insecure"
+        said = page.locator("#camera-status").inner_text()
+        assert "only over HTTPS or on localhost" in said and "poets-app --lan" in said
+        page.set_input_files("#files", [str(photos[0][0])])
+        page.wait_for_function("window.poetsApp.results.length === 1", timeout=30_000)
+        assert page.evaluate("window.poetsApp.results[0].categories[0].label") in summary["labels"]
+    finally:
+        browser.close()
+        secure.shutdown()
+        plain.shutdown()

@@ -3,6 +3,7 @@
     poets-app [MobileModel flags, e.g. --architecture mobilenet_0.75_224 --quantization-mode int8]
     poets-app PATH            # a camera app, a MobileModel folder, or an Export folder
     poets-app ... [--port N] [--host 0.0.0.0] [--no-browser] [--web-runtime DIR]
+    poets-app ... --lan [--name NAME]   # HTTPS on this machine's network address, for a phone: a QR code
     poets-app ... --export DIR [--web-runtime DIR]   # a folder for any static HTTPS host, offline too
 
 With the flags of a run (defaults and luigi.cfg otherwise), it serves the
@@ -19,16 +20,18 @@ from pathlib import Path
 
 from luigi.cmdline_parser import CmdlineParser
 
-from poets import serving
+from poets import lan, serving
 from poets.camera_app import PUBLISH, cached_runtime, export_app, local_runtime, serve, write_app
 from poets.failures import UserFailure
+from stores import default_cache_dir
 from tasks.artifact import check_intact, read_json, read_record
 from tasks.camera_app import CameraApp
 
-PHONE = ("A phone's browser allows the camera only over HTTPS or on localhost: plug the phone in by USB, run "
-         "`adb reverse tcp:{port} tcp:{port}` and open http://localhost:{port}/ on it (Chrome's "
-         "chrome://inspect/#devices does the same), or copy {app} (static files) to any HTTPS host. Over plain "
-         "http://<this machine's address> the page labels photos but cannot open the camera.")
+PHONE = ("A phone's browser allows the camera only over HTTPS or on localhost: run poets-app --lan (HTTPS, and a "
+         "QR code to scan), or plug the phone in by USB, run `adb reverse tcp:{port} tcp:{port}` and open "
+         "http://localhost:{port}/ on it (Chrome's chrome://inspect/#devices does the same), or copy {app} (static "
+         "files) to any HTTPS host. Over plain http://<this machine's address> the page labels photos but "
+         "cannot open the camera.")
 
 
 class NoApp(UserFailure, LookupError):
@@ -74,12 +77,31 @@ def app_at(path: Path) -> Path:
     raise NoApp(f"{path}: no camera app there (no app.json, app/, summary.json or assets/graph.lite)")
 
 
+def serve_lan(app: Path, args, runtime):
+    """Serve `app` over HTTPS for a phone on the network: (the server, its URL, the certificate's names)."""
+    host = args.host or "0.0.0.0"
+    address = lan.lan_address() if host in serving.EVERY_ADDRESS else host
+    names = [*args.name, address, "localhost", "127.0.0.1"]
+    pem = lan.certificate(default_cache_dir() / "lan", names)
+    server, url = serve(app, host, lan.PORT if args.port is None else args.port, runtime,
+                        tls=lan.tls_context(pem), names=tuple(args.name) or (address,))
+    return server, url, list(dict.fromkeys(names))
+
+
 def parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      usage="%(prog)s [PATH | MobileModel flags] [--port N] [--host HOST] "
-                                           "[--no-browser] [--web-runtime DIR] [--export DIR]")
-    parser.add_argument("--port", type=serving.port_number, default=0, help="the port (default: a free one)")
-    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on; 0.0.0.0 for every one")
+                                           "[--lan [--name NAME]] [--no-browser] [--web-runtime DIR] [--export DIR]")
+    parser.add_argument("--port", type=serving.port_number,
+                        help=f"the port (default: a free one; with --lan, {lan.PORT})")
+    parser.add_argument("--host", help="the address to listen on (default 127.0.0.1; with --lan, 0.0.0.0); "
+                                       "0.0.0.0 for every one")
+    parser.add_argument("--lan", action="store_true",
+                        help="serve over HTTPS for a phone on this machine's network: a self-signed certificate "
+                             "kept in the cache dir, the URL at this machine's network address and as a QR code")
+    parser.add_argument("--name", action="append", default=[], metavar="NAME",
+                        help="with --lan: a host name the phone reaches this machine by (e.g. mybox.local), "
+                             "put in the certificate and shown in the URL; may be repeated")
     parser.add_argument("--no-browser", action="store_true", help="print the URL without opening a browser")
     parser.add_argument("--export", metavar="DIR",
                         help="write the app, with the runtime and a service worker, into the new folder DIR, for any "
@@ -92,6 +114,9 @@ def parse(argv):
 
 def main(argv=None) -> int:
     args, rest = parse(sys.argv[1:] if argv is None else argv)
+    if args.name and not args.lan:
+        print("poets-app: --name goes with --lan (the names of the HTTPS certificate)", file=sys.stderr)
+        return 2
     try:
         runtime = local_runtime(Path(args.web_runtime)) if args.web_runtime else None
         if rest and not rest[0].startswith("-"):
@@ -101,17 +126,23 @@ def main(argv=None) -> int:
         else:
             app = app_of_run(rest)
         if args.export:
-            runtime = runtime or cached_runtime(Path.home() / ".cache" / "poets-workflow")
+            runtime = runtime or cached_runtime(default_cache_dir())
             folder = export_app(app, Path(args.export).expanduser().resolve(), runtime)
             print(f"The camera app of {app}, with its runtime, in {folder}\n{PUBLISH.format(folder=folder)}")
             return 0
-        server, url = serve(app, args.host, args.port, runtime)
+        if args.lan:
+            server, url, names = serve_lan(app, args, runtime)
+        else:
+            server, url = serve(app, args.host or "127.0.0.1", args.port or 0, runtime)
     # A bad flag of the run (BadInput), no app, a wrong runtime, a port in use: one line each.
     except (UserFailure, OSError) as error:
         print(f"poets-app: {error}", file=sys.stderr)
         return 2
     print(f"The camera app of {app}\nOpen {url}  (Ctrl-C stops it)", flush=True)
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    if args.lan:
+        lan.print_qr(url)
+        print(lan.ACCEPT.format(names=", ".join(names)), flush=True)
+    elif (args.host or "127.0.0.1") not in ("127.0.0.1", "localhost", "::1"):
         print(PHONE.format(port=server.server_address[1], app=app), flush=True)
     return serving.serve_until_stopped(server, url, not args.no_browser)
 

@@ -167,7 +167,8 @@ async function startCamera(deviceId) {
     app.camera = "insecure";
     say("error", window.isSecureContext ? "This browser gives no access to a camera; photos still work below."
       : `The browser allows the camera only over HTTPS or on localhost, and this page is ${location.origin}. ` +
-        "On a phone: adb reverse tcp:PORT tcp:PORT and open http://localhost:PORT, or put this folder on any " +
+        "On a phone: serve it with poets-app --lan and scan its QR code, or adb reverse tcp:PORT tcp:PORT and " +
+        "open http://localhost:PORT, or put this folder on any " +
         "HTTPS host (it is static files). Photos still work below.", "camera-status");
     return;
   }
