@@ -3,6 +3,7 @@ with MediaPipe Python.
 
     .venv/bin/python benchmarks/camera_app.py [--data ../shared/data] [--architecture mobilenet_0.75_224]
         [--data-dir /tmp/poets-camera] [--seconds 10] [--camera-photos 20]
+    .venv/bin/python benchmarks/camera_app.py --page-against REV [--rounds 3]   # this page against REV's
 
 Runs MobileModel on the flower photos with --quantization-mode dynamic_range and int8 (the float
 model comes with both), then puts the three TFLite variants (optimized, dynamic_range, int8) in one
@@ -16,10 +17,17 @@ camera app and opens it in Debian's Chromium, with the runtime from node_modules
   shipped variant's label of the frames against MediaPipe Python's of the frame as the video shows it.
 
 Prints a table and writes benchmarks/results/camera_app[_ARCHITECTURE].json.
+
+With --page-against REV, only speed, of this page against the page of git revision REV: the same
+models and app.json in two app folders, their int8 frames a second measured alternately (old, new,
+old, new, ...) --rounds times in one browser, so the machine's drift falls on both; prints each
+round and the ratio of the medians, and writes benchmarks/results/camera_page[_ARCHITECTURE].json.
 """
 
 import json
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +39,7 @@ sys.path.insert(0, str(ROOT))  # tests/browser.py: Chromium with a fake camera
 
 from PIL import Image  # noqa: E402
 
-from poets.camera_app import RUNTIME, local_runtime, serve, write_app  # noqa: E402
+from poets.camera_app import PAGE, RUNTIME, local_runtime, serve, write_app  # noqa: E402
 from poets.clients import mediapipe_probabilities  # noqa: E402
 from tasks.artifact import check_intact  # noqa: E402
 from tests.browser import launch, write_y4m  # noqa: E402
@@ -122,16 +130,69 @@ def camera_agreement(playwright, url, files, labels, model, folder):
     return same / len(files), len(files)
 
 
+def page_of(revision: str, app: Path, into: Path) -> Path:
+    """A copy of the app folder `app` with the page's files as they were at git `revision`
+    (those it had: an older page has no service worker)."""
+    shutil.copytree(app, into)
+    for name in PAGE:
+        (into / name).unlink(missing_ok=True)
+        shown = subprocess.run(["git", "show", f"{revision}:poets/web/{name}"], cwd=ROOT, capture_output=True)
+        if shown.returncode == 0:
+            (into / name).write_bytes(shown.stdout)
+    return into
+
+
+def page_against(args, browser, app: Path, work: Path, runtime: Path):
+    """int8 frames a second of REV's page and this one, alternately: {"old": [...], "new": [...]}."""
+    old = page_of(args.page_against, app, work / "old")
+    servers = {"old": serve(old, runtime=runtime), "new": serve(app, runtime=runtime)}
+    rounds = {"old": [], "new": []}
+    for round_ in range(args.rounds):
+        for which in ("old", "new"):
+            fps, ms = speed(browser, servers[which][1], "int8", args.seconds)
+            rounds[which].append(fps)
+            print(f"round {round_ + 1}, {which} page: {fps:.1f} frames/s, {ms:.1f} ms a frame", flush=True)
+    for server, _ in servers.values():
+        server.shutdown()
+    return rounds
+
+
+def compare_pages(args, tasks, work):
+    from playwright.sync_api import sync_playwright
+
+    app, _, test, photos = combined_app(tasks, work / "app")
+    camera = work / "camera.y4m"
+    write_y4m([photos / path for path, _ in test][:20], camera, frames_each=15)
+    with sync_playwright() as playwright:
+        browser = launch(playwright, camera=camera)
+        rounds = page_against(args, browser, app, work, local_runtime(ROOT / "node_modules" / RUNTIME["package"]))
+        browser.close()
+    old, new = statistics.median(rounds["old"]), statistics.median(rounds["new"])
+    print(f"\nint8 frames a second, median of {args.rounds} rounds each, run alternately: {args.page_against}'s page "
+          f"{old:.1f}, this page {new:.1f}: {new / old:.2f}x")
+    result = {"architecture": args.architecture, "against": args.page_against,
+              "revision": subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True,
+                                         text=True).stdout.strip(),
+              "variant": "int8", "seconds_measured": args.seconds, "rounds": rounds,
+              "old_frames_a_second": old, "new_frames_a_second": new, "ratio": new / old}
+    results_path("camera_page", args.architecture).write_text(json.dumps(result, indent=1) + "\n")
+
+
 def main():
     arguments = parser(__doc__.splitlines()[0])
     arguments.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "poets-camera"))
     arguments.add_argument("--seconds", type=float, default=10)
     arguments.add_argument("--camera-photos", type=int, default=20)
+    arguments.add_argument("--page-against", metavar="REV",
+                           help="only speed: this page against git revision REV's, run alternately")
+    arguments.add_argument("--rounds", type=int, default=3)
     args = arguments.parse_args()
     from playwright.sync_api import sync_playwright
 
     tasks = runs(args)
     work = Path(tempfile.mkdtemp(prefix="camera-bench-"))
+    if args.page_against:
+        return compare_pages(args, tasks, work)
     app, labels, test, photos = combined_app(tasks, work / "app")
     files = [photos / path for path, _ in test]
     server, url = serve(app, runtime=local_runtime(ROOT / "node_modules" / RUNTIME["package"]))
