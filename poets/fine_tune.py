@@ -24,6 +24,7 @@ import numpy as np
 from poets import architectures
 from poets.contract import cross_entropy
 from poets.head import better, dropout_levels, dropout_mask, training_sample
+from poets.head_settings import TrainingSettings
 
 BATCH = 256  # photos a forward pass takes when only predicting
 
@@ -59,21 +60,22 @@ def block_weights(top) -> dict[str, list[np.ndarray]]:
     return {layer.name: [np.array(w) for w in layer.get_weights()] for layer in top.layers if layer.weights}
 
 
-def fine_tune(top, layers, train_x, train_y, val_x, val_y, epochs, learning_rate, batch_size, seed=0,
-              dropout=0.5, on_eval: Callable | None = None):
+def fine_tune(top, layers, train_x, train_y, val_x, val_y, settings: TrainingSettings,
+              on_eval: Callable | None = None):
     """Train the blocks of `top` and the head `layers` [(weights, biases), ...] together on activations
-    `train_x` [N, H, W, C] (float16) with labels `train_y`: Adam at `learning_rate` on softmax cross-entropy,
-    `epochs` passes over the training photos in a seeded order, dropout on the head's inputs as train_head's.
+    `train_x` [N, H, W, C] (float16) with labels `train_y`, as `settings` say: Adam at
+    `fine_tune_learning_rate` on softmax cross-entropy, `fine_tune_epochs` passes over the training photos
+    in a seeded order of `batch_size` batches, dropout on the head's inputs as train_head's.
     After each epoch the model is scored on validation; the best (epoch 0: as given) is kept, and top's
     weights end as those. `on_eval(epoch, steps, train_metrics, val_metrics)` sees each score.
     Returns (layers, {layer name: weights} of the blocks, the epoch kept).
     """
     import tensorflow as tf
 
-    rng = np.random.default_rng(seed)
-    head, step, metrics = _training(top, layers, learning_rate)
+    rng = np.random.default_rng(settings.seed)
+    head, step, metrics = _training(top, layers, settings.fine_tune_learning_rate)
     sample, widths = training_sample(len(train_x)), [weights.shape[0] for weights, _ in layers]
-    dropped, keep = dropout_levels(dropout)
+    dropped, keep = dropout_levels(settings.dropout)
 
     def score(epoch, steps):
         train_metrics = metrics(train_x[sample], train_y[sample])
@@ -83,8 +85,8 @@ def fine_tune(top, layers, train_x, train_y, val_x, val_y, epochs, learning_rate
         return val_metrics
 
     best = (*score(0, 0), [(w.copy(), b.copy()) for w, b in layers], block_weights(top), 0)
-    per_epoch = steps_per_epoch(len(train_x), batch_size)
-    for epoch in range(1, epochs + 1):
+    per_epoch, batch_size = steps_per_epoch(len(train_x), settings.batch_size), settings.batch_size
+    for epoch in range(1, settings.fine_tune_epochs + 1):
         order = rng.permutation(len(train_x))
         for start in range(0, per_epoch * batch_size, batch_size):
             # Rows in ascending order: a forward gather from the array (and the bytes the seed has always given).

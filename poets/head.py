@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from poets.contract import cross_entropy, softmax
+from poets.head_settings import TrainingSettings
 
 AVERAGE_DECAY = 0.99
 TRAIN_METRICS_PHOTOS = 1000
@@ -94,12 +95,11 @@ class Adam:
             param -= update
 
 
-def train_head(train_x, train_y, val_x, val_y, classes, steps, learning_rate, batch_size,
-               seed=0, eval_interval=100, on_eval=None, distorted=None, hidden_units=256, dropout=0.5,
-               on_head=None, keep_last=False):
-    """Train the head: softmax(relu(x W1 + b1) W2 + b2), or with `hidden_units=0` retrain.py's
-    softmax(x W + b), by Adam on softmax cross-entropy over batches drawn at random with replacement
-    (retrain.py's sampling), each layer's input losing a `dropout` share of its units at random.
+def train_head(train_x, train_y, val_x, val_y, classes: int, settings: TrainingSettings, distorted=None,
+               on_eval=None, on_head=None, keep_last: bool = False):
+    """Train the head as `settings` say: softmax(relu(x W1 + b1) W2 + b2), or with `hidden_units=0`
+    retrain.py's softmax(x W + b), by Adam on softmax cross-entropy over batches drawn at random with
+    replacement (retrain.py's sampling), each layer's input losing a `dropout` share of its units at random.
 
     The head scored and kept is the moving average of the weights (average_into). With
     `distorted(rows, rng)`, each batch's features come from it (photos distorted afresh at every step)
@@ -109,13 +109,15 @@ def train_head(train_x, train_y, val_x, val_y, classes, steps, learning_rate, ba
     TRAIN_METRICS_PHOTOS photos), `on_head(step, layers)` the head then (not a copy: use it at once).
     Returns (layers [(weights, biases), ...], the step they are from).
     """
-    rng = np.random.default_rng(seed)
-    layers = initial_layers(rng, [train_x.shape[1]] + ([hidden_units] if hidden_units else []) + [classes])
+    steps, eval_interval, batch_size = settings.steps, settings.eval_interval, settings.batch_size
+    rng = np.random.default_rng(settings.seed)
+    hidden = [settings.hidden_units] if settings.hidden_units else []
+    layers = initial_layers(rng, [train_x.shape[1]] + hidden + [classes])
     average = [(weights.copy(), biases.copy()) for weights, biases in layers]
     params = [p for layer in layers for p in layer]
-    optimizer = Adam(params, learning_rate)
+    optimizer = Adam(params, settings.learning_rate)
     onehot = np.eye(classes, dtype=np.float32)
-    dropped, keep = dropout_levels(dropout)
+    dropped, keep = dropout_levels(settings.dropout)
     best = (-1.0, np.inf, None, 0)
     sample = training_sample(len(train_x))
     for step in range(1, steps + 1):

@@ -8,6 +8,7 @@ from poets import fine_tune
 from poets.calibration import expected_calibration_error, fit_temperature, scaled, sure_above
 from poets.contract import cross_entropy, softmax
 from poets.head import logits, predict, train_head
+from poets.head_settings import TrainingSettings
 
 
 def calibrate(layers: list, features: np.ndarray, truth: np.ndarray) -> tuple[list, dict]:
@@ -52,25 +53,23 @@ FOLDS = 5
 
 
 def cross_validate(features: np.ndarray, truth: np.ndarray, validation: np.ndarray, classes: int,
-                   seed: int = 0, folds: int = FOLDS, on_fold=None, **training) -> dict:
+                   settings: TrainingSettings, folds: int = FOLDS, on_fold=None) -> dict:
     """The head's accuracy and cross-entropy estimated by k-fold cross-validation
     on `features` (the training and validation photos), beside a test split
     too small to tell much: each fold is scored by a head trained as Retrain
-    trains (`training`: train_head's steps, learning_rate, batch_size,
-    hidden_units, dropout) on the other folds, its step kept and its
-    temperature fitted on their validation photos (`validation`, a mask).
+    trains (`settings`) on the other folds, its step kept and its temperature
+    fitted on their validation photos (`validation`, a mask).
 
     `on_fold(done)` is called after each fold. Returns `estimate`'s figures.
     """
     from poets.out_of_fold import stratified_folds
 
-    fold = stratified_folds(truth, folds, seed)
+    fold = stratified_folds(truth, folds, settings.seed)
     probabilities = np.zeros((len(truth), classes), np.float32)
     for k in range(folds):
         held = fold == k
         fitted, checked = ~held & ~validation, ~held & validation
-        layers, _ = train_head(features[fitted], truth[fitted], features[checked], truth[checked], classes,
-                               seed=seed, **training)
+        layers, _ = train_head(features[fitted], truth[fitted], features[checked], truth[checked], classes, settings)
         layers, _ = calibrate(layers, features[checked], truth[checked])
         probabilities[held] = predict(layers, features[held])
         if on_fold:
@@ -78,14 +77,8 @@ def cross_validate(features: np.ndarray, truth: np.ndarray, validation: np.ndarr
     return estimate(probabilities, truth, folds)
 
 
-# Under this many training and validation photos, Retrain's `auto` chooses the
-# head's length of training and its temperature by cross-validation instead of
-# on the validation photos (benchmarks/README.md, "Small photo sets").
-FOLDS_BELOW = 1000
-
-
-def choose_by_folds(features: np.ndarray, truth: np.ndarray, classes: int, steps: int, seed: int = 0,
-                    folds: int = FOLDS, eval_interval: int = 100, on_fold=None, **training) -> dict:
+def choose_by_folds(features: np.ndarray, truth: np.ndarray, classes: int, settings: TrainingSettings,
+                    folds: int = FOLDS, on_fold=None) -> dict:
     """How long to train the head on `features` (the training and validation photos together), and its
     temperature, chosen by k-fold cross-validation: at each evaluated step (fold_logits) a temperature is
     fitted to the out-of-fold logits, and the step whose out-of-fold cross-entropy after its temperature
@@ -98,13 +91,12 @@ def choose_by_folds(features: np.ndarray, truth: np.ndarray, classes: int, steps
     temperature, as `cross_validate`'s: slightly optimistic, as the step and temperature were chosen on
     them)}.
     """
-    step_logits, train_metrics = fold_logits(features, truth, classes, steps, seed, folds, eval_interval, on_fold,
-                                             **training)
+    step_logits, train_metrics = fold_logits(features, truth, classes, settings, folds, on_fold)
     temperatures = [fit_temperature(logits_then, truth) for logits_then in step_logits]
     history, losses = [], []
     for index, (logits_then, temperature) in enumerate(zip(step_logits, temperatures)):
         probabilities = softmax(logits_then)
-        history.append({"step": min((index + 1) * eval_interval, steps),
+        history.append({"step": min((index + 1) * settings.eval_interval, settings.steps),
                         "train_accuracy": float(train_metrics[index, 0]),
                         "train_cross_entropy": float(train_metrics[index, 1]),
                         "validation_accuracy": float((probabilities.argmax(axis=1) == truth).mean()),
@@ -118,83 +110,112 @@ def choose_by_folds(features: np.ndarray, truth: np.ndarray, classes: int, steps
             "estimate": {**estimate(softmax(step_logits[chosen] / temperature), truth, folds), "chose_the_step": True}}
 
 
-def fold_logits(features, truth, classes, steps, seed, folds, eval_interval, on_fold=None,
-                **training) -> tuple[np.ndarray, np.ndarray]:
+def fold_logits(features, truth, classes, settings: TrainingSettings, folds, on_fold=None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """(the out-of-fold logits of every photo at every evaluated step [evaluations, photos, classes], the
     folds' mean training (accuracy, cross-entropy) then [evaluations, 2]): each fold's photos scored,
-    every `eval_interval` steps, by a head trained as train_head trains (`training`: learning_rate,
-    batch_size, hidden_units, dropout) on the other folds. `on_fold(done)` is called after each fold."""
+    every `eval_interval` steps, by a head trained as `settings` say on the other folds. `on_fold(done)`
+    is called after each fold."""
     from poets.out_of_fold import stratified_folds
 
-    fold = stratified_folds(truth, folds, seed)
-    evaluations = steps // eval_interval + (steps % eval_interval > 0)
+    fold = stratified_folds(truth, folds, settings.seed)
+    interval = settings.eval_interval
+    evaluations = settings.steps // interval + (settings.steps % interval > 0)
     held_logits = np.zeros((evaluations, len(truth), classes), np.float32)
     train_metrics = np.zeros((evaluations, 2))
     for k in range(folds):
         held = fold == k
 
         def on_eval(step, train, _):
-            train_metrics[-(-step // eval_interval) - 1] += np.array(train) / folds
+            train_metrics[-(-step // interval) - 1] += np.array(train) / folds
 
         def on_head(step, layers):
-            held_logits[-(-step // eval_interval) - 1, held] = logits(layers, features[held])
+            held_logits[-(-step // interval) - 1, held] = logits(layers, features[held])
 
-        train_head(features[~held], truth[~held], features[held], truth[held], classes, steps, seed=seed,
-                   eval_interval=eval_interval, on_eval=on_eval, on_head=on_head, **training)
+        train_head(features[~held], truth[~held], features[held], truth[held], classes, settings,
+                   on_eval=on_eval, on_head=on_head)
         if on_fold:
             on_fold(k + 1)
     return held_logits, train_metrics
 
 
-def train_by_folds(features: np.ndarray, truth: np.ndarray, classes: int, steps: int, seed: int = 0,
-                   progress=None, **training) -> tuple[list, dict]:
-    """(the head trained on all of `features` for the steps choose_by_folds chose, its temperature
-    folded in; choose_by_folds's record). `progress(done, total)` counts steps: the folds' heads,
-    then the last head's."""
-    report = progress or (lambda done, total: None)
-    folds_done = FOLDS * steps
-    choice = choose_by_folds(features, truth, classes, steps, seed,
-                             on_fold=lambda done: report(done * steps, folds_done + steps), **training)
+def cross_validating(sets: np.ndarray) -> bool:
+    """Whether the test split (`sets == "testing"`) is small enough that the head's cross-validated
+    figures go beside it."""
+    return (sets == "testing").sum() < CROSS_VALIDATE_BELOW
+
+
+def train_by_folds(features: np.ndarray, truth: np.ndarray, sets: np.ndarray, classes: int,
+                   settings: TrainingSettings, progress=None) -> tuple[list, None, dict]:
+    """(the head trained on the training and validation photos of `features` (`sets`: each photo's split)
+    for the steps choose_by_folds chose, its temperature folded in; None, as no block is tuned;
+    training.json's record). `progress(done, total, unit)` counts steps: the folds' heads, then the
+    last head's."""
+    report = progress or (lambda done, total, unit: None)
+    pool = sets != "testing"
+    features, truth = features[pool], truth[pool]
+    folds_done = FOLDS * settings.steps
+    choice = choose_by_folds(features, truth, classes, settings,
+                             on_fold=lambda done: report(done * settings.steps, folds_done + settings.steps, "steps"))
     total = folds_done + choice["step"]
-    layers, _ = train_head(features, truth, features[:0], truth[:0], classes, choice["step"], seed=seed,
-                           keep_last=True, on_eval=lambda step, *_: report(folds_done + step, total), **training)
-    return scaled(layers, choice["temperature"]), choice
+    layers, _ = train_head(features, truth, features[:0], truth[:0], classes, settings.trained_for(choice["step"]),
+                           keep_last=True, on_eval=lambda step, *_: report(folds_done + step, total, "steps"))
+    return scaled(layers, choice["temperature"]), None, {
+        "chosen_by": "folds", "folds": FOLDS, "best_step": choice["step"], "history": choice["history"],
+        "fine_tune_epoch": 0, "calibration": choice["calibration"],
+        "cross_validated": choice["estimate"] if cross_validating(sets) else None}
 
 
-def train_by_validation(features: np.ndarray, truth: np.ndarray, train: np.ndarray, validation: np.ndarray,
-                        classes: int, steps: int, seed: int = 0, progress=None, *, distorted=None,
-                        fine_tuning: dict | None = None, **training) -> tuple[list, dict | None, dict]:
-    """(the head trained on the `train` photos' `features`, its step the best on `validation` and its
-    temperature fitted there; the fine-tuned blocks or None; a record {"best_step", "history",
-    "fine_tune_epoch", "calibration"}). With `fine_tuning` {"top", "activations", "epochs",
-    "learning_rate"}, the blocks `top` and the head are then tuned together on the blocks' activations
-    and the best epoch on validation kept. `progress(done, total)` counts steps: the head's, then the
-    fine-tuning's."""
-    report = progress or (lambda done, total: None)
+def train_by_validation(features: np.ndarray, truth: np.ndarray, sets: np.ndarray, classes: int,
+                        settings: TrainingSettings, progress=None, *, distorted=None,
+                        fine_tuning: tuple | None = None) -> tuple[list, dict | None, dict]:
+    """(the head trained on the training photos' `features` (`sets`: each photo's split), its step the best
+    on the validation photos and its temperature fitted there; the fine-tuned blocks or None; training.json's
+    record). With `fine_tuning` (the blocks `top`, their activations), the blocks and the head are then tuned
+    together on the activations and the best epoch on validation kept. `progress(done, total, unit)` counts
+    steps: the head's, then the fine-tuning's; then the folds of the cross-validation beside a small test
+    split."""
+    report = progress or (lambda done, total, unit: None)
+    train, validation, pool = sets == "training", sets == "validation", sets != "testing"
+    layers, fine_tuned, record = _by_validation(features, truth, train, validation, classes, settings, report,
+                                                distorted, fine_tuning)
+    cross_validated = None
+    if cross_validating(sets):
+        cross_validated = cross_validate(features[pool], truth[pool], validation[pool], classes, settings,
+                                         on_fold=lambda done: report(done, FOLDS, "cross-validation folds"))
+    return layers, fine_tuned, {"chosen_by": "validation", "folds": None, **record, "cross_validated": cross_validated}
+
+
+def _by_validation(features, truth, train, validation, classes, settings, report, distorted, fine_tuning):
     history = []
 
     def on_eval(step, train_metrics, val_metrics):
         history.append({"step": step, "train_accuracy": train_metrics[0], "train_cross_entropy": train_metrics[1],
                         "validation_accuracy": val_metrics[0], "validation_cross_entropy": val_metrics[1]})
 
-    per_epoch = fine_tune.steps_per_epoch(int(train.sum()), training["batch_size"])
-    total = steps + (fine_tuning["epochs"] * per_epoch if fine_tuning else 0)
+    steps = settings.steps
+    per_epoch = fine_tune.steps_per_epoch(int(train.sum()), settings.batch_size)
+    total = steps + (settings.fine_tune_epochs * per_epoch if fine_tuning else 0)
 
     def on_head_eval(step, train_metrics, val_metrics):
         on_eval(step, train_metrics, val_metrics)
-        report(step, total)
+        report(step, total, "steps")
 
     layers, best_step = train_head(features[train], truth[train], features[validation], truth[validation], classes,
-                                   steps, seed=seed, on_eval=on_head_eval, distorted=distorted, **training)
+                                   settings, on_eval=on_head_eval, distorted=distorted)
     fine_tuned, fine_tune_epoch, val_x = None, 0, features[validation]
-    if fine_tuning and fine_tuning["epochs"]:
+    if fine_tuning and settings.fine_tune_epochs:
         def on_fine_tune_eval(epoch, done, train_metrics, val_metrics):
             if epoch:  # epoch 0 is the head as trained, already in the history
                 on_eval(steps + done, train_metrics, val_metrics)
-                report(steps + done, total)
+                report(steps + done, total, "steps")
 
-        layers, fine_tuned, fine_tune_epoch, val_x = _fine_tuned(fine_tuning, layers, truth, train, validation, val_x,
-                                                                 seed, on_fine_tune_eval, training)
+        top, activations = fine_tuning
+        layers, fine_tuned, fine_tune_epoch = fine_tune.fine_tune(
+            top, layers, activations[train], truth[train], activations[validation], truth[validation], settings,
+            on_eval=on_fine_tune_eval)
+        if fine_tuned:  # the validation photos' features through the blocks as tuned
+            val_x = fine_tune.pooled(top, activations[validation])
         if fine_tune_epoch:
             best_step = steps + fine_tune_epoch * per_epoch
     layers, calibration = calibrate(layers, val_x, truth[validation])
@@ -202,12 +223,14 @@ def train_by_validation(features: np.ndarray, truth: np.ndarray, train: np.ndarr
                                 "calibration": calibration}
 
 
-def _fine_tuned(fine_tuning, layers, truth, train, validation, val_x, seed, on_eval, training):
-    """(the head and the blocks tuned together by fine_tune.fine_tune, the blocks' weights or None, the epoch
-    kept, the validation photos' features: through the blocks as tuned, else `val_x` as they were)."""
-    top, activations = fine_tuning["top"], fine_tuning["activations"]
-    layers, fine_tuned, epoch = fine_tune.fine_tune(
-        top, layers, activations[train], truth[train], activations[validation], truth[validation],
-        fine_tuning["epochs"], fine_tuning["learning_rate"], training["batch_size"], seed, training["dropout"],
-        on_eval=on_eval)
-    return layers, fine_tuned, epoch, fine_tune.pooled(top, activations[validation]) if fine_tuned else val_x
+def write_summaries(folder, history):
+    """TensorBoard's scalars of a training history, under `folder`/train and `folder`/validation."""
+    import tensorflow as tf
+
+    for name in ("train", "validation"):
+        writer = tf.summary.create_file_writer(str(folder / name))
+        with writer.as_default():
+            for h in history:
+                tf.summary.scalar("accuracy", h[f"{name}_accuracy"], step=h["step"])
+                tf.summary.scalar("cross_entropy", h[f"{name}_cross_entropy"], step=h["step"])
+        writer.close()

@@ -1,6 +1,7 @@
 """Retrain: the classifier head on the bottlenecks (and, with --fine-tune-blocks,
 the base model's last blocks on their cached activations), frozen with the base model."""
 
+import functools
 import logging
 
 import luigi
@@ -8,15 +9,8 @@ import numpy as np
 from luigi.util import inherits
 
 from poets import bottlenecks, fine_tune, graphs
-from poets.failures import BadInput
-from poets.head_training import (
-    CROSS_VALIDATE_BELOW,
-    FOLDS,
-    FOLDS_BELOW,
-    cross_validate,
-    train_by_folds,
-    train_by_validation,
-)
+from poets.head_settings import FOLDS_BELOW, TrainingSettings
+from poets.head_training import FOLDS, train_by_folds, train_by_validation, write_summaries
 from poets.images import check_split, split_of
 from poets.label_fixes import test_label_edits
 from poets.retrain import retrained_graph
@@ -30,9 +24,8 @@ from tasks.parameters import Choice, Number, percentage, positive
 log = logging.getLogger("luigi-interface")
 
 SPLIT = "split.json"
-# Defaults chosen by measurement on the flower photos (benchmarks/README.md, "Fine-tuning").
-FINE_TUNE_EPOCHS = 10
-FINE_TUNE_LEARNING_RATE = 1e-5
+# Each training parameter's default is TrainingSettings' (poets/head_settings.py).
+DEFAULT = TrainingSettings()
 
 
 @inherits(Activations, CheckPhotos)
@@ -47,14 +40,14 @@ class Retrain(ArtifactTask):
     # 7: the calibration's sure_above, the camera app's "not sure" threshold
     # It reads photos only to distort them: from a bucket, only then are (the training ones) downloaded.
     reads_in_part = ("dataset",)
-    training_steps = positive(3000, "training steps of the head")
-    learning_rate = positive(0.001, "Adam's step size")
-    train_batch_size = positive(100, "photos per training step")
-    hidden_units = Number(256, kind=int, low=0, high=2**20, high_open=False,
+    training_steps = positive(DEFAULT.steps, "training steps of the head")
+    learning_rate = positive(DEFAULT.learning_rate, "Adam's step size")
+    train_batch_size = positive(DEFAULT.batch_size, "photos per training step")
+    hidden_units = Number(DEFAULT.hidden_units, kind=int, low=0, high=2**20, high_open=False,
                           description="ReLU units of the hidden layer; 0 for retrain.py's single softmax layer")
-    dropout = Number(0.5, kind=float, low=0, high=1, description="share of each layer's inputs "
+    dropout = Number(DEFAULT.dropout, kind=float, low=0, high=1, description="share of each layer's inputs "
                      "dropped at random during training")
-    random_seed = Number(0, kind=int, low=0, high=2**32, description="seed of the head's training")
+    random_seed = Number(DEFAULT.seed, kind=int, low=0, high=2**32, description="seed of the head's training")
     # retrain.py's input distortions. Any of them makes every training step
     # run the base model on freshly distorted photos: much slower than
     # training on the cached bottlenecks.
@@ -62,10 +55,10 @@ class Retrain(ArtifactTask):
     random_crop = percentage(0, "margin, in percent, cropped off the training photos at random")
     random_scale = percentage(0, "how much, in percent, to enlarge the training photos at random")
     random_brightness = percentage(0, "how much, in percent, to brighten or darken the training photos at random")
-    fine_tune_epochs = Number(FINE_TUNE_EPOCHS, kind=int, low=0, high=10**4, description=(
+    fine_tune_epochs = Number(DEFAULT.fine_tune_epochs, kind=int, low=0, high=10**4, description=(
         "passes over the training photos fine-tuning the last --fine-tune-blocks blocks with the head"))
-    fine_tune_learning_rate = positive(FINE_TUNE_LEARNING_RATE, "Adam's step size while fine-tuning")
-    choose_step_by = Choice("auto", choices=("auto", "validation", "folds"), description=(
+    fine_tune_learning_rate = positive(DEFAULT.fine_tune_learning_rate, "Adam's step size while fine-tuning")
+    choose_step_by = Choice(DEFAULT.choose_step_by, choices=("auto", "validation", "folds"), description=(
         "how the head's length of training and its temperature are chosen: 'validation', the step best on "
         f"the validation photos; 'folds', by {FOLDS}-fold cross-validation on the training and validation photos, "
         f"the head then trained on all of them; 'auto', folds under {FOLDS_BELOW} such photos without "
@@ -80,15 +73,18 @@ class Retrain(ArtifactTask):
         super().__init__(*args, **kwargs)
         check_fine_tune_blocks(self)
         check_percentages(self)
-        if self.choose_step_by == "folds" and (self.fine_tune_blocks or any(self.distortions.values())):
-            raise BadInput("--choose-step-by folds: the folds train on the cached features only; it cannot go with "
-                           "--fine-tune-blocks or a distortion (use validation or auto)")
+        self.settings  # a contradiction among the settings is refused when the DAG is built
 
-    def by_folds(self, pool: int) -> bool:
-        """Whether the head's step and temperature are chosen by folds, for `pool` training and validation photos."""
-        if self.choose_step_by == "auto":
-            return pool < FOLDS_BELOW and not self.fine_tune_blocks and not any(self.distortions.values())
-        return self.choose_step_by == "folds"
+    @functools.cached_property
+    def settings(self) -> TrainingSettings:
+        """How the head trains, from this task's parameters: made once, passed whole."""
+        return TrainingSettings(
+            steps=self.training_steps, learning_rate=self.learning_rate, batch_size=self.train_batch_size,
+            hidden_units=self.hidden_units, dropout=self.dropout, seed=self.random_seed,
+            fine_tune_blocks=self.fine_tune_blocks, fine_tune_epochs=self.fine_tune_epochs,
+            fine_tune_learning_rate=self.fine_tune_learning_rate, choose_step_by=self.choose_step_by,
+            flip_left_right=self.flip_left_right, random_crop=self.random_crop, random_scale=self.random_scale,
+            random_brightness=self.random_brightness)
 
     def requires(self):
         needs = {"bottlenecks": features_of(self), "base_model": self.clone(DownloadBaseModel),
@@ -125,22 +121,12 @@ class Retrain(ArtifactTask):
         'validation' or 'testing'), as this stage decided it: the one place it is decided."""
         return [tuple(item) for item in read_json(self.path(SPLIT))[name]]
 
-    @property
-    def distortions(self):
-        return {"flip_left_right": self.flip_left_right, "random_crop": self.random_crop,
-                "random_scale": self.random_scale, "random_brightness": self.random_brightness}
-
     def training_photos(self, training):
         """The folder of the dataset's photos, with the training ones there when a distortion
         needs them (from a bucket, nothing is downloaded otherwise)."""
         dataset = self.requires()["dataset"]
-        names = [f"photos/{path}" for path in training] if any(self.distortions.values()) else []
+        names = [f"photos/{path}" for path in training] if any(self.settings.distortions.values()) else []
         return check_intact(dataset, names) / dataset.photos.name
-
-    @property
-    def head_training(self):
-        return {"learning_rate": self.learning_rate, "batch_size": self.train_batch_size,
-                "hidden_units": self.hidden_units, "dropout": self.dropout}
 
     def run(self):
         # CheckPhotos never excludes a test photo.
@@ -149,8 +135,11 @@ class Retrain(ArtifactTask):
         sets = np.array([split_of(p, self.validation_percentage, self.testing_percentage) for p in paths])
         check_split(labels, sets, classes)
         truth = np.array([classes.index(label) for label in labels])
-        train = self.train_by_folds if self.by_folds(int((sets != "testing").sum())) else self.train_on_validation
-        layers, fine_tuned, record = train(features, paths, truth, sets, len(classes))
+        if self.settings.by_folds(int((sets != "testing").sum())):
+            layers, fine_tuned, record = train_by_folds(features, truth, sets, len(classes), self.settings,
+                                                        self.progress)
+        else:
+            layers, fine_tuned, record = self.train_on_validation(features, paths, truth, sets, len(classes))
         counts = {name: int((sets == name).sum()) for name in ("training", "validation", "testing")}
         with self.artifact_folder() as folder:
             write_summaries(folder / "summaries", record["history"])
@@ -163,60 +152,17 @@ class Retrain(ArtifactTask):
         log.info("Retrain: %s photos; kept step %d, chosen by %s; temperature %.3f", counts, record["best_step"],
                  record["chosen_by"], record["calibration"]["temperature"])
 
-    @staticmethod
-    def cross_validating(sets) -> bool:
-        """Whether the test split is small enough that the head's cross-validated figures go beside it."""
-        return (sets == "testing").sum() < CROSS_VALIDATE_BELOW
-
-    def progress_in(self, unit):
-        return lambda done, total: self.progress(done, total, unit)
-
-    def train_by_folds(self, features, paths, truth, sets, classes):
-        """The head trained by poets.head_training.train_by_folds on the training and validation photos:
-        (layers, None, training.json's record)."""
-        pool = sets != "testing"
-        layers, choice = train_by_folds(features[pool], truth[pool], classes, self.training_steps, self.random_seed,
-                                        self.progress_in("steps"), **self.head_training)
-        cross_validated = choice["estimate"] if self.cross_validating(sets) else None
-        return layers, None, {"chosen_by": "folds", "folds": FOLDS, "best_step": choice["step"],
-                              "history": choice["history"], "fine_tune_epoch": 0,
-                              "calibration": choice["calibration"], "cross_validated": cross_validated}
-
     def train_on_validation(self, features, paths, truth, sets, classes):
-        """The head (and, with --fine-tune-blocks, the blocks) trained by
-        poets.head_training.train_by_validation: (layers, fine-tuned blocks or None, training.json's record)."""
+        """poets.head_training.train_by_validation, given what it reads: the last blocks
+        (--fine-tune-blocks) and their activations, and the training photos to distort."""
         base_model = self.requires()["base_model"]
-        train, validation, pool = sets == "training", sets == "validation", sets != "testing"
         fine_tuning = None
         if self.fine_tune_blocks:
             # The head first learns on the pooled features of the blocks as they are.
             top = fine_tune.top_model(self.architecture, base_model.weights, self.fine_tune_blocks)
-            fine_tuning = {"top": top, "activations": features, "epochs": self.fine_tune_epochs,
-                           "learning_rate": self.fine_tune_learning_rate}
-            features = fine_tune.pooled(top, features)
-        training = [p for p, t in zip(paths, train) if t]
+            fine_tuning, features = (top, features), fine_tune.pooled(top, features)
+        training = [p for p, s in zip(paths, sets) if s == "training"]
         distorted = bottlenecks.distorted_features(self.training_photos(training), training, self.architecture,
-                                                   base_model.weights, **self.distortions)
-        layers, fine_tuned, record = train_by_validation(
-            features, truth, train, validation, classes, self.training_steps, self.random_seed,
-            self.progress_in("steps"), distorted=distorted, fine_tuning=fine_tuning, **self.head_training)
-        cross_validated = None
-        if self.cross_validating(sets):
-            cross_validated = cross_validate(features[pool], truth[pool], validation[pool], classes, self.random_seed,
-                                             on_fold=lambda done: self.progress(done, FOLDS, "cross-validation folds"),
-                                             steps=self.training_steps, **self.head_training)
-        return layers, fine_tuned, {"chosen_by": "validation", "folds": None, **record,
-                                    "cross_validated": cross_validated}
-
-
-def write_summaries(folder, history):
-    """TensorBoard's scalars of the training history, under `folder`/train and `folder`/validation."""
-    import tensorflow as tf
-
-    for name in ("train", "validation"):
-        writer = tf.summary.create_file_writer(str(folder / name))
-        with writer.as_default():
-            for h in history:
-                tf.summary.scalar("accuracy", h[f"{name}_accuracy"], step=h["step"])
-                tf.summary.scalar("cross_entropy", h[f"{name}_cross_entropy"], step=h["step"])
-        writer.close()
+                                                   base_model.weights, **self.settings.distortions)
+        return train_by_validation(features, truth, sets, classes, self.settings, self.progress,
+                                   distorted=distorted, fine_tuning=fine_tuning)

@@ -7,8 +7,8 @@ import pytest
 
 ROOT = Path(__file__).parents[1]
 GROUND = {"contract", "graphs", "tflite", "metadata", "images", "architectures", "download", "quiet", "failures",
-          "serving", "lan", "label_fixes", "kept_photos", "kept_features", "state_dict", "efficientnet_lite",
-          "joined"}
+          "serving", "lan", "label_fixes", "head_settings", "kept_photos", "kept_features", "state_dict",
+          "efficientnet_lite", "joined"}
 STEPS = {"bottlenecks", "fine_tune", "retrain", "optimize", "quantize", "export", "evaluate", "compress", "report",
          "clients", "label_image", "graph_pb2tb", "out_of_fold", "neighbours", "photo_check", "calibration", "shipping",
          "comparison", "camera_app", "review", "head", "head_training", "report_parts", "report_photos", "report_plots"}

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from poets import architectures, bottlenecks, fine_tune, graphs, head, optimize, retrain
+from poets.head_settings import TrainingSettings
 from tests.conftest import COLOURS, TINY, make_base_model, make_photos
 
 
@@ -56,12 +57,14 @@ def train(tiny, epochs=3, seed=0):
     top = fine_tune.top_model(TINY, weights, 1)
     features = fine_tune.pooled(top, activations)
     train_rows, val_rows = np.arange(len(labels)) % 4 != 0, np.arange(len(labels)) % 4 == 0
+    settings = TrainingSettings(4, 0.01, 8, seed=seed, hidden_units=16, fine_tune_blocks=1, fine_tune_epochs=epochs,
+                                fine_tune_learning_rate=1e-3)
     layers, _ = head.train_head(features[train_rows], labels[train_rows], features[val_rows], labels[val_rows],
-                                   3, 4, 0.01, 8, seed=seed, hidden_units=16)
+                                3, settings)
     seen = []
     tuned, blocks, epoch = fine_tune.fine_tune(
         top, layers, activations[train_rows], labels[train_rows], activations[val_rows], labels[val_rows],
-        epochs, 1e-3, 8, seed=seed, on_eval=lambda *scores: seen.append(scores))
+        settings, on_eval=lambda *scores: seen.append(scores))
     return layers, tuned, blocks, epoch, seen
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from poets import head, head_training
+from poets.head_settings import TrainingSettings as Settings
 
 V2 = "mobilenet_v2_1.0_224"
 
@@ -21,8 +22,8 @@ def accuracy(layers, x, y):
 
 def test_hidden_layer_learns_what_a_single_softmax_layer_cannot():
     (x, y), (vx, vy) = xor_features(400, 0), xor_features(200, 1)
-    single, _ = head.train_head(x, y, vx, vy, 2, 1500, 0.01, 50, hidden_units=0, dropout=0)
-    hidden, _ = head.train_head(x, y, vx, vy, 2, 1500, 0.01, 50, hidden_units=32, dropout=0)
+    single, _ = head.train_head(x, y, vx, vy, 2, Settings(1500, 0.01, 50, hidden_units=0, dropout=0))
+    hidden, _ = head.train_head(x, y, vx, vy, 2, Settings(1500, 0.01, 50, hidden_units=32, dropout=0))
     assert len(single) == 1 and len(hidden) == 2 and hidden[0][0].shape == (2, 32)
     assert accuracy(single, vx, vy) < 0.75
     assert accuracy(hidden, vx, vy) > 0.9
@@ -30,8 +31,8 @@ def test_hidden_layer_learns_what_a_single_softmax_layer_cannot():
 
 def test_dropout_still_learns_and_changes_the_training():
     (x, y), (vx, vy) = xor_features(400, 0), xor_features(200, 1)
-    plain, _ = head.train_head(x, y, vx, vy, 2, 1500, 0.01, 50, hidden_units=64, dropout=0)
-    dropped, _ = head.train_head(x, y, vx, vy, 2, 1500, 0.01, 50, hidden_units=64, dropout=0.2)
+    plain, _ = head.train_head(x, y, vx, vy, 2, Settings(1500, 0.01, 50, hidden_units=64, dropout=0))
+    dropped, _ = head.train_head(x, y, vx, vy, 2, Settings(1500, 0.01, 50, hidden_units=64, dropout=0.2))
     assert accuracy(dropped, vx, vy) > 0.9
     assert not np.array_equal(plain[0][0], dropped[0][0])
 
@@ -40,7 +41,7 @@ def test_training_is_seeded():
     (x, y), (vx, vy) = xor_features(200, 0), xor_features(100, 1)
 
     def train(seed):
-        layers, step = head.train_head(x, y, vx, vy, 2, 200, 0.01, 20, seed=seed, hidden_units=8)
+        layers, step = head.train_head(x, y, vx, vy, 2, Settings(200, 0.01, 20, seed=seed, hidden_units=8))
         return [array for layer in layers for array in layer], step
 
     first, again, other = train(0), train(0), train(1)
@@ -51,8 +52,8 @@ def test_training_is_seeded():
 def test_kept_head_is_the_best_on_validation():
     (x, y), (vx, vy) = xor_features(300, 0), xor_features(150, 1)
     seen = []
-    layers, step = head.train_head(x, y, vx, vy, 2, 1000, 0.01, 30, hidden_units=16, eval_interval=100,
-                                      on_eval=lambda step, train, val: seen.append((val, step)))
+    layers, step = head.train_head(x, y, vx, vy, 2, Settings(1000, 0.01, 30, hidden_units=16, eval_interval=100),
+                                   on_eval=lambda step, train, val: seen.append((val, step)))
     best = max(seen, key=lambda s: (s[0][0], -s[0][1]))
     assert step == best[1]
     assert accuracy(layers, vx, vy) == best[0][0]
@@ -60,7 +61,7 @@ def test_kept_head_is_the_best_on_validation():
 
 def test_dropout_just_under_1_still_trains():
     (x, y), (vx, vy) = xor_features(100, 0), xor_features(50, 1)
-    layers, _ = head.train_head(x, y, vx, vy, 2, 20, 0.01, 10, hidden_units=8, dropout=0.999)
+    layers, _ = head.train_head(x, y, vx, vy, 2, Settings(20, 0.01, 10, hidden_units=8, dropout=0.999))
     assert all(np.isfinite(array).all() for layer in layers for array in layer)
 
 
@@ -74,7 +75,7 @@ def clusters(per_class, seed, classes=4, dims=32):
     return np.maximum(centres[truth] + rng.normal(0, 1.8, (len(truth), dims)), 0).astype(np.float32), truth
 
 
-TRAINING = {"learning_rate": 0.001, "batch_size": 100, "hidden_units": 256, "dropout": 0.5}
+TRAINING = Settings(learning_rate=0.001, batch_size=100, hidden_units=256, dropout=0.5)
 
 
 def test_the_step_and_temperature_chosen_by_folds_beat_those_chosen_on_validation_on_held_out_photos():
@@ -87,13 +88,13 @@ def test_the_step_and_temperature_chosen_by_folds_beat_those_chosen_on_validatio
     by_folds, by_validation = [], []
     for seed in range(3):
         (x, y), (vx, vy) = clusters(8, seed), clusters(2, seed + 50)
-        layers, _ = head.train_head(x, y, vx, vy, 4, 1000, seed=0, **TRAINING)
+        layers, _ = head.train_head(x, y, vx, vy, 4, TRAINING.trained_for(1000))
         by_validation.append(cross_entropy(head.predict(head_training.calibrate(layers, vx, vy)[0], held_x), held_y))
         pool_x, pool_y = np.concatenate([x, vx]), np.concatenate([y, vy])
-        choice = head_training.choose_by_folds(pool_x, pool_y, 4, 1000, seed=0, **TRAINING)
+        choice = head_training.choose_by_folds(pool_x, pool_y, 4, TRAINING.trained_for(1000))
         assert choice["step"] in [h["step"] for h in choice["history"]] and choice["temperature"] >= 1
-        chosen, step = head.train_head(pool_x, pool_y, pool_x[:0], pool_y[:0], 4, choice["step"], seed=0,
-                                          keep_last=True, **TRAINING)
+        chosen, step = head.train_head(pool_x, pool_y, pool_x[:0], pool_y[:0], 4, TRAINING.trained_for(choice["step"]),
+                                       keep_last=True)
         assert step == choice["step"]
         by_folds.append(cross_entropy(head.predict(scaled(chosen, choice["temperature"]), held_x), held_y))
     assert all(f < v for f, v in zip(by_folds, by_validation)), (by_folds, by_validation)
@@ -106,7 +107,7 @@ def test_choose_by_folds_keeps_the_step_whose_out_of_fold_error_after_its_temper
     from poets.out_of_fold import stratified_folds
 
     x, y = clusters(10, 0)
-    choice = head_training.choose_by_folds(x, y, 4, 500, seed=3, folds=4, **TRAINING)
+    choice = head_training.choose_by_folds(x, y, 4, Settings(500, seed=3), folds=4)
     assert [h["step"] for h in choice["history"]] == [100, 200, 300, 400, 500]
     assert choice["folds"] == choice["estimate"]["folds"] == 4 and choice["photos"] == 40
     # Each step again, by hand: the fold models' logits on their own held-out fold.
@@ -115,8 +116,8 @@ def test_choose_by_folds_keeps_the_step_whose_out_of_fold_error_after_its_temper
     for steps in (100, 200, 300, 400, 500):
         held_logits = np.zeros((40, 4), np.float32)
         for k in range(4):
-            layers, _ = head.train_head(x[fold != k], y[fold != k], x[fold == k], y[fold == k], 4, steps, seed=3,
-                                           keep_last=True, **TRAINING)
+            layers, _ = head.train_head(x[fold != k], y[fold != k], x[fold == k], y[fold == k], 4,
+                                        Settings(steps, seed=3), keep_last=True)
             held_logits[fold == k] = head.logits(layers, x[fold == k])
         temperatures.append(fit_temperature(held_logits, y))
         before.append(cross_entropy(softmax(held_logits), y))
@@ -135,9 +136,11 @@ def test_choose_by_folds_keeps_the_step_whose_out_of_fold_error_after_its_temper
 def test_auto_chooses_by_folds_only_for_a_small_set_of_cached_features():
     from tasks.retrain import Retrain
 
-    assert Retrain().by_folds(999) and not Retrain().by_folds(1000)
-    assert not Retrain(architecture=V2, fine_tune_blocks=1).by_folds(50) and not Retrain(random_crop=10).by_folds(50)
-    assert not Retrain(choose_step_by="validation").by_folds(50) and Retrain(choose_step_by="folds").by_folds(5000)
+    assert Retrain().settings.by_folds(999) and not Retrain().settings.by_folds(1000)
+    assert not Retrain(architecture=V2, fine_tune_blocks=1).settings.by_folds(50)
+    assert not Retrain(random_crop=10).settings.by_folds(50)
+    assert not Retrain(choose_step_by="validation").settings.by_folds(50)
+    assert Retrain(choose_step_by="folds").settings.by_folds(5000)
 
 
 def test_more_blocks_than_the_architecture_has_fail_naming_the_flag():
