@@ -84,6 +84,10 @@ class ArtifactTask(luigi.Task):
     version = 1
     #: Parameters that say where artifacts live, not what they hold.
     unhashed = ("data_dir",)
+    #: Parameters added after artifacts were made, each with the value in
+    #: effect before it existed: at that value it is left out of the id, so
+    #: adding a setting moves no existing artifact (any other value does).
+    added_since = {}
     #: Whether run() uses TensorFlow: it is then imported before run(), its
     #: start-up chatter filtered out of the log.
     uses_tensorflow = False
@@ -112,7 +116,8 @@ class ArtifactTask(luigi.Task):
         upstream = {name for task in flatten(self.requires()) for name in task.get_param_names()}
         params = self.to_str_params(only_significant=True)
         return {name: value for name, value in sorted(params.items())
-                if name not in self.unhashed and name not in upstream}
+                if name not in self.unhashed and name not in upstream
+                and not (name in self.added_since and getattr(self, name) == self.added_since[name])}
 
     def upstream_ids(self):
         return sorted(f"{task.task_family}:{task.artifact_id}" for task in flatten(self.requires()))

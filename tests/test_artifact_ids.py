@@ -47,6 +47,21 @@ def test_an_id_moves_with_its_own_and_upstream_parameters_only():
     assert ids(data_dir="elsewhere") == ids(verbose=True) == (base_sums, base_seeds)
 
 
+def test_a_parameter_added_later_moves_no_id_at_the_value_it_had_before(monkeypatch):
+    """A new setting (ArtifactTask.added_since) leaves every existing id where it was at its old value."""
+    before = Sums().artifact_id
+    offset = luigi.IntParameter(default=0)
+    offset.__set_name__(Sums, "offset")  # what a class body does for a parameter
+    monkeypatch.setattr(Sums, "offset", offset, raising=False)
+    monkeypatch.setattr(Sums, "added_since", {"offset": 0})
+    assert Sums().artifact_id == Sums(offset=0).artifact_id == before
+    assert Sums(offset=5).artifact_id != before
+    # Without added_since the new parameter is hashed like any other, and the id moves.
+    monkeypatch.setattr(Sums, "added_since", {})
+    fresh()  # luigi keeps instances, and each its id
+    assert Sums().artifact_id != before
+
+
 def test_a_version_bump_moves_the_stage_and_what_follows(monkeypatch):
     base_sums, base_seeds = ids()
     monkeypatch.setattr(Seeds, "version", 2)
