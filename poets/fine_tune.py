@@ -73,7 +73,7 @@ def fine_tune(top, layers, train_x, train_y, val_x, val_y, settings: TrainingSet
     import tensorflow as tf
 
     rng = np.random.default_rng(settings.seed)
-    head, step, metrics = _training(top, layers, settings.fine_tune_learning_rate)
+    head, step, metrics = _training(top, layers, settings)
     sample, widths = training_sample(len(train_x)), [weights.shape[0] for weights, _ in layers]
     dropped, keep = dropout_levels(settings.dropout)
 
@@ -109,7 +109,7 @@ def set_block_weights(top, weights: dict[str, list[np.ndarray]]) -> None:
             layer.set_weights(weights[layer.name])
 
 
-def _training(top, layers, learning_rate):
+def _training(top, layers, settings: TrainingSettings):
     """(the head's variables, step(x, y, masks): one Adam step of the blocks and the head together,
     metrics(x, y): (accuracy, cross-entropy) or None for no photos), for fine_tune."""
     import keras
@@ -117,7 +117,8 @@ def _training(top, layers, learning_rate):
 
     head = [tf.Variable(p) for layer in layers for p in layer]
     blocks = top.trainable_weights
-    optimizer = keras.optimizers.Adam(learning_rate)
+    optimizer = keras.optimizers.Adam(settings.fine_tune_learning_rate)
+    loss_of = _loss(settings, classes=layers[-1][1].shape[0])
 
     def logits(x, masks=None):
         features = top(x, training=False)
@@ -132,8 +133,7 @@ def _training(top, layers, learning_rate):
     @tf.function
     def step(x, y, masks):
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-                y, logits(tf.cast(x, tf.float32), masks)))
+            loss = tf.reduce_mean(loss_of(y, logits(tf.cast(x, tf.float32), masks)))
         gradients = tape.gradient(loss, blocks + head)
         optimizer.apply_gradients(zip(gradients, blocks + head))
 
@@ -148,3 +148,13 @@ def _training(top, layers, learning_rate):
         return float((p.argmax(axis=1) == y).mean()), cross_entropy(p, y)
 
     return head, step, metrics
+
+
+def _loss(settings: TrainingSettings, classes: int):
+    """loss(y, logits): each photo's cross-entropy against its target (settings.targets)."""
+    import tensorflow as tf
+
+    if not settings.label_smoothing:  # one-hot: the sparse form, as before the setting (the same bytes)
+        return tf.nn.sparse_softmax_cross_entropy_with_logits
+    targets = tf.constant(settings.targets(classes))
+    return lambda y, logits: tf.nn.softmax_cross_entropy_with_logits(tf.gather(targets, y), logits)

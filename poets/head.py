@@ -116,14 +116,14 @@ def train_head(train_x, train_y, val_x, val_y, classes: int, settings: TrainingS
     average = [(weights.copy(), biases.copy()) for weights, biases in layers]
     params = [p for layer in layers for p in layer]
     optimizer = Adam(params, settings.learning_rate)
-    onehot = np.eye(classes, dtype=np.float32)
+    targets = settings.targets(classes)
     dropped, keep = dropout_levels(settings.dropout)
     best = (-1.0, np.inf, None, 0)
     sample = training_sample(len(train_x))
     for step in range(1, steps + 1):
         batch = rng.integers(0, len(train_x), batch_size)
         x = distorted(batch, rng) if distorted else train_x[batch]
-        optimizer.step(batch_gradients(layers, x, onehot[train_y[batch]], rng, dropped, keep))
+        optimizer.step(batch_gradients(layers, x, targets[train_y[batch]], rng, dropped, keep))
         average_into([p for layer in average for p in layer], params, step)
         if step % eval_interval == 0 or step == steps:
             train_metrics = scores(average, train_x[sample], train_y[sample])
@@ -149,7 +149,7 @@ def initial_layers(rng, sizes: list[int]) -> list[tuple[np.ndarray, np.ndarray]]
 
 
 def batch_gradients(layers, x, targets, rng, dropped, keep) -> list[np.ndarray]:
-    """[dW1, db1, dW2, ...]: the gradients of the batch's mean cross-entropy against `targets` (one-hot),
+    """[dW1, db1, dW2, ...]: the gradients of the batch's mean cross-entropy against `targets` (one-hot or smoothed),
     each layer's input losing units to dropout (dropout_levels' `dropped` and `keep`, masks from `rng`)."""
     inputs, masks = [], []
     for index, (weights, biases) in enumerate(layers):

@@ -19,7 +19,8 @@ FOLDS_BELOW = 1000
 class TrainingSettings:
     """The head: softmax(relu(x W1 + b1) W2 + b2) (or, with hidden_units=0, retrain.py's softmax(x W + b))
     trained `steps` steps of `batch_size` photos by Adam at `learning_rate`, a `dropout` share of each
-    layer's inputs dropped, scored every `eval_interval` steps; `seed` seeds all of it. Then, with
+    layer's inputs dropped, each photo's target a `label_smoothing` share spread evenly over the classes
+    (Model Maker's label smoothing), scored every `eval_interval` steps; `seed` seeds all of it. Then, with
     `fine_tune_blocks`, those last blocks of the base model and the head tuned together for
     `fine_tune_epochs` at `fine_tune_learning_rate`. The distortions (retrain.py's) make each step's
     photos afresh. `choose_step_by`: how the kept step and the temperature are chosen ('validation',
@@ -30,6 +31,7 @@ class TrainingSettings:
     batch_size: int = 100
     hidden_units: int = 256
     dropout: float = 0.5
+    label_smoothing: float = 0.0
     seed: int = 0
     eval_interval: int = 100
     fine_tune_blocks: int = 0
@@ -63,6 +65,15 @@ class TrainingSettings:
         if self.choose_step_by == "auto":
             return pool < FOLDS_BELOW and self.on_cached_features
         return self.choose_step_by == "folds"
+
+    def targets(self, classes: int):
+        """[classes, classes]: row k, what the head learns for a photo of class k (one-hot, smoothed)."""
+        import numpy as np
+
+        onehot = np.eye(classes, dtype=np.float32)
+        if not self.label_smoothing:
+            return onehot
+        return (onehot * (1 - self.label_smoothing) + self.label_smoothing / classes).astype(np.float32)
 
     def trained_for(self, steps: int) -> "TrainingSettings":
         """The same settings, training `steps` steps."""

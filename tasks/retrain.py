@@ -47,6 +47,8 @@ class Retrain(ArtifactTask):
                           description="ReLU units of the hidden layer; 0 for retrain.py's single softmax layer")
     dropout = Number(DEFAULT.dropout, kind=float, low=0, high=1, description="share of each layer's inputs "
                      "dropped at random during training")
+    label_smoothing = Number(DEFAULT.label_smoothing, kind=float, low=0, high=1, description=(
+        "share of each training photo's target spread evenly over the classes (label smoothing)"))
     random_seed = Number(DEFAULT.seed, kind=int, low=0, high=2**32, description="seed of the head's training")
     # retrain.py's input distortions. Any of them makes every training step
     # run the base model on freshly distorted photos: much slower than
@@ -68,6 +70,7 @@ class Retrain(ArtifactTask):
         "off-topic, and all but one of each group of duplicates; test photos are always kept"))
     # --label-fixes enters the id by its content (its snapshot's id); --exclude-flagged through CheckPhotos's id.
     unhashed = ArtifactTask.unhashed + ("label_fixes", "exclude_flagged")
+    added_since = {"label_smoothing": 0.0}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -80,7 +83,8 @@ class Retrain(ArtifactTask):
         """How the head trains, from this task's parameters: made once, passed whole."""
         return TrainingSettings(
             steps=self.training_steps, learning_rate=self.learning_rate, batch_size=self.train_batch_size,
-            hidden_units=self.hidden_units, dropout=self.dropout, seed=self.random_seed,
+            hidden_units=self.hidden_units, dropout=self.dropout, label_smoothing=self.label_smoothing,
+            seed=self.random_seed,
             fine_tune_blocks=self.fine_tune_blocks, fine_tune_epochs=self.fine_tune_epochs,
             fine_tune_learning_rate=self.fine_tune_learning_rate, choose_step_by=self.choose_step_by,
             flip_left_right=self.flip_left_right, random_crop=self.random_crop, random_scale=self.random_scale,

@@ -161,6 +161,7 @@ MOVES = {
     "label_fixes": ["LabelFixesSnapshot"] + SPLIT,
     # Retrain's own flags, the fine-tuning ones even without --fine-tune-blocks.
     **{name: HEAD for name in ("training_steps", "learning_rate", "train_batch_size", "hidden_units", "dropout",
+                               "label_smoothing",
                                "random_seed", "flip_left_right", "random_crop", "random_scale", "random_brightness",
                                "fine_tune_epochs", "fine_tune_learning_rate", "choose_step_by", "exclude_flagged")},
     "quantization_mode": ["Quantize", "Compress", "Evaluate", "MobileModel"],
@@ -172,6 +173,7 @@ OTHER = {"dataset_url": "http://127.0.0.1:9/other.tgz", "dataset_sha256": "0" * 
          "base_model_sha256": "0" * 64, "bottleneck_shards": 4,
          "fine_tune_blocks": 1, "validation_percentage": 15, "testing_percentage": 15, "training_steps": 400,
          "learning_rate": 0.01, "train_batch_size": 16, "hidden_units": 0, "dropout": 0.3, "random_seed": 1,
+         "label_smoothing": 0.1,
          "flip_left_right": True, "random_crop": 10, "random_scale": 10, "random_brightness": 10,
          "fine_tune_epochs": 3, "fine_tune_learning_rate": 1e-4, "choose_step_by": "validation",
          "exclude_flagged": True, "quantization_mode": "int8", "android_variant": "optimized", "max_size_kb": 100.0,

@@ -1,5 +1,7 @@
 """Fine-tuning the last blocks on cached activations, on the tiny base model."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -51,7 +53,7 @@ def test_stem_then_top_is_the_base_model(tiny, blocks):
                                atol=1e-5)
 
 
-def train(tiny, epochs=3, seed=0):
+def train(tiny, epochs=3, seed=0, tuning_smoothing=0.0):
     weights, pixels, labels = tiny
     activations = architectures.get(TINY).feature_extractor(weights, 1)(pixels).numpy()
     top = fine_tune.top_model(TINY, weights, 1)
@@ -64,7 +66,7 @@ def train(tiny, epochs=3, seed=0):
     seen = []
     tuned, blocks, epoch = fine_tune.fine_tune(
         top, layers, activations[train_rows], labels[train_rows], activations[val_rows], labels[val_rows],
-        settings, on_eval=lambda *scores: seen.append(scores))
+        dataclasses.replace(settings, label_smoothing=tuning_smoothing), on_eval=lambda *scores: seen.append(scores))
     return layers, tuned, blocks, epoch, seen
 
 
@@ -121,3 +123,10 @@ def test_reused_activations_are_the_computed_ones(tiny, tmp_path):
     first, second = bottlenecks.load(tmp_path / "first.npz")[0], bottlenecks.load(tmp_path / "second.npz")[0]
     assert second.dtype == np.float16 and second.shape == (4, 4, 4, 256)
     np.testing.assert_array_equal(second[:3], first)
+
+
+def test_label_smoothing_reaches_the_fine_tuned_blocks(tiny):
+    *_, plain = train(tiny, epochs=1)
+    *_, smoothed = train(tiny, epochs=1, tuning_smoothing=0.2)
+    # The same head to start from; epoch 1's scores (whichever epoch is kept) differ: other targets.
+    assert plain[0] == smoothed[0] and plain[1] != smoothed[1]

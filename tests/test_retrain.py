@@ -160,3 +160,17 @@ def test_bad_choose_step_by_fails_naming_the_flag():
         Retrain(choose_step_by="folds", fine_tune_blocks=1, architecture=V2)
     with pytest.raises(ValueError, match="--choose-step-by folds"):
         Retrain(choose_step_by="folds", flip_left_right=True)
+
+
+def test_label_smoothing_makes_the_head_less_sure_and_zero_changes_nothing():
+    (x, y), (vx, vy) = xor_features(400, 0), xor_features(200, 1)
+    plain, _ = head.train_head(x, y, vx, vy, 2, Settings(800, 0.01, 50, hidden_units=32, dropout=0))
+    zero, _ = head.train_head(x, y, vx, vy, 2, Settings(800, 0.01, 50, hidden_units=32, dropout=0,
+                                                        label_smoothing=0.0))
+    smoothed, _ = head.train_head(x, y, vx, vy, 2, Settings(800, 0.01, 50, hidden_units=32, dropout=0,
+                                                            label_smoothing=0.3))
+    assert all(np.array_equal(a, b) for layer, other in zip(plain, zero) for a, b in zip(layer, other))
+    sure = lambda layers: head.predict(layers, x).max(axis=1).mean()  # noqa: E731
+    assert sure(smoothed) < sure(plain) - 0.05 and accuracy(smoothed, vx, vy) > 0.85
+    # What it learns a photo of class 1 is: 0.15 and 0.85.
+    np.testing.assert_allclose(Settings(label_smoothing=0.3).targets(2)[1], [0.15, 0.85], rtol=1e-6)
