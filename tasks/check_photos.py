@@ -2,6 +2,7 @@
 thin classes, found on the cached features (no forward pass of the base model)."""
 
 import logging
+from pathlib import Path
 
 import numpy as np
 from luigi.util import inherits
@@ -10,7 +11,7 @@ from poets import bottlenecks, out_of_fold, photo_check
 from poets.failures import BadInput
 from poets.images import check_classes, split_of
 from poets.label_fixes import apply_label_fixes
-from tasks.artifact import ArtifactTask, read_json, write_json
+from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.bottlenecks import Bottlenecks
 from tasks.download import DownloadDataset
 from tasks.label_fixes import fixes_of, snapshot_of
@@ -103,6 +104,21 @@ class CheckPhotos(ArtifactTask):
 
     def excluded(self) -> set:
         return set(read_json(self.path("exclude.json")))
+
+    def labelled(self):
+        """(features, paths, labels, classes) of the photos this check saw: its --label-fixes applied, the
+        photos they exclude left out (labelled_photos)."""
+        return labelled_photos(self, self.requires()["bottlenecks"].features)
+
+    def folder_labels(self) -> tuple[list[str], list[str]]:
+        """(paths, labels) of every photo, each labelled by its folder (before any fix)."""
+        _, paths, labels = bottlenecks.load(self.requires()["bottlenecks"].features)
+        return paths, labels
+
+    def photos_folder(self, paths: list[str]) -> Path:
+        """The folder of the dataset's photos, with `paths` (under it) there: fetched from a bucket if need be."""
+        dataset = self.requires()["dataset"]
+        return check_intact(dataset, [f"photos/{path}" for path in paths]) / dataset.photos.name
 
     def run(self):
         needs = self.requires()

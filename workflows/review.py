@@ -16,10 +16,9 @@ from pathlib import Path
 
 from luigi.cmdline_parser import CmdlineParser
 
-from poets import bottlenecks, review, serving
+from poets import review, serving
 from poets.failures import BadInput, UserFailure
-from tasks.artifact import check_intact
-from tasks.check_photos import CheckPhotos, labelled_photos
+from tasks.check_photos import CheckPhotos
 
 
 class NoCheck(UserFailure, LookupError):
@@ -52,15 +51,13 @@ def without_fixes(flags: list[str]) -> list[str]:
 def prepare(check, flags: list[str], out: Path) -> tuple[dict, Path, tuple]:
     """(review.json's content, the photos' folder, (paths, labels, classes) of every photo) for `check`."""
     findings = check.findings()
-    features_path = check.requires()["bottlenecks"].features
     # The run's labels (its fixes applied, its excluded photos out) for the nearest photos; the folders'
     # for what a decision changes and for checking the saved file as the next run will.
-    features, kept, fixed, _ = labelled_photos(check, features_path)
-    _, paths, labels = bottlenecks.load(features_path)
+    features, kept, fixed, _ = check.labelled()
+    paths, labels = check.folder_labels()
     shown = review.items(check.rows(), findings["duplicates"], features, kept, fixed, dict(zip(paths, labels)))
-    needed = sorted({p for item in shown for p in [item["path"], *item["twins"], *item["nearest"]]})
-    dataset = check.requires()["dataset"]
-    photos = check_intact(dataset, [f"photos/{path}" for path in needed]) / dataset.photos.name
+    photos = check.photos_folder(sorted({p for item in shown for p in [item["path"], *item["twins"],
+                                                                       *item["nearest"]]}))
     classes = sorted(set(labels))
     command = " ".join(["luigi --module workflows MobileModel --local-scheduler", *without_fixes(flags),
                         "--label-fixes", str(out)])
