@@ -1,6 +1,7 @@
-"""Probabilities that mean what they say: temperature scaling, reliability
-diagrams and the expected calibration error (ECE), after Guo, Pleiss, Sun
-and Weinberger ("On Calibration of Modern Neural Networks", ICML 2017).
+"""Probabilities that mean what they say: temperature scaling after Guo, Pleiss, Sun
+and Weinberger ("On Calibration of Modern Neural Networks", ICML 2017), and the
+camera app's "not sure" threshold; what they are measured by (reliability, ECE)
+is poets/metrics.py's.
 
 Temperature scaling divides the logits by one scalar T fitted on held-out
 photos to minimize their cross-entropy. It keeps every photo's top label
@@ -11,10 +12,6 @@ inference: the graph, every TFLite variant and MediaPipe's scores carry it.
 import numpy as np
 
 from poets.contract import cross_entropy, softmax
-
-# Guo et al.'s bins for the expected calibration error and the reliability diagrams.
-BINS = 15
-
 
 # Temperatures searched: the fit only ever softens. On the flower photos, at
 # 10 to 200 photos a class and on the whole set, every fitted temperature was
@@ -42,31 +39,6 @@ def scaled(layers: list[tuple[np.ndarray, np.ndarray]], temperature: float) -> l
     softmax((h W + b) / T) = softmax(h (W / T) + b / T)."""
     weights, biases = layers[-1]
     return layers[:-1] + [((weights / temperature).astype(weights.dtype), (biases / temperature).astype(biases.dtype))]
-
-
-def reliability(probabilities: np.ndarray, truth: np.ndarray, bins: int = BINS) -> list[dict]:
-    """Per confidence bin of equal width, the photos whose top probability falls
-    in it: {"low", "high", "count", "confidence" (mean top probability),
-    "accuracy"} (the last two None for an empty bin)."""
-    confidence = probabilities.max(axis=1)
-    right = probabilities.argmax(axis=1) == truth
-    edges = np.linspace(0, 1, bins + 1)
-    # A probability of exactly 1 belongs to the last bin, and 1/classes or less to the first.
-    index = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
-    table = []
-    for b in range(bins):
-        mine = index == b
-        table.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": int(mine.sum()),
-                      "confidence": float(confidence[mine].mean()) if mine.any() else None,
-                      "accuracy": float(right[mine].mean()) if mine.any() else None})
-    return table
-
-
-def expected_calibration_error(probabilities: np.ndarray, truth: np.ndarray, bins: int = BINS) -> float:
-    """ECE: the photos' share in each bin times |accuracy - mean confidence| there, summed."""
-    total = len(truth)
-    return float(sum(b["count"] / total * abs(b["accuracy"] - b["confidence"])
-                     for b in reliability(probabilities, truth, bins) if b["count"])) if total else 0.0
 
 
 # The precision a camera app's answer must have on held-out photos before it is

@@ -20,6 +20,7 @@ from poets.failures import BadInput
 from poets.graphs import open_model
 from poets.images import find_photos, split_of
 from poets.kept_features import scored_batches
+from poets.metrics import expected_calibration_error, wilson_interval
 
 log = logging.getLogger(__name__)
 
@@ -59,68 +60,16 @@ def evaluate(graph_path: Path, dataset_dir: Path, photos: list[tuple[str, str]],
     }
 
 
-def wilson_interval(accuracy: float, count: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson's score interval (95% for z = 1.96) of an accuracy measured on
-    `count` photos: unlike the normal approximation it stays inside [0, 1] and
-    is honest on a few dozen photos (0.90 on 40 gives 0.77-0.96)."""
-    if not count:
-        return 0.0, 1.0
-    centre = (accuracy + z * z / (2 * count)) / (1 + z * z / count)
-    half = z / (1 + z * z / count) * np.sqrt(accuracy * (1 - accuracy) / count + z * z / (4 * count * count))
-    # At 0 or 1 the bound on that side is the accuracy itself; rounding must not leave it outside.
-    return float(max(0.0, min(accuracy, centre - half))), float(min(1.0, max(accuracy, centre + half)))
-
-
 def variant_figures(path: str, metrics: dict, sizes: dict, probabilities: np.ndarray, truth) -> dict:
     """A variant's test figures as summary.json and compare.json give them: its `path`, the
     accuracy with its 95% interval, cross-entropy and ECE (of Evaluate's `metrics` and
     `probabilities` against `truth`), its size and gzip size (Compress's `sizes`) and its
     latency a photo."""
-    from poets.calibration import expected_calibration_error
-
     return {"path": path, "accuracy": metrics["accuracy"],
             "accuracy_interval": list(wilson_interval(metrics["accuracy"], metrics["count"])),
             "cross_entropy": metrics["cross_entropy"],
             "ece": expected_calibration_error(probabilities, np.asarray(truth)),
             "size_bytes": sizes["uncompressed"], "gzip_bytes": sizes["compressed"], "latency_s": metrics["latency_s"]}
-
-
-def confusion(predicted: np.ndarray, truth: np.ndarray, classes: int) -> np.ndarray:
-    """[true class, predicted class] counts."""
-    matrix = np.zeros((classes, classes), np.int64)
-    np.add.at(matrix, (truth, predicted), 1)
-    return matrix
-
-
-def per_class(probabilities: np.ndarray, truth: np.ndarray, labels: list[str]) -> dict:
-    """{label: {"count", "precision", "recall", "f1"}} of the top labels of `probabilities`.
-
-    A figure with nothing to divide by is None: recall and F1 of a class
-    with no test photo, precision of a class never predicted.
-    """
-    matrix = confusion(probabilities.argmax(axis=1), truth, len(labels))
-    figures = {}
-    for i, label in enumerate(labels):
-        right, count, predicted = int(matrix[i, i]), int(matrix[i].sum()), int(matrix[:, i].sum())
-        precision = right / predicted if predicted else None
-        recall = right / count if count else None
-        f1 = 2 * right / (count + predicted) if count else None
-        figures[label] = {"count": count, "precision": precision, "recall": recall, "f1": f1}
-    return figures
-
-
-# A class this far below the median recall of the classes is named in the report.
-LAGGING_RECALL = 0.2
-
-
-def lagging_classes(figures: dict) -> list[tuple[str, float, float]]:
-    """[(label, recall, the median recall of all classes)] of the classes in
-    per_class's `figures` whose recall is more than LAGGING_RECALL below the median."""
-    recalls = {label: f["recall"] for label, f in figures.items() if f["recall"] is not None}
-    if len(recalls) < 2:
-        return []
-    median = float(np.median(list(recalls.values())))
-    return [(label, recall, median) for label, recall in recalls.items() if recall < median - LAGGING_RECALL]
 
 
 def latency(graph_path: Path, pixels: np.ndarray, runs: int = 20) -> float:

@@ -5,10 +5,12 @@ figures beside a small test split. Retrain calls train_by_validation or train_by
 import numpy as np
 
 from poets import fine_tune
-from poets.calibration import expected_calibration_error, fit_temperature, scaled, sure_above
+from poets.calibration import fit_temperature, scaled, sure_above
 from poets.contract import cross_entropy, softmax
+from poets.folds import stratified_folds
 from poets.head import logits, predict, train_head
 from poets.head_settings import TrainingSettings
+from poets.metrics import expected_calibration_error, wilson_interval
 
 
 def calibrate(layers: list, features: np.ndarray, truth: np.ndarray) -> tuple[list, dict]:
@@ -39,8 +41,6 @@ def calibration_record(held_out_logits: np.ndarray, truth: np.ndarray, temperatu
 def estimate(probabilities: np.ndarray, truth: np.ndarray, folds: int) -> dict:
     """The head's cross-validated figures from its out-of-fold `probabilities`:
     {"folds", "photos", "accuracy", "accuracy_interval" (Wilson, 95%), "cross_entropy"}."""
-    from poets.evaluate import wilson_interval
-
     accuracy = float((probabilities.argmax(axis=1) == truth).mean())
     return {"folds": folds, "photos": int(len(truth)), "accuracy": accuracy,
             "accuracy_interval": list(wilson_interval(accuracy, len(truth))),
@@ -62,8 +62,6 @@ def cross_validate(features: np.ndarray, truth: np.ndarray, validation: np.ndarr
 
     `on_fold(done)` is called after each fold. Returns `estimate`'s figures.
     """
-    from poets.out_of_fold import stratified_folds
-
     fold = stratified_folds(truth, folds, settings.seed)
     probabilities = np.zeros((len(truth), classes), np.float32)
     for k in range(folds):
@@ -116,8 +114,6 @@ def fold_logits(features, truth, classes, settings: TrainingSettings, folds, on_
     folds' mean training (accuracy, cross-entropy) then [evaluations, 2]): each fold's photos scored,
     every `eval_interval` steps, by a head trained as `settings` say on the other folds. `on_fold(done)`
     is called after each fold."""
-    from poets.out_of_fold import stratified_folds
-
     fold = stratified_folds(truth, folds, settings.seed)
     interval = settings.eval_interval
     evaluations = settings.steps // interval + (settings.steps % interval > 0)

@@ -18,6 +18,7 @@ schedule whose randomness would leak into the flags.
 import numpy as np
 
 from poets.contract import softmax
+from poets.folds import stratified_folds
 
 # cleanlab's default: each fold model sees 80% of the photos, at half the cost of ten folds.
 FOLDS = 5
@@ -25,23 +26,6 @@ FOLDS = 5
 # among L2_GRID by the folds' cross-entropy when none is given.
 L2_GRID = (1e-3, 1e-2, 1e-1, 1.0)
 MAX_ITERATIONS = 300
-
-
-def stratified_folds(truth: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
-    """The fold (0 .. folds - 1) of each photo: each class's photos dealt
-    round the folds in a seeded random order, so every fold holds about
-    the same share of every class."""
-    truth = np.asarray(truth)
-    rng = np.random.default_rng(seed)
-    fold = np.empty(len(truth), np.int64)
-    offset = 0
-    for label in np.unique(truth):
-        rows = np.flatnonzero(truth == label)
-        rng.shuffle(rows)
-        # Continue the deal where the last class stopped: small classes do not all start in fold 0.
-        fold[rows] = (offset + np.arange(len(rows))) % folds
-        offset += len(rows)
-    return fold
 
 
 def _fit(x: np.ndarray, onehot: np.ndarray, l2: float, start: np.ndarray | None = None) -> np.ndarray:

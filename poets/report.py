@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from poets import report_plots
-from poets.calibration import BINS
+from poets.metrics import BINS
 from poets.quantize import UNQUANTIZED
 from poets.report_parts import (  # noqa: F401 (Evaluation, DOCS: what callers import from here)
     DOCS,
@@ -133,7 +133,7 @@ def variants_section(page):
 
 
 def per_class_section(page):
-    from poets.evaluate import lagging_classes, per_class
+    from poets.metrics import lagging_classes, per_class
 
     parts = ["<h2>Per class, on the test photos</h2>", page.edited, _per_class_html(page.summary, page.labels)]
     # The shipped variant may be one the summary does not list (an explicit --android-variant).

@@ -23,7 +23,7 @@ def plot_accuracy_vs_size(summary, path):
 
 def plot_confusion(probabilities, truth, labels, path, title):
     plt = pyplot()
-    from poets.evaluate import confusion
+    from poets.metrics import confusion
 
     matrix = confusion(probabilities.argmax(axis=1), truth, len(labels))
     # Readable from 2 to 100 classes: the figure grows, the labels shrink and turn.
@@ -48,7 +48,7 @@ def plot_confusion(probabilities, truth, labels, path, title):
 
 def plot_reliability(evaluations, labels, variants, path):
     """Each variant's reliability diagram on the test photos, titled with the ECE summary.json has for it."""
-    from poets.calibration import reliability
+    from poets.metrics import reliability
 
     plt = pyplot()
     figure, axes = plt.subplots(1, len(variants), figsize=(3.4 * len(variants), 3.4), dpi=80, squeeze=False)

@@ -7,8 +7,8 @@ import pytest
 
 ROOT = Path(__file__).parents[1]
 GROUND = {"contract", "graphs", "tflite", "metadata", "images", "architectures", "download", "quiet", "failures",
-          "serving", "lan", "label_fixes", "head_settings", "kept_photos", "kept_features", "state_dict",
-          "efficientnet_lite", "joined"}
+          "serving", "lan", "label_fixes", "head_settings", "metrics", "folds", "kept_photos", "kept_features",
+          "state_dict", "efficientnet_lite", "joined"}
 STEPS = {"bottlenecks", "fine_tune", "retrain", "optimize", "quantize", "export", "evaluate", "compress", "report",
          "clients", "label_image", "graph_pb2tb", "out_of_fold", "neighbours", "photo_check", "calibration", "shipping",
          "comparison", "camera_app", "review", "head", "head_training", "report_parts", "report_photos", "report_plots"}
@@ -29,11 +29,14 @@ def imports(path, top_level_only=False):
 
 
 def modules(package):
-    return sorted((ROOT / package).glob("*.py"))
+    """Every module of `package`, in its subpackages too."""
+    return sorted((ROOT / package).rglob("*.py"))
 
 
 def module_name(path):
-    return path.parent.name if path.stem == "__init__" else f"{path.parent.name}.{path.stem}"
+    """The dotted name a module is imported by (`poets.head.training`; a package's `__init__`: `poets.head`)."""
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def test_every_poets_module_is_in_a_layer():

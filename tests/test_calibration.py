@@ -4,8 +4,8 @@ the reliability bins; a class far behind the others named in report.html."""
 import numpy as np
 import pytest
 
-from poets.calibration import BINS, expected_calibration_error, reliability, sure_above
-from poets.evaluate import lagging_classes, per_class
+from poets.calibration import sure_above
+from poets.metrics import BINS, expected_calibration_error, lagging_classes, per_class, reliability
 from poets.report import Evaluation, write_html
 from tests.conftest import make_photos
 

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from poets import label_fixes, neighbours, out_of_fold, photo_check
-from poets.evaluate import wilson_interval
 from poets.failures import BadInput
 from poets.images import load_photo, split_of
+from poets.metrics import wilson_interval
 from tests.conftest import FAST_TRAINING, build, build_failing, families, fresh, summary_of
 from workflows import MobileModel
 
@@ -374,7 +374,9 @@ def test_out_of_fold_probabilities_never_see_the_label_they_score():
     assert (probabilities.argmax(axis=1) == truth).mean() > 0.9
     # Scored without its own label, it looks like what it looks like.
     assert probabilities[1].argmax() == 2
-    folds = out_of_fold.stratified_folds(truth, 5)
+    from poets.folds import stratified_folds
+
+    folds = stratified_folds(truth, 5)
     assert all(np.bincount(folds[truth == c], minlength=5).tolist() == [6] * 5 for c in range(3))
 
 

@@ -104,7 +104,7 @@ def test_the_step_and_temperature_chosen_by_folds_beat_those_chosen_on_validatio
 def test_choose_by_folds_keeps_the_step_whose_out_of_fold_error_after_its_temperature_is_lowest():
     from poets.calibration import fit_temperature
     from poets.contract import cross_entropy, softmax
-    from poets.out_of_fold import stratified_folds
+    from poets.folds import stratified_folds
 
     x, y = clusters(10, 0)
     choice = head_training.choose_by_folds(x, y, 4, Settings(500, seed=3), folds=4)

@@ -6,8 +6,9 @@ from luigi.util import inherits
 
 from poets.clients import top_label_agreement
 from poets.contract import is_tflite
-from poets.evaluate import per_class, variant_figures
+from poets.evaluate import variant_figures
 from poets.failures import BadInput
+from poets.metrics import per_class
 from poets.quantize import UNQUANTIZED
 from poets.report import Evaluation, photos_to_show, write_html, write_report
 from poets.shipping import LIMITS, choose, limits_of
