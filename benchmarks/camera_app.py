@@ -39,8 +39,8 @@ sys.path.insert(0, str(ROOT))  # tests/browser.py: Chromium with a fake camera
 
 from PIL import Image  # noqa: E402
 
-from poets.camera_app import PAGE, RUNTIME, local_runtime, serve, write_app  # noqa: E402
-from poets.clients import mediapipe_probabilities  # noqa: E402
+from poets.apps.camera_app import PAGE, RUNTIME, local_runtime, serve, write_app  # noqa: E402
+from poets.models.clients import mediapipe_probabilities  # noqa: E402
 from tasks.artifact import check_intact  # noqa: E402
 from tests.browser import launch, write_y4m  # noqa: E402
 
@@ -136,7 +136,7 @@ def page_of(revision: str, app: Path, into: Path) -> Path:
     shutil.copytree(app, into)
     for name in PAGE:
         (into / name).unlink(missing_ok=True)
-        shown = subprocess.run(["git", "show", f"{revision}:poets/web/{name}"], cwd=ROOT, capture_output=True)
+        shown = subprocess.run(["git", "show", f"{revision}:poets/apps/web/{name}"], cwd=ROOT, capture_output=True)
         if shown.returncode == 0:
             (into / name).write_bytes(shown.stdout)
     return into

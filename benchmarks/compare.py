@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from poets import quantize
+from poets.variants import quantize
 from runs import base_model_url, dataset_url, luigi, parser
 
 ROOT = Path(__file__).resolve().parents[1]

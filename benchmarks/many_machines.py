@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from poets import bottlenecks
-from poets.neighbours import EXACT_UP_TO, search
-from poets.photo_check import NEAR_DUPLICATE
+from poets.features import bottlenecks
+from poets.photos.check import NEAR_DUPLICATE
+from poets.photos.neighbours import EXACT_UP_TO, search
 from runs import base_model_url, dataset_url, parser
 from tasks.artifact import artifact_folders, read_record
 
@@ -87,7 +87,7 @@ CLUSTERED = 4 * EXACT_UP_TO
 
 
 def pair_search_seconds(photos, feature_size):
-    """Seconds of CheckPhotos's search over all pairs of photos (poets.neighbours.search: the
+    """Seconds of CheckPhotos's search over all pairs of photos (poets.photos.neighbours.search: the
     neighbours and the near duplicates in one pass) on `photos` random features of `feature_size`
     values: the part of the photo check that grows faster than the photos (with their square up to
     neighbours.EXACT_UP_TO, to the power 1.5 above it)."""

@@ -19,7 +19,7 @@ features), then flags photos by both rules on the same features:
 
 - before: 1 - the best cosine between a photo's centred features and a
   class's mean, above 1.43 times the median photo's (CheckPhotos version 3);
-- today: poets.neighbours.off_topic_scores, the distance to the photos most
+- today: poets.photos.neighbours.off_topic_scores, the distance to the photos most
   like it, above OFF_TOPIC robust deviations (version 4).
 
 Precision: of the flagged photos that were judged, the share judged
@@ -36,8 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-from poets import bottlenecks, neighbours, photo_check
-from poets.images import split_of
+from poets.core.images import split_of
+from poets.features import bottlenecks
+from poets.photos import check as photo_check
+from poets.photos import neighbours
 from runs import ROOT, base_model_url, dataset_url, luigi, mobile_model, parser, results_path
 from tasks.bottlenecks import Bottlenecks
 

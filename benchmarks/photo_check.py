@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from poets.images import find_photos, split_of
+from poets.core.images import find_photos, split_of
 from runs import archive, base_model_url, dataset_url, luigi, mobile_model, parser, results_path
 from tasks.artifact import artifact_folders, read_record
 from tasks.check_photos import CheckPhotos

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from poets import neighbours, photo_check
+from poets.photos import check as photo_check
+from poets.photos import neighbours
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLED = 2000

@@ -23,7 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from poets import architectures, quantize
+from poets.backbones import architectures
+from poets.variants import quantize
 from runs import base_model_url, dataset_url, parser
 from tasks.artifact import artifact_folders, read_record
 from tasks.bottlenecks import FINE_TUNE_BLOCKS
@@ -79,8 +80,8 @@ def yardstick(photos, architecture, weights, lite_model):
 
     import numpy as np
 
-    from poets.images import find_photos, load_batches
-    from poets.tflite import batch_runner
+    from poets.core.images import find_photos, load_batches
+    from poets.models.tflite import batch_runner
 
     arch = architectures.get(architecture)
     keras = arch.feature_extractor(weights)
@@ -100,10 +101,10 @@ def clients(workflow, variant, model_path, facts):
     preprocessing, on the test split, beside the project's own evaluation."""
     import numpy as np
 
-    from poets.clients import android_pixels, mediapipe_probabilities, top_label_agreement
-    from poets.metadata import read_metadata
-    from poets.report import Evaluation
-    from poets.tflite import TFLiteClassifier
+    from poets.models.clients import android_pixels, mediapipe_probabilities, top_label_agreement
+    from poets.models.metadata import read_metadata
+    from poets.models.tflite import TFLiteClassifier
+    from poets.reports.report import Evaluation
     from tasks.evaluate import Evaluate
 
     evaluate = workflow.clone(Evaluate, variant=variant)
@@ -186,7 +187,7 @@ def main():
     optimize_record = json.loads((optimize / "optimize.json").read_text())
     float_lite = Path(summaries["weights_rounded"]["android"]["model"])
 
-    from poets.label_image import label_image
+    from poets.codelab.label_image import label_image
 
     photos = next(data_dir.glob("dataset/*/photos"))
     daisy = sorted((photos / "daisy").glob("*.jpg"))[0]
@@ -281,8 +282,8 @@ def main():
     out = ROOT / "benchmarks" / "results" / "pipeline.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     # MobileModel's reports, for every variant at once.
-    from poets.report import Evaluation, write_html, write_report
-    from poets.shipping import choose
+    from poets.reports.report import Evaluation, write_html, write_report
+    from poets.variants.shipping import choose
     from tasks.artifact import read_json
     from tasks.bottlenecks import features_of
     from tasks.check_photos import CheckPhotos

@@ -69,7 +69,7 @@ def main():
              base_model_url(args), "--dataset-url", dataset_url(args), "--quantization-mode", "int8"]
     luigi([str(Path(sys.executable).parent / "luigi"), "--module", "workflows", "CheckPhotos", "--local-scheduler",
            *[f for f in flags if f not in ("--quantization-mode", "int8")]])
-    from poets import review
+    from poets.apps import review
     from tasks.check_photos import CheckPhotos
     from workflows.review import prepare
 

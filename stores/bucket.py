@@ -6,7 +6,7 @@ import functools
 import logging
 import os
 
-from poets.failures import UserFailure
+from poets.core.failures import UserFailure
 
 log = logging.getLogger("luigi-interface")
 
@@ -61,7 +61,7 @@ class Bucket:
             NoCredentialsError,
         )
 
-        from poets.download import redacted
+        from poets.core.download import redacted
 
         bucket = self.bucket
         endpoint = redacted(self.client.meta.endpoint_url)

@@ -14,7 +14,7 @@ import random
 import shutil
 from pathlib import Path
 
-from poets.failures import UserFailure
+from poets.core.failures import UserFailure
 
 RECORD = "params.json"
 

@@ -43,8 +43,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from poets.download import disk_full
-from poets.failures import DiskFull
+from poets.core.download import disk_full
+from poets.core.failures import DiskFull
 from stores.bucket import MAX_ATTEMPTS, Bucket
 from stores.records import (
     RECORD,

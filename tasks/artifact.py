@@ -22,9 +22,9 @@ from pathlib import Path
 import luigi
 from luigi.task import flatten
 
-from poets import failures, quiet
-from poets.download import disk_full
-from poets.failures import DiskFull, UserFailure
+from poets.core import failures, quiet
+from poets.core.download import disk_full
+from poets.core.failures import DiskFull, UserFailure
 from stores import (  # noqa: F401 (read_record, ArtifactDamaged: what the other tasks import from here)
     RECORD,
     ArtifactDamaged,
@@ -42,7 +42,7 @@ log = logging.getLogger("luigi-interface")
 
 class OneLineFailures(logging.Filter):
     """luigi logs a task that failed, or whose complete() failed, or a command line it could not
-    parse, with the traceback; for a poets.failures.UserFailure the traceback only buries its
+    parse, with the traceback; for a poets.core.failures.UserFailure the traceback only buries its
     line, so the line replaces it (unless --verbose or POETS_VERBOSE=1)."""
 
     def filter(self, record):

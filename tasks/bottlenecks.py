@@ -8,9 +8,11 @@ import logging
 import luigi
 from luigi.util import inherits
 
-from poets import architectures, bottlenecks, tflite
-from poets.failures import BadInput
-from poets.images import photos_among
+from poets.backbones import architectures
+from poets.core.failures import BadInput
+from poets.core.images import photos_among
+from poets.features import bottlenecks
+from poets.models import tflite
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.download import DownloadBaseModel, DownloadDataset
 from tasks.parameters import fine_tune_blocks

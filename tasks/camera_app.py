@@ -4,7 +4,7 @@ import logging
 
 from luigi.util import inherits
 
-from poets.camera_app import page_digest, write_app
+from poets.apps.camera_app import page_digest, write_app
 from tasks.artifact import ArtifactTask
 from tasks.evaluate import Evaluate
 from tasks.export import Export

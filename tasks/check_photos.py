@@ -7,10 +7,12 @@ from pathlib import Path
 import numpy as np
 from luigi.util import inherits
 
-from poets import bottlenecks, out_of_fold, photo_check
-from poets.failures import BadInput
-from poets.images import check_classes, split_of
-from poets.label_fixes import apply_label_fixes
+from poets.core.failures import BadInput
+from poets.core.images import check_classes, split_of
+from poets.core.label_fixes import apply_label_fixes
+from poets.features import bottlenecks
+from poets.photos import check as photo_check
+from poets.photos import out_of_fold
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.bottlenecks import Bottlenecks
 from tasks.download import DownloadDataset
@@ -99,7 +101,7 @@ class CheckPhotos(ArtifactTask):
         return read_json(self.path("check.json"))
 
     def for_report(self) -> dict:
-        """The check as report.html shows it (poets.report.write_html's `check`)."""
+        """The check as report.html shows it (poets.reports.report.write_html's `check`)."""
         return {"path": str(self.table.resolve()), "rows": self.rows(), "findings": self.findings()}
 
     def excluded(self) -> set:

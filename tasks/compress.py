@@ -1,6 +1,6 @@
 """Compress: the gzip of a graph variant and its sizes, as `gzip -l` shows them."""
 
-from poets.compress import gzip_file
+from poets.variants.compress import gzip_file
 from tasks.artifact import read_json, write_json
 from tasks.variant import VariantTask
 

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import luigi
 
-from poets import architectures
-from poets.download import download, extract_photos, is_local, local_file, redacted
-from poets.failures import BadInput
-from poets.images import (
+from poets.backbones import architectures
+from poets.backbones.joined import JoinedArchitecture
+from poets.core.download import download, extract_photos, is_local, local_file, redacted
+from poets.core.failures import BadInput
+from poets.core.images import (
     check_classes,
     class_folders,
     find_photos,
@@ -16,7 +17,6 @@ from poets.images import (
     photos_among,
     sample_photos,
 )
-from poets.joined import JoinedArchitecture
 from tasks.artifact import ArtifactTask, check_intact
 from tasks.parameters import Choice, Url, sha256
 

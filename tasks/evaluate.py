@@ -4,9 +4,9 @@ import logging
 
 import numpy as np
 
-from poets import architectures
-from poets.evaluate import evaluate, latency
-from poets.images import sample_photos
+from poets.backbones import architectures
+from poets.core.images import sample_photos
+from poets.variants.evaluate import evaluate, latency
 from tasks.artifact import check_intact, read_json, write_json
 from tasks.download import DownloadDataset
 from tasks.retrain import Retrain

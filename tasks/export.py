@@ -3,10 +3,10 @@
 import logging
 import shutil
 
-from poets import architectures
-from poets.contract import is_tflite
-from poets.export import check_against_graph, check_client_loads, for_clients
-from poets.tflite import to_tflite
+from poets.backbones import architectures
+from poets.core.contract import is_tflite
+from poets.models.tflite import to_tflite
+from poets.variants.export import check_against_graph, check_client_loads, for_clients
 from tasks.artifact import read_json, write_json
 from tasks.download import DownloadDataset
 from tasks.optimize import Optimize

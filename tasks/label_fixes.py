@@ -13,8 +13,8 @@ import shutil
 
 import luigi
 
-from poets.failures import BadInput
-from poets.label_fixes import read_label_fixes
+from poets.core.failures import BadInput
+from poets.core.label_fixes import read_label_fixes
 from tasks.artifact import ArtifactTask, check_intact
 from tasks.parameters import LabelFixes
 

@@ -4,7 +4,9 @@ import logging
 
 from luigi.util import inherits
 
-from poets import architectures, graphs, optimize
+from poets.backbones import architectures
+from poets.models import graphs
+from poets.variants import optimize
 from tasks.artifact import ArtifactTask, write_json
 from tasks.download import DownloadDataset
 from tasks.retrain import Retrain

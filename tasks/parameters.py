@@ -11,7 +11,7 @@ import re
 
 import luigi
 
-from poets.failures import BadInput
+from poets.core.failures import BadInput
 
 
 class Choice(luigi.Parameter):
@@ -103,14 +103,14 @@ class Url(luigi.Parameter):
         super().__init__(*args, **kwargs)
 
     def normalize(self, x):
-        from poets.download import check_url
+        from poets.core.download import check_url
 
         return x if self.optional and not x else check_url(x, self.flag)
 
     def serialize(self, x):
         # What task ids, luigi's log lines, the scheduler and the records see:
         # never the password of a URL with credentials in it.
-        from poets.download import redacted
+        from poets.core.download import redacted
 
         return redacted(x)
 
@@ -123,7 +123,7 @@ class LabelFixes(luigi.Parameter):
 
     def normalize(self, x):
         if x:
-            from poets.label_fixes import read_label_fixes
+            from poets.core.label_fixes import read_label_fixes
 
             read_label_fixes(x, self.flag)
         return x
@@ -133,7 +133,7 @@ class LabelFixes(luigi.Parameter):
         import hashlib
         import json
 
-        from poets.label_fixes import read_label_fixes
+        from poets.core.label_fixes import read_label_fixes
 
         fixes = {photo: label for photo, (label, _) in read_label_fixes(x, self.flag).items()}
         return hashlib.sha256(json.dumps(fixes, sort_keys=True).encode()).hexdigest()

@@ -2,9 +2,11 @@
 
 from luigi.util import inherits
 
-from poets import architectures, graphs, quantize
-from poets.export import check_client_loads, for_clients
-from poets.images import load_photo
+from poets.backbones import architectures
+from poets.core.images import load_photo
+from poets.models import graphs
+from poets.variants import quantize
+from poets.variants.export import check_client_loads, for_clients
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.download import DownloadDataset
 from tasks.optimize import Optimize

@@ -8,12 +8,14 @@ import luigi
 import numpy as np
 from luigi.util import inherits
 
-from poets import bottlenecks, fine_tune, graphs
-from poets.head_settings import FOLDS_BELOW, TrainingSettings
-from poets.head_training import FOLDS, train_by_folds, train_by_validation, write_summaries
-from poets.images import check_split, split_of
-from poets.label_fixes import test_label_edits
-from poets.retrain import retrained_graph
+from poets.core.images import check_split, split_of
+from poets.core.label_fixes import test_label_edits
+from poets.features import bottlenecks
+from poets.head import fine_tune
+from poets.head.freeze import retrained_graph
+from poets.head.settings import FOLDS_BELOW, TrainingSettings
+from poets.head.training import FOLDS, train_by_folds, train_by_validation, write_summaries
+from poets.models import graphs
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.bottlenecks import Activations, check_fine_tune_blocks, features_of
 from tasks.check_photos import CheckPhotos, check_percentages, labelled_photos
@@ -24,7 +26,7 @@ from tasks.parameters import Choice, Number, percentage, positive
 log = logging.getLogger("luigi-interface")
 
 SPLIT = "split.json"
-# Each training parameter's default is TrainingSettings' (poets/head_settings.py).
+# Each training parameter's default is TrainingSettings' (poets/head/settings.py).
 DEFAULT = TrainingSettings()
 
 
@@ -117,7 +119,7 @@ class Retrain(ArtifactTask):
         return self.labels.read_text(encoding="utf-8").splitlines()
 
     def test_label_edits(self) -> dict:
-        """How many test photos --label-fixes relabels and excludes (poets.label_fixes.test_label_edits)."""
+        """How many test photos --label-fixes relabels and excludes (poets.core.label_fixes.test_label_edits)."""
         return test_label_edits(fixes_of(self), self.validation_percentage, self.testing_percentage)
 
     def split_photos(self, name):
@@ -157,7 +159,7 @@ class Retrain(ArtifactTask):
                  record["chosen_by"], record["calibration"]["temperature"])
 
     def train_on_validation(self, features, paths, truth, sets, classes):
-        """poets.head_training.train_by_validation, given what it reads: the last blocks
+        """poets.head.training.train_by_validation, given what it reads: the last blocks
         (--fine-tune-blocks) and their activations, and the training photos to distort."""
         base_model = self.requires()["base_model"]
         fine_tuning = None

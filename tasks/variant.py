@@ -6,7 +6,7 @@ not depend on --quantization-mode and is not rerun when the mode changes.
 
 from luigi.util import inherits
 
-from poets import quantize
+from poets.variants import quantize
 from tasks.artifact import ArtifactTask
 from tasks.optimize import Optimize
 from tasks.parameters import Choice

@@ -29,8 +29,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from poets import architectures  # noqa: E402
-from poets.images import split_of  # noqa: E402
+from poets.backbones import architectures  # noqa: E402
+from poets.core.images import split_of  # noqa: E402
 
 TINY = "mobilenet_0.25_128"
 BROKEN = "broken.jpg"

@@ -6,12 +6,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
-GROUND = {"contract", "graphs", "tflite", "metadata", "images", "architectures", "download", "quiet", "failures",
-          "serving", "lan", "label_fixes", "head_settings", "metrics", "folds", "kept_photos", "kept_features",
-          "state_dict", "efficientnet_lite", "joined"}
-STEPS = {"bottlenecks", "fine_tune", "retrain", "optimize", "quantize", "export", "evaluate", "compress", "report",
-         "clients", "label_image", "graph_pb2tb", "out_of_fold", "neighbours", "photo_check", "calibration", "shipping",
-         "comparison", "camera_app", "review", "head", "head_training", "report_parts", "report_photos", "report_plots"}
+# poets/'s rooms, and the rooms each may import besides its own: imports point down (ARCHITECTURE.md).
+ROOMS = {
+    "core": set(),
+    "backbones": {"core", "models"},
+    "models": {"core"},
+    "features": {"core", "backbones", "models"},
+    "head": {"core", "backbones"},
+    "variants": {"core", "models", "features"},
+    "photos": {"core"},
+    "reports": {"core", "models", "head", "variants", "photos"},
+    "apps": {"core", "photos"},
+    "codelab": {"core", "models"},
+}
 HEAVY = ("tensorflow", "keras", "ai_edge_litert", "mediapipe")
 
 
@@ -39,27 +46,40 @@ def module_name(path):
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def test_every_poets_module_is_in_a_layer():
-    assert {p.stem for p in modules("poets")} - {"__init__"} == GROUND | STEPS
+def room_of(path) -> str | None:
+    """The room of poets/ a module is in (`head` for poets/head/training.py); None outside one."""
+    parts = path.relative_to(ROOT).parts
+    return parts[1] if parts[0] == "poets" and len(parts) > 2 else None
 
 
-@pytest.mark.parametrize("path", modules("poets"), ids=lambda p: p.stem)
+def test_every_poets_module_is_in_a_room():
+    loose = [p.name for p in modules("poets") if room_of(p) is None and p.stem != "__init__"]
+    assert not loose, f"a module of poets/ outside its rooms: {loose}"
+    assert {room_of(p) for p in modules("poets")} - {None} == set(ROOMS)
+    for room in ROOMS:
+        assert ast.get_docstring(ast.parse((ROOT / "poets" / room / "__init__.py").read_text())), room
+
+
+@pytest.mark.parametrize("path", modules("poets"), ids=module_name)
 def test_poets_imports_point_down(path):
+    room = room_of(path)
     for name in imports(path):
-        assert not name.startswith(("stores", "tasks", "workflows", "luigi")), f"{path.name} imports {name}"
-        if path.stem in GROUND and name.startswith("poets."):
-            assert name.split(".")[1] in GROUND, f"ground floor {path.name} imports the step {name}"
+        assert not name.startswith(("stores", "tasks", "workflows", "luigi")), f"{module_name(path)} imports {name}"
+        if room and name.startswith("poets."):
+            other = name.split(".")[1]
+            allowed = sorted(ROOMS[room]) or "no other room"
+            assert other in (room, *ROOMS[room]), f"{module_name(path)} imports {name}: {room} may import {allowed}"
 
 
-@pytest.mark.parametrize("path", modules("stores"), ids=lambda p: p.stem)
-def test_stores_import_only_the_ground_floor(path):
+@pytest.mark.parametrize("path", modules("stores"), ids=module_name)
+def test_stores_import_only_the_core(path):
     for name in imports(path):
         assert not name.startswith(("tasks", "workflows")), f"{path.name} imports {name}"
         if name.startswith("poets."):
-            assert name.split(".")[1] in GROUND, f"stores/{path.name} imports the step {name}"
+            assert name.split(".")[1] == "core", f"stores/{path.name} imports {name}, outside poets.core"
 
 
-@pytest.mark.parametrize("path", modules("tasks") + modules("workflows"), ids=lambda p: f"{p.parent.name}/{p.stem}")
+@pytest.mark.parametrize("path", modules("tasks") + modules("workflows"), ids=module_name)
 def test_tasks_see_the_stores_interface_only(path):
     """One store's module is the interface's business: a task that reached into it would tie the
     artifact layer to where artifacts live."""
@@ -89,13 +109,13 @@ def test_no_import_cycle_among_the_projects_modules():
     assert not cycles, cycles[0]
 
 
-@pytest.mark.parametrize("path", modules("tasks"), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", modules("tasks"), ids=module_name)
 def test_tasks_never_import_workflows(path):
     assert not [name for name in imports(path) if name.startswith("workflows")]
 
 
 @pytest.mark.parametrize("path", modules("poets") + modules("stores") + modules("tasks") + modules("workflows"),
-                         ids=lambda p: f"{p.parent.name}/{p.stem}")
+                         ids=module_name)
 def test_heavy_libraries_are_imported_lazily(path):
     assert not [name for name in imports(path, top_level_only=True) if name.split(".")[0] in HEAVY]
 
@@ -106,7 +126,7 @@ LONGEST_MODULE = 300
 PROJECT = modules("poets") + modules("stores") + modules("tasks") + modules("workflows")
 
 
-@pytest.mark.parametrize("path", PROJECT, ids=lambda p: f"{p.parent.name}/{p.stem}")
+@pytest.mark.parametrize("path", PROJECT, ids=module_name)
 def test_functions_stay_short(path):
     tree = ast.parse(path.read_text(encoding="utf-8"))
     long = [f"{node.name}: {node.end_lineno - node.lineno + 1} lines" for node in ast.walk(tree)
@@ -116,7 +136,7 @@ def test_functions_stay_short(path):
     assert not long, f"{path.name}: cut it along its ideas (in a task, move the work into poets/): {long}"
 
 
-@pytest.mark.parametrize("path", PROJECT, ids=lambda p: f"{p.parent.name}/{p.stem}")
+@pytest.mark.parametrize("path", PROJECT, ids=module_name)
 def test_modules_stay_small(path):
     lines = len(path.read_text(encoding="utf-8").splitlines())
     assert lines <= LONGEST_MODULE, f"{path.parent.name}/{path.name}: {lines} lines; give one of its ideas a module"

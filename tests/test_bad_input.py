@@ -121,7 +121,7 @@ def test_missing_url_fails_naming_it_and_leaves_no_file(server, tmp_path, path):
 def test_a_host_that_is_not_there_fails_at_once_without_retries(tmp_path, monkeypatch, kind):
     import socket
 
-    from poets import download
+    from poets.core import download
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -178,7 +178,7 @@ def test_weights_of_another_architecture_fail_at_the_download_naming_what_they_f
 
 
 def test_weights_are_told_apart_by_version_and_alpha(tmp_path):
-    from poets import architectures
+    from poets.backbones import architectures
     from tests.conftest import make_base_model
 
     v2 = make_base_model(tmp_path / "v2.h5", "mobilenet_v2_0.35_96")

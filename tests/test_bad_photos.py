@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from poets.images import UnusablePhoto, load_photo, split_of
+from poets.core.images import UnusablePhoto, load_photo, split_of
 from tasks.bottlenecks import Bottlenecks
 from tasks.retrain import Retrain
 from tests.conftest import FAST_TRAINING, TINY, build, build_failing, make_archive, make_photos, summary_of

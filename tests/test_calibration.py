@@ -4,9 +4,9 @@ the reliability bins; a class far behind the others named in report.html."""
 import numpy as np
 import pytest
 
-from poets.calibration import sure_above
-from poets.metrics import BINS, expected_calibration_error, lagging_classes, per_class, reliability
-from poets.report import Evaluation, write_html
+from poets.core.metrics import BINS, expected_calibration_error, lagging_classes, per_class, reliability
+from poets.head.calibration import sure_above
+from poets.reports.report import Evaluation, write_html
 from tests.conftest import make_photos
 
 
@@ -77,8 +77,8 @@ def test_a_class_far_below_the_others_is_named_in_the_report(tmp_path):
 def overconfident_head(seed=0):
     """A head trained long on 8 photos a class of overlapping features: sure of
     everything, right less often; with validation and held-out photos."""
-    from poets.head import train_head
-    from poets.head_settings import TrainingSettings
+    from poets.head.layers import train_head
+    from poets.head.settings import TrainingSettings
 
     rng = np.random.default_rng(seed)
 
@@ -92,9 +92,9 @@ def overconfident_head(seed=0):
 
 
 def test_the_temperature_keeps_every_top_label_and_lowers_the_held_out_error():
-    from poets.contract import cross_entropy
-    from poets.head import predict
-    from poets.head_training import calibrate
+    from poets.core.contract import cross_entropy
+    from poets.head.layers import predict
+    from poets.head.training import calibrate
 
     layers, (vx, vy), (hx, hy) = overconfident_head()
     calibrated, record = calibrate(layers, vx, vy)
@@ -104,14 +104,14 @@ def test_the_temperature_keeps_every_top_label_and_lowers_the_held_out_error():
     assert cross_entropy(after, hy) < cross_entropy(before, hy)
     assert expected_calibration_error(after, hy) < expected_calibration_error(before, hy) - 0.05
     # Folded into the softmax layer: the same as dividing the logits.
-    from poets.contract import softmax
-    from poets.head import logits
+    from poets.core.contract import softmax
+    from poets.head.layers import logits
 
     np.testing.assert_allclose(after, softmax(logits(layers, hx) / record["temperature"]), rtol=1e-4, atol=1e-6)
 
 
 def test_no_validation_photo_leaves_the_head_as_trained():
-    from poets.head_training import calibrate
+    from poets.head.training import calibrate
 
     layers, _, (hx, _) = overconfident_head()
     calibrated, record = calibrate(layers, hx[:0], np.zeros(0, int))
@@ -122,7 +122,7 @@ def test_no_validation_photo_leaves_the_head_as_trained():
 
 
 def test_validation_photos_all_right_never_sharpen_the_head():
-    from poets.calibration import fit_temperature
+    from poets.head.calibration import fit_temperature
 
     logits = np.array([[2.0, 0.0], [0.0, 1.5], [1.0, 0.2]])
     assert fit_temperature(logits, np.array([0, 1, 0])) == pytest.approx(1.0, abs=1e-3)
@@ -136,9 +136,9 @@ def test_the_shipped_model_and_mediapipe_carry_the_temperature(completed, tmp_pa
 
     from PIL import Image
 
-    from poets.clients import mediapipe_probabilities
-    from poets.contract import normalized, softmax
-    from poets.tflite import TFLiteClassifier
+    from poets.core.contract import normalized, softmax
+    from poets.models.clients import mediapipe_probabilities
+    from poets.models.tflite import TFLiteClassifier
     from tasks.evaluate import Evaluate
     from tasks.retrain import Retrain
     from tests.conftest import build, fresh, summary_of

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from poets.camera_app import RUNTIME, RuntimeMismatch, local_runtime, serve
-from poets.clients import mediapipe_probabilities
+from poets.apps.camera_app import RUNTIME, RuntimeMismatch, local_runtime, serve
+from poets.models.clients import mediapipe_probabilities
 from tests.browser import chromium, launch, write_y4m
 from tests.conftest import flags, fresh, summary_of
 
@@ -317,23 +317,23 @@ def test_poets_app_says_in_one_line_what_is_missing(completed, tmp_path):
 
 def test_the_apps_id_holds_its_page_files_and_the_runtime(tmp_path, monkeypatch):
     """A fixed app.js reaches runs made before it: the page's files are in CameraApp's id."""
-    import poets.camera_app
+    import poets.apps.camera_app
     from tasks.camera_app import CameraApp
 
     def app_id():
         fresh()
         return CameraApp(data_dir=str(tmp_path / "data")).artifact_id
 
-    before, original = app_id(), poets.camera_app.WEB
+    before, original = app_id(), poets.apps.camera_app.WEB
     assert app_id() == before
     page = tmp_path / "web"
-    shutil.copytree(poets.camera_app.WEB, page)
-    monkeypatch.setattr(poets.camera_app, "WEB", page)
+    shutil.copytree(poets.apps.camera_app.WEB, page)
+    monkeypatch.setattr(poets.apps.camera_app, "WEB", page)
     assert app_id() == before
     (page / "app.js").write_text((page / "app.js").read_text() + "\n// fixed\n")
     assert app_id() != before
-    monkeypatch.setattr(poets.camera_app, "WEB", original)
-    monkeypatch.setitem(poets.camera_app.RUNTIME, "version", "9.9.9")
+    monkeypatch.setattr(poets.apps.camera_app, "WEB", original)
+    monkeypatch.setitem(poets.apps.camera_app.RUNTIME, "version", "9.9.9")
     assert app_id() != before
 
 
@@ -372,7 +372,7 @@ def test_the_exported_app_labels_the_camera_and_photos_offline_once_opened(app, 
     import http.server
     import threading
 
-    from poets.camera_app import export_app
+    from poets.apps.camera_app import export_app
     from tests.conftest import QuietHandler
 
     folder, _, summary = app
@@ -409,8 +409,8 @@ def test_the_exported_app_labels_the_camera_and_photos_offline_once_opened(app, 
 
 @in_browser  # (the runtime from npm, not the browser)
 def test_an_export_goes_into_a_new_folder_only(app, tmp_path):
-    from poets.camera_app import export_app
-    from poets.failures import BadInput
+    from poets.apps.camera_app import export_app
+    from poets.core.failures import BadInput
 
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "index.html").write_text("mine")
@@ -429,7 +429,7 @@ def test_under_a_host_name_the_camera_works_over_https_and_not_over_http(app, ph
     touch screen. Over HTTPS (a self-signed certificate) the camera starts and its frame is labelled, the
     label in view without scrolling; over plain HTTP the browser gives no camera, the page says how to get
     one, and a photo is still labelled."""
-    from poets import lan
+    from poets.apps import lan
 
     folder, _, summary = app
     runtime = local_runtime(RUNTIME_DIR)

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from poets.clients import android_pixels, mediapipe_probabilities, top_label_agreement
-from poets.metadata import MetadataError, read_metadata, with_metadata
+from poets.models.clients import android_pixels, mediapipe_probabilities, top_label_agreement
+from poets.models.metadata import MetadataError, read_metadata, with_metadata
 from tests.conftest import build, build_failing, fresh
 from workflows import MobileModel
 
@@ -22,7 +22,7 @@ def tiny_tflite():
     """A TFLite image classifier of 3 classes, float32 [1, 16, 16, 3] in."""
     import tensorflow as tf
 
-    from poets.tflite import convert
+    from poets.models.tflite import convert
 
     weights = tf.constant(np.random.default_rng(0).normal(0, 1, (3, 3)).astype(np.float32))
 
@@ -36,9 +36,9 @@ def tiny_tflite():
 def test_a_tflite_model_is_evaluated_on_every_core_with_the_figures_of_one(tiny_tflite, tmp_path, monkeypatch):
     import os
 
-    from poets import tflite
-    from poets.evaluate import evaluate
-    from poets.images import find_photos, load_photo
+    from poets.core.images import find_photos, load_photo
+    from poets.models import tflite
+    from poets.variants.evaluate import evaluate
     from tests.conftest import make_photos
 
     model = tmp_path / "tiny.tflite"
@@ -89,7 +89,7 @@ def test_the_same_model_and_labels_give_the_same_bytes_at_any_time(tiny_tflite, 
 
 
 def test_metadata_never_changes_the_outputs(tiny_tflite, tmp_path):
-    from poets.tflite import TFLiteClassifier
+    from poets.models.tflite import TFLiteClassifier
 
     pixels = np.random.default_rng(1).uniform(-1, 1, (5, 16, 16, 3)).astype(np.float32)
     model = with_metadata(tiny_tflite, labels_file(tmp_path, ["a", "b", "c"]), "tiny", "", "v1")
@@ -106,7 +106,7 @@ def test_labels_that_do_not_fit_the_outputs_fail_naming_the_labels_file(tiny_tfl
 def test_a_model_without_an_image_input_fails_naming_the_model(tmp_path):
     import tensorflow as tf
 
-    from poets.tflite import convert
+    from poets.models.tflite import convert
 
     @tf.function(input_signature=[tf.TensorSpec([1, 10], tf.float32)])
     def classify(features):
@@ -118,7 +118,7 @@ def test_a_model_without_an_image_input_fails_naming_the_model(tmp_path):
 
 
 def test_mediapipe_refuses_a_model_without_metadata_and_the_check_names_it(tiny_tflite, tmp_path):
-    from poets.export import ExportCheckFailed, check_client_loads
+    from poets.variants.export import ExportCheckFailed, check_client_loads
 
     bare = tmp_path / "bare.tflite"
     bare.write_bytes(tiny_tflite)
@@ -146,8 +146,8 @@ def projects_evaluation(model_path, evaluate):
     """(photo paths, probabilities) of the project's own evaluation of the model,
     on every photo of the dataset: the test split of the tiny dataset is a dozen
     photos, too few to tell 97% from 100%."""
-    from poets.evaluate import evaluate as score
-    from poets.images import find_photos
+    from poets.core.images import find_photos
+    from poets.variants.evaluate import evaluate as score
 
     photos_dir = evaluate.requires()["dataset"].photos
     metrics = score(model_path, photos_dir, find_photos(photos_dir), evaluate.requires()["retrain"].read_labels())
@@ -179,20 +179,20 @@ def test_mediapipe_runs_every_tflite_file_from_the_file_alone(changeable, mode):
 
 
 def test_wrong_normalisation_in_the_metadata_fails_the_client_check(changeable, tmp_path, monkeypatch):
-    import poets.metadata
+    import poets.models.metadata
 
     params = changeable
     model_path, evaluate = shipped(params, "float16")["float16"]
     # Metadata claiming the model wants raw 0-255 values: MediaPipe then feeds it the wrong pixels.
-    monkeypatch.setattr(poets.metadata, "INPUT_MEAN", 0.0)
-    monkeypatch.setattr(poets.metadata, "INPUT_STD", 1.0)
+    monkeypatch.setattr(poets.models.metadata, "INPUT_MEAN", 0.0)
+    monkeypatch.setattr(poets.models.metadata, "INPUT_STD", 1.0)
     wrong = tmp_path / "wrong.tflite"
     wrong.write_bytes(with_metadata(model_path.read_bytes(), evaluate.requires()["retrain"].labels, "x", "", "v"))
     assert mediapipe_agreement(wrong, evaluate) < 0.97
 
 
 def test_the_codelab_android_app_preprocessing_gives_the_projects_labels(completed):
-    from poets.tflite import TFLiteClassifier
+    from poets.models.tflite import TFLiteClassifier
 
     params, _ = completed
     model_path, evaluate = shipped(params, "weights_rounded")["graph.lite"]

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from poets.comparison import by_variant, pareto
-from poets.shipping import choose
+from poets.reports.comparison import by_variant, pareto
+from poets.variants.shipping import choose
 from tests.conftest import build, families, fresh
 
 
@@ -21,7 +21,7 @@ def row(variant, seed, accuracy, size=100, latency=0.01):
 
 
 def test_the_seed_that_ships_is_chosen_on_held_out_photos_never_on_test_accuracy():
-    from poets.comparison import key, seeds_by_held_out
+    from poets.reports.comparison import key, seeds_by_held_out
 
     rows = [row("optimized", 0, 0.90), row("int8", 0, 0.895, size=25), row("optimized", 1, 0.95),
             row("int8", 1, 0.945, size=25)]
@@ -95,7 +95,7 @@ def test_compare_builds_what_the_separate_runs_build_once_and_a_new_mode_adds_on
     assert (compare.comparison.parent / "accuracy_vs_size_latency.png").stat().st_size > 0
     # No --label-fixes: nothing to say; with test labels edited, it is said above both tables.
     assert comparison["test_labels_edited"] == {"relabelled": 0, "excluded": 0} and "Test labels edited" not in page
-    from poets.comparison import write_html
+    from poets.reports.comparison import write_html
 
     (edited := compare.comparison.parent.parent / "edited").mkdir()
     edited_page = write_html({**comparison, "test_labels_edited": {"relabelled": 3, "excluded": 1}}, edited)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import tasks.download
-from poets.download import DownloadError, check_url, download, extract_photos
+from poets.core.download import DownloadError, check_url, download, extract_photos
 from tests.conftest import build, build_failing, make_archive, make_photos
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from poets import architectures, efficientnet_lite
-from poets.failures import BadInput
-from poets.state_dict import UnsafePickle, read_state_dict
+from poets.backbones import architectures, efficientnet_lite
+from poets.backbones.state_dict import UnsafePickle, read_state_dict
+from poets.core.failures import BadInput
 from tests.conftest import FAST_TRAINING, build, build_failing, fresh
 from tests.torch_files import write_pth
 
@@ -169,7 +169,7 @@ def test_a_pairs_weights_are_both_installed_files_both_in_the_id(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("architecture", [LITE0, PAIR])
 def test_efficientnet_lite_runs_the_whole_dag_and_mediapipe_agrees(flowers, tmp_path, architecture):
-    from poets.clients import mediapipe_probabilities, top_label_agreement
+    from poets.models.clients import mediapipe_probabilities, top_label_agreement
     from tasks.evaluate import Evaluate
     from workflows import MobileModel
 

@@ -5,15 +5,21 @@ import dataclasses
 import numpy as np
 import pytest
 
-from poets import architectures, bottlenecks, fine_tune, graphs, head, optimize, retrain
-from poets.head_settings import TrainingSettings
+from poets.backbones import architectures
+from poets.features import bottlenecks
+from poets.head import fine_tune
+from poets.head import freeze as retrain
+from poets.head import layers as head
+from poets.head.settings import TrainingSettings
+from poets.models import graphs
+from poets.variants import optimize
 from tests.conftest import COLOURS, TINY, make_base_model, make_photos
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """(weights, pixels [N, 128, 128, 3], labels [N]) of generated photos."""
-    from poets.images import find_photos, load_photo
+    from poets.core.images import find_photos, load_photo
 
     folder = tmp_path_factory.mktemp("fine_tune")
     weights = make_base_model(folder / "weights.h5")

@@ -5,8 +5,11 @@ import gzip
 import numpy as np
 import pytest
 
-from poets import architectures, compress, graphs, optimize, quantize, retrain
-from poets.head import predict
+from poets.backbones import architectures
+from poets.head import freeze as retrain
+from poets.head.layers import predict
+from poets.models import graphs
+from poets.variants import compress, optimize, quantize
 from tests.conftest import TINY, make_base_model
 
 
@@ -33,7 +36,7 @@ def test_retrained_graph_is_the_head_on_the_base_models_features(tiny_graph):
 
 
 def test_litert_features_are_kerass_and_the_same_bytes_whatever_the_batch_and_threads(tiny_graph, tmp_path):
-    from poets import tflite
+    from poets.models import tflite
 
     _, pixels, weights, _ = tiny_graph
     arch = architectures.get(TINY)
@@ -216,7 +219,7 @@ def test_gzip_record_matches_the_file(tmp_path):
 
 
 def test_tflite_export_matches_the_graph(tiny_graph, tmp_path):
-    from poets.tflite import TFLiteClassifier, to_tflite
+    from poets.models.tflite import TFLiteClassifier, to_tflite
 
     graph_def, pixels = tiny_graph[:2]
     graphs.save(graph_def, tmp_path / "g.pb")

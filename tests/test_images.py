@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from poets.images import UnusablePhoto, find_photos, load_photo, split_of
+from poets.core.images import UnusablePhoto, find_photos, load_photo, split_of
 
 
 def test_split_follows_percentages_and_keeps_nohash_variants_together():
@@ -59,7 +59,7 @@ def test_undecodable_photo_raises_naming_the_file(tmp_path):
 
 
 def test_distort_photo_crops_flips_and_brightens_within_bounds(tmp_path):
-    from poets.images import distort_photo
+    from poets.core.images import distort_photo
 
     pixels = np.zeros((40, 40, 3), np.uint8)
     pixels[:, :20] = 200  # bright left half
@@ -76,8 +76,8 @@ def test_distort_photo_crops_flips_and_brightens_within_bounds(tmp_path):
 
 
 def test_an_empty_test_split_is_refused_before_training_naming_the_flag():
-    from poets.failures import BadInput
-    from poets.images import check_split
+    from poets.core.failures import BadInput
+    from poets.core.images import check_split
 
     labels, classes = ["roses", "tulips"] * 5, ["roses", "tulips"]
     with pytest.raises(BadInput, match=r"the test split is empty \(10 photos.*raise --testing-percentage"):

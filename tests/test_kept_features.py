@@ -1,11 +1,13 @@
-"""The base model's features kept for the frozen graphs that share it (poets/kept_features.py)."""
+"""The base model's features kept for the frozen graphs that share it (poets/features/kept_features.py)."""
 
 import numpy as np
 import pytest
 
-from poets import graphs, kept_features, kept_photos, retrain
-from poets.evaluate import evaluate
-from poets.images import find_photos
+from poets.core.images import find_photos
+from poets.features import kept_features, kept_photos
+from poets.head import freeze as retrain
+from poets.models import graphs
+from poets.variants.evaluate import evaluate
 from tests.conftest import TINY, make_base_model, make_photos
 
 

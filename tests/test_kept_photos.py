@@ -1,13 +1,14 @@
-"""Test photos decoded once a process for every variant's evaluation (poets/kept_photos.py)."""
+"""Test photos decoded once a process for every variant's evaluation (poets/features/kept_photos.py)."""
 
 import os
 
 import numpy as np
 import pytest
 
-from poets import images, kept_photos
-from poets.images import UnusablePhoto, find_photos, load_batches
-from poets.kept_photos import kept_batches
+from poets.core import images
+from poets.core.images import UnusablePhoto, find_photos, load_batches
+from poets.features import kept_photos
+from poets.features.kept_photos import kept_batches
 from tests.conftest import make_photos
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from poets import lan, serving
+from poets.apps import lan, serving
 
 ROOT = Path(__file__).parents[1]
 

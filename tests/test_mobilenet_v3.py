@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from poets import architectures
+from poets.backbones import architectures
 from tests.conftest import FAST_TRAINING, build, make_base_model
 
 V3 = "mobilenet_v3_small_0.75_224"
@@ -30,7 +30,7 @@ def test_weights_tell_the_v3_models_apart(tmp_path):
 
 @pytest.mark.slow
 def test_a_mobilenet_v3_runs_the_whole_dag_and_every_client_loads_it(flowers, server, tmp_path):
-    from poets.clients import mediapipe_probabilities, top_label_agreement
+    from poets.models.clients import mediapipe_probabilities, top_label_agreement
     from tasks.evaluate import Evaluate
     from workflows import MobileModel
 

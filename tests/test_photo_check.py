@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from poets import label_fixes, neighbours, out_of_fold, photo_check
-from poets.failures import BadInput
-from poets.images import load_photo, split_of
-from poets.metrics import wilson_interval
+from poets.core import label_fixes
+from poets.core.failures import BadInput
+from poets.core.images import load_photo, split_of
+from poets.core.metrics import wilson_interval
+from poets.photos import check as photo_check
+from poets.photos import neighbours, out_of_fold
 from tests.conftest import FAST_TRAINING, build, build_failing, families, fresh, summary_of
 from workflows import MobileModel
 
@@ -374,7 +376,7 @@ def test_out_of_fold_probabilities_never_see_the_label_they_score():
     assert (probabilities.argmax(axis=1) == truth).mean() > 0.9
     # Scored without its own label, it looks like what it looks like.
     assert probabilities[1].argmax() == 2
-    from poets.folds import stratified_folds
+    from poets.core.folds import stratified_folds
 
     folds = stratified_folds(truth, 5)
     assert all(np.bincount(folds[truth == c], minlength=5).tolist() == [6] * 5 for c in range(3))
@@ -448,7 +450,7 @@ def _saved(path, pixels):
 
 
 def test_test_label_edits_count_only_test_photos_given_another_class_or_left_out():
-    from poets.images import split_of
+    from poets.core.images import split_of
 
     names = [f"roses/{i}.jpg" for i in range(200)]
     test = [n for n in names if split_of(n, 10, 10) == "testing"][:3]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from poets.report import DOCS, Evaluation, write_html
+from poets.reports.report import DOCS, Evaluation, write_html
 from tests.conftest import make_photos
 from workflows import MobileModel
 
@@ -118,7 +118,7 @@ def test_a_hundred_classes_and_a_class_without_test_photos_stay_readable(tmp_pat
     evaluations = {name: Evaluation(photos, rng.dirichlet(np.ones(100) * 0.1, 300).astype(np.float32))
                    for name in ("retrained", "optimized", "int8")}
     truth = np.array([labels.index(label) for _, label in photos])
-    from poets.metrics import per_class
+    from poets.core.metrics import per_class
 
     variants = {name: {"accuracy": 0.5, "accuracy_interval": [0.4, 0.6], "cross_entropy": 1.0, "ece": 0.1,
                        "size_bytes": 1000, "gzip_bytes": 900,

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from poets import head, head_training
-from poets.head_settings import TrainingSettings as Settings
+from poets.head import layers as head
+from poets.head import training as head_training
+from poets.head.settings import TrainingSettings as Settings
 
 V2 = "mobilenet_v2_1.0_224"
 
@@ -81,8 +82,8 @@ TRAINING = Settings(learning_rate=0.001, batch_size=100, hidden_units=256, dropo
 def test_the_step_and_temperature_chosen_by_folds_beat_those_chosen_on_validation_on_held_out_photos():
     # Today's recipe before --choose-step-by: the head trained on the training photos, its step and
     # temperature chosen on two validation photos a class.
-    from poets.calibration import scaled
-    from poets.contract import cross_entropy
+    from poets.core.contract import cross_entropy
+    from poets.head.calibration import scaled
 
     held_x, held_y = clusters(300, seed=99)
     by_folds, by_validation = [], []
@@ -102,9 +103,9 @@ def test_the_step_and_temperature_chosen_by_folds_beat_those_chosen_on_validatio
 
 
 def test_choose_by_folds_keeps_the_step_whose_out_of_fold_error_after_its_temperature_is_lowest():
-    from poets.calibration import fit_temperature
-    from poets.contract import cross_entropy, softmax
-    from poets.folds import stratified_folds
+    from poets.core.contract import cross_entropy, softmax
+    from poets.core.folds import stratified_folds
+    from poets.head.calibration import fit_temperature
 
     x, y = clusters(10, 0)
     choice = head_training.choose_by_folds(x, y, 4, Settings(500, seed=3), folds=4)

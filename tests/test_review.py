@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from poets import review
+from poets.apps import review
 from tests.conftest import build, flags, fresh
 from tests.test_camera_app import in_browser, playwright  # noqa: F401 (a fixture)
 from workflows.review import prepare, without_fixes

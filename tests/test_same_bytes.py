@@ -66,7 +66,8 @@ def test_a_base_models_bytes_do_not_depend_on_what_the_process_built_before(tmp_
     built other models first."""
     import keras
 
-    from poets import architectures, tflite
+    from poets.backbones import architectures
+    from poets.models import tflite
     from tests.conftest import TINY, make_base_model
 
     arch = architectures.get(TINY)

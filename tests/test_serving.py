@@ -10,8 +10,8 @@ from pathlib import Path, PureWindowsPath
 
 import pytest
 
-from poets import review, serving
-from poets.camera_app import serve as serve_app
+from poets.apps import review, serving
+from poets.apps.camera_app import serve as serve_app
 
 ROOT = Path(__file__).parents[1]
 

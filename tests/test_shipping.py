@@ -2,7 +2,7 @@
 
 import pytest
 
-from poets.shipping import NothingFits, choose
+from poets.variants.shipping import NothingFits, choose
 
 
 def variant(path, accuracy, size, ms):

@@ -99,7 +99,7 @@ def test_an_added_photo_is_the_only_one_the_base_model_sees(local):
 
     import numpy as np
 
-    from poets import bottlenecks
+    from poets.features import bottlenecks
     from tasks.bottlenecks import Bottlenecks
 
     params, folder = local

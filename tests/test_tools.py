@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from poets import evaluate, graph_pb2tb, label_image
+from poets.codelab import graph_pb2tb, label_image
+from poets.variants import evaluate
 from tasks.retrain import Retrain
 from tests.conftest import FAST_TRAINING, build, families, fresh, linked_copy, summary_of
 
@@ -121,7 +122,7 @@ def test_training_is_reproducible_to_the_byte(flowers, tmp_path):
 
 
 def test_hidden_units_0_is_retrain_pys_single_softmax_layer(changeable):
-    from poets import graphs
+    from poets.models import graphs
 
     params = changeable
     own = {k: v for k, v in params.items() if k in Retrain.get_param_names()}

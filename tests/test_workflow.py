@@ -87,8 +87,8 @@ def test_summary_has_the_documented_shape(completed):
 
 
 def test_retrained_graph_honours_the_codelab_contract(completed, flowers):
-    from poets import graphs
-    from poets.images import load_photo
+    from poets.core.images import load_photo
+    from poets.models import graphs
 
     params, _ = completed
     summary = summary_of(params)
@@ -176,7 +176,7 @@ def test_complete_run_does_not_import_tensorflow(completed):
 
 @pytest.mark.slow
 def test_mobilenet_v2_runs_end_to_end(flowers, server, tmp_path):
-    from poets import architectures
+    from poets.backbones import architectures
     from tests.conftest import make_base_model
 
     folder, url = server
@@ -193,8 +193,9 @@ def test_mobilenet_v2_runs_end_to_end(flowers, server, tmp_path):
 
 def test_bottlenecks_equal_the_keras_models_features(completed):
     """With --fine-tune-blocks 0, the codelab's bottlenecks: the pooled features."""
-    from poets import architectures, bottlenecks
-    from poets.images import load_photo
+    from poets.backbones import architectures
+    from poets.core.images import load_photo
+    from poets.features import bottlenecks
     from tasks.bottlenecks import Bottlenecks
 
     params, _ = completed
@@ -239,8 +240,9 @@ def fine_tuned(completed, tmp_path_factory):
 
 @pytest.mark.slow
 def test_fine_tuning_reruns_from_the_activations_and_keeps_the_graph_contract(fine_tuned, flowers):
-    from poets import graphs, optimize
-    from poets.images import load_photo
+    from poets.core.images import load_photo
+    from poets.models import graphs
+    from poets.variants import optimize
     from tasks.optimize import Optimize
     from tasks.retrain import Retrain
 
@@ -280,8 +282,9 @@ def test_a_learning_rate_change_retrains_without_recomputing_the_activations(fin
 def test_activations_equal_the_base_models_output_before_its_last_block(fine_tuned):
     import keras
 
-    from poets import architectures, bottlenecks
-    from poets.images import load_photo
+    from poets.backbones import architectures
+    from poets.core.images import load_photo
+    from poets.features import bottlenecks
     from tasks.bottlenecks import Activations
 
     params, _ = fine_tuned
@@ -338,7 +341,7 @@ def test_report_has_a_table_and_a_figure(completed):
 
 
 def test_android_variant_is_the_smallest_within_a_point():
-    from poets.shipping import choose as choose_android_variant
+    from poets.variants.shipping import choose as choose_android_variant
 
     def v(path, accuracy, size):
         return {"path": path, "accuracy": accuracy, "size_bytes": size}
@@ -351,7 +354,7 @@ def test_android_variant_is_the_smallest_within_a_point():
 
 
 def test_the_split_is_decided_once_and_read_by_the_later_stages(completed):
-    from poets.images import split_of
+    from poets.core.images import split_of
     from tasks.evaluate import Evaluate
     from tasks.retrain import Retrain
 

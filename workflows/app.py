@@ -20,9 +20,9 @@ from pathlib import Path
 
 from luigi.cmdline_parser import CmdlineParser
 
-from poets import lan, serving
-from poets.camera_app import PUBLISH, cached_runtime, export_app, local_runtime, serve, write_app
-from poets.failures import UserFailure
+from poets.apps import lan, serving
+from poets.apps.camera_app import PUBLISH, cached_runtime, export_app, local_runtime, serve, write_app
+from poets.core.failures import UserFailure
 from stores import default_cache_dir
 from tasks.artifact import check_intact, read_json, read_record
 from tasks.camera_app import CameraApp

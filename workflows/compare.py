@@ -5,13 +5,14 @@ import logging
 
 from luigi.util import inherits
 
-from poets import architectures, quantize
-from poets.comparison import by_variant, key, seeds_by_held_out, with_float_figures, write_html
-from poets.contract import is_tflite
-from poets.evaluate import variant_figures
-from poets.failures import BadInput
-from poets.report_parts import Evaluation
-from poets.shipping import LIMITS, choose, limits_of
+from poets.backbones import architectures
+from poets.core.contract import is_tflite
+from poets.core.failures import BadInput
+from poets.reports.comparison import by_variant, key, seeds_by_held_out, with_float_figures, write_html
+from poets.reports.parts import Evaluation
+from poets.variants import quantize
+from poets.variants.evaluate import variant_figures
+from poets.variants.shipping import LIMITS, choose, limits_of
 from tasks.artifact import ArtifactTask, check_intact, write_json
 from tasks.compress import Compress
 from tasks.evaluate import Evaluate
@@ -34,8 +35,8 @@ class Compare(ArtifactTask):
     per variant their mean and spread over the seeds and the Pareto fronts;
     and the combination that ships, exported as graph.lite and labels.txt: of
     each architecture the seed whose head did best on its held-out photos
-    (poets.comparison.seeds_by_held_out: no test figure picks a seed), then
-    poets.shipping.choose among those, as MobileModel's auto does."""
+    (poets.reports.comparison.seeds_by_held_out: no test figure picks a seed), then
+    poets.variants.shipping.choose among those, as MobileModel's auto does."""
 
     stage = "compare"
     # 2: the seed that ships chosen by its head's held-out cross-entropy, not by test accuracy;

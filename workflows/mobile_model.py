@@ -4,14 +4,14 @@ import logging
 
 from luigi.util import inherits
 
-from poets.clients import top_label_agreement
-from poets.contract import is_tflite
-from poets.evaluate import variant_figures
-from poets.failures import BadInput
-from poets.metrics import per_class
-from poets.quantize import UNQUANTIZED
-from poets.report import Evaluation, photos_to_show, write_html, write_report
-from poets.shipping import LIMITS, choose, limits_of
+from poets.core.contract import is_tflite
+from poets.core.failures import BadInput
+from poets.core.metrics import per_class
+from poets.models.clients import top_label_agreement
+from poets.reports.report import Evaluation, photos_to_show, write_html, write_report
+from poets.variants.evaluate import variant_figures
+from poets.variants.quantize import UNQUANTIZED
+from poets.variants.shipping import LIMITS, choose, limits_of
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.bottlenecks import features_of
 from tasks.camera_app import CameraApp
@@ -46,7 +46,7 @@ class MobileModel(ArtifactTask):
         description="the variant exported as graph.lite; auto: the smallest within 1 point of the "
                     "optimized graph's accuracy, or with limits the most accurate that meets them",
     )
-    # The phone's limits, for --android-variant auto (poets.shipping.choose); 0 is no limit.
+    # The phone's limits, for --android-variant auto (poets.variants.shipping.choose); 0 is no limit.
     max_size_kb = Number(0.0, kind=float, low=0, high=float("inf"),
                          description="ship the most accurate variant whose graph.lite is at most this many KB; "
                          "0: no limit")

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from luigi.cmdline_parser import CmdlineParser
 
-from poets import review, serving
-from poets.failures import BadInput, UserFailure
+from poets.apps import review, serving
+from poets.core.failures import BadInput, UserFailure
 from tasks.check_photos import CheckPhotos
 
 

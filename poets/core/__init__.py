@@ -1,0 +1,2 @@
+"""What every room stands on: the graph contract, failures, photos and the split, downloads, label
+fixes, metrics, folds."""

@@ -1,0 +1,1 @@
+"""The base model's features of every photo, computed once and kept."""

@@ -1,0 +1,1 @@
+"""The graph's variants: optimized, quantized, exported, compressed, evaluated, and which ships."""
