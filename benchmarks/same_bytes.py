@@ -35,7 +35,7 @@ DIFFER = (*BY_RUN, "camera_app/*/app/index.html", "camera_app/*/app/app.js", "ca
 
 def generated(folder: Path) -> list[str]:
     """Generated photos and a tiny base model in `folder`, as the tests make them (unless there): their flags."""
-    from tests.conftest import TINY, make_archive, make_base_model, make_photos
+    from tests.helpers import TINY, make_archive, make_base_model, make_photos
 
     archive, model = folder / "flower_photos.tgz", folder / "base.h5"
     if not (archive.is_file() and model.is_file()):

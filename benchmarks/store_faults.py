@@ -23,8 +23,8 @@ from runs import base_model_url, dataset_url, parser
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tests.conftest import free_port  # noqa: E402
 from tests.fault_proxy import FaultProxy  # noqa: E402
+from tests.helpers import free_port  # noqa: E402
 
 RUNS = [("no faults", 0.0, 0), ("20%, seed 0", 0.2, 0), ("20%, seed 1", 0.2, 1), ("20%, seed 2", 0.2, 2),
         ("60%, seed 0", 0.6, 0)]

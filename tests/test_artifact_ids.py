@@ -5,7 +5,7 @@ import pytest
 from luigi.util import inherits
 
 from tasks.artifact import ArtifactTask, artifact_folders, move_into_place, read_record
-from tests.conftest import build, fresh
+from tests.helpers import build, fresh
 
 
 class Seeds(ArtifactTask):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import build, families, flags, fresh
+from tests.helpers import build, families, flags, fresh
 from workflows import MobileModel, artifacts
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tasks.download import DownloadBaseModel, DownloadDataset
-from tests.conftest import build_failing, flags
+from tests.helpers import build_failing, flags
 from workflows import MobileModel
 
 ROOT = Path(__file__).parents[1]
@@ -179,7 +179,7 @@ def test_weights_of_another_architecture_fail_at_the_download_naming_what_they_f
 
 def test_weights_are_told_apart_by_version_and_alpha(tmp_path):
     from poets.backbones import architectures
-    from tests.conftest import make_base_model
+    from tests.helpers import make_base_model
 
     v2 = make_base_model(tmp_path / "v2.h5", "mobilenet_v2_0.35_96")
     assert architectures.fitting(v2) == [f"mobilenet_v2_0.35_{size}" for size in architectures.V2_SIZES]

@@ -12,7 +12,7 @@ from PIL import Image
 from poets.core.images import UnusablePhoto, load_photo, split_of
 from tasks.bottlenecks import Bottlenecks
 from tasks.retrain import Retrain
-from tests.conftest import FAST_TRAINING, TINY, build, build_failing, make_archive, make_photos, summary_of
+from tests.helpers import FAST_TRAINING, TINY, build, build_failing, make_archive, make_photos, summary_of
 from workflows import MobileModel
 
 RNG = np.random.default_rng(5)

@@ -7,7 +7,7 @@ import pytest
 from poets.core.metrics import BINS, expected_calibration_error, lagging_classes, per_class, reliability
 from poets.head.calibration import sure_above
 from poets.reports.report import Evaluation, write_html
-from tests.conftest import make_photos
+from tests.helpers import make_photos
 
 
 def sampled(confidence, calibrated, count=4000, seed=0):
@@ -141,7 +141,7 @@ def test_the_shipped_model_and_mediapipe_carry_the_temperature(completed, tmp_pa
     from poets.models.tflite import TFLiteClassifier
     from tasks.evaluate import Evaluate
     from tasks.retrain import Retrain
-    from tests.conftest import build, fresh, summary_of
+    from tests.helpers import build, fresh, summary_of
     from workflows import MobileModel
 
     params, _ = completed

@@ -16,7 +16,7 @@ from PIL import Image
 from poets.apps.camera_app import RUNTIME, RuntimeMismatch, local_runtime, serve
 from poets.models.clients import mediapipe_probabilities
 from tests.browser import chromium, launch, write_y4m
-from tests.conftest import flags, fresh, summary_of
+from tests.helpers import flags, fresh, summary_of
 
 ROOT = Path(__file__).parents[1]
 # `npm ci` at the project root installs it (.ci/run does); POETS_WEB_RUNTIME names another copy.
@@ -373,7 +373,7 @@ def test_the_exported_app_labels_the_camera_and_photos_offline_once_opened(app, 
     import threading
 
     from poets.apps.camera_app import export_app
-    from tests.conftest import QuietHandler
+    from tests.helpers import QuietHandler
 
     folder, _, summary = app
     site = export_app(folder, tmp_path / "site", local_runtime(RUNTIME_DIR))

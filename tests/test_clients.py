@@ -11,7 +11,7 @@ import pytest
 
 from poets.models.clients import android_pixels, mediapipe_probabilities, top_label_agreement
 from poets.models.metadata import MetadataError, read_metadata, with_metadata
-from tests.conftest import build, build_failing, fresh
+from tests.helpers import build, build_failing, fresh
 from workflows import MobileModel
 
 TFLITE_MODES = ("float16", "dynamic_range", "int8")
@@ -39,7 +39,7 @@ def test_a_tflite_model_is_evaluated_on_every_core_with_the_figures_of_one(tiny_
     from poets.core.images import find_photos, load_photo
     from poets.models import tflite
     from poets.variants.evaluate import evaluate
-    from tests.conftest import make_photos
+    from tests.helpers import make_photos
 
     model = tmp_path / "tiny.tflite"
     model.write_bytes(tiny_tflite)

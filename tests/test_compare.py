@@ -7,7 +7,7 @@ import pytest
 
 from poets.reports.comparison import by_variant, pareto
 from poets.variants.shipping import choose
-from tests.conftest import build, families, fresh
+from tests.helpers import build, families, fresh
 
 
 def test_the_pareto_front_keeps_what_nothing_beats_on_both_axes():

@@ -10,7 +10,7 @@ import pytest
 
 import tasks.download
 from poets.core.download import DownloadError, check_url, download, extract_photos
-from tests.conftest import build, build_failing, make_archive, make_photos
+from tests.helpers import build, build_failing, make_archive, make_photos
 
 
 def test_file_url_downloads(tmp_path):
@@ -226,7 +226,7 @@ def test_a_url_with_credentials_works_and_its_secret_is_written_nowhere(flowers,
     import functools
 
     from tasks.download import DownloadDataset
-    from tests.conftest import fresh
+    from tests.helpers import fresh
 
     secret = "s3cr3t-pa55"
     folder = Path(flowers["photos"]).parent

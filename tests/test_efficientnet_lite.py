@@ -13,7 +13,7 @@ import pytest
 from poets.backbones import architectures, efficientnet_lite
 from poets.backbones.state_dict import UnsafePickle, read_state_dict
 from poets.core.failures import BadInput
-from tests.conftest import FAST_TRAINING, build, build_failing, fresh
+from tests.helpers import FAST_TRAINING, build, build_failing, fresh
 from tests.torch_files import write_pth
 
 LITE0 = "efficientnet_lite0_224"

@@ -13,7 +13,7 @@ from poets.head import layers as head
 from poets.head.settings import TrainingSettings
 from poets.models import graphs
 from poets.variants import optimize
-from tests.conftest import COLOURS, TINY, make_base_model, make_photos
+from tests.helpers import COLOURS, TINY, make_base_model, make_photos
 
 
 @pytest.fixture(scope="module")

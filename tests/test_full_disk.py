@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import build, build_failing, fresh
+from tests.helpers import build, build_failing, fresh
 
 
 @pytest.fixture

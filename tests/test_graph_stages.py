@@ -10,7 +10,7 @@ from poets.head import freeze as retrain
 from poets.head.layers import predict
 from poets.models import graphs
 from poets.variants import compress, optimize, quantize
-from tests.conftest import TINY, make_base_model
+from tests.helpers import TINY, make_base_model
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tasks.artifact import ArtifactDamaged
-from tests.conftest import build, build_failing, fresh
+from tests.helpers import build, build_failing, fresh
 from tests.test_artifacts import flags
 from workflows import MobileModel, artifacts
 

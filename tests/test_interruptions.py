@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import flags, summary_of
+from tests.helpers import flags, summary_of
 
 # Real luigid, subprocesses, S3 or repeated runs: the slow part of the suite (-m "not slow" skips it).
 pytestmark = pytest.mark.slow

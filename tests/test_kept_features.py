@@ -8,7 +8,7 @@ from poets.features import kept_features, kept_photos
 from poets.head import freeze as retrain
 from poets.models import graphs
 from poets.variants.evaluate import evaluate
-from tests.conftest import TINY, make_base_model, make_photos
+from tests.helpers import TINY, make_base_model, make_photos
 
 
 def head(seed, hidden=True):

@@ -9,7 +9,7 @@ from poets.core import images
 from poets.core.images import UnusablePhoto, find_photos, load_batches
 from poets.features import kept_photos
 from poets.features.kept_photos import kept_batches
-from tests.conftest import make_photos
+from tests.helpers import make_photos
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import FAST_TRAINING
+from tests.helpers import FAST_TRAINING
 from tests.test_interruptions import ROOT, command
 
 # What TensorFlow 2.21, LiteRT and MediaPipe print when they load, convert and run.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BUCKET, SECRET, free_port, summary_of
+from tests.helpers import BUCKET, SECRET, free_port, summary_of
 from tests.test_interruptions import command, comparable
 from tests.test_scheduler import central
 
@@ -198,7 +198,7 @@ def test_cached_copies_and_partial_downloads_are_checked_file_by_file(completed,
 
 def test_an_unusable_bucket_fails_naming_the_data_dir(bucket, flowers, tmp_path, monkeypatch):
     from tasks.download import DownloadBaseModel
-    from tests.conftest import build_failing
+    from tests.helpers import build_failing
 
     weights = {"base_model_url": flowers["base_model_url"], "architecture": flowers["architecture"],
                "cache_dir": str(tmp_path / "cache")}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from poets.backbones import architectures
-from tests.conftest import FAST_TRAINING, build, make_base_model
+from tests.helpers import FAST_TRAINING, build, make_base_model
 
 V3 = "mobilenet_v3_small_0.75_224"
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from poets.reports.report import DOCS, Evaluation, write_html
-from tests.conftest import make_photos
+from tests.helpers import make_photos
 from workflows import MobileModel
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from poets.apps import review
-from tests.conftest import build, flags, fresh
+from tests.helpers import build, flags, fresh
 from tests.test_camera_app import in_browser, playwright  # noqa: F401 (a fixture)
 from workflows.review import prepare, without_fixes
 

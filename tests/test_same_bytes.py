@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import build, fresh
+from tests.helpers import build, fresh
 from tests.test_interruptions import comparable
 from workflows import MobileModel
 
@@ -68,7 +68,7 @@ def test_a_base_models_bytes_do_not_depend_on_what_the_process_built_before(tmp_
 
     from poets.backbones import architectures
     from poets.models import tflite
-    from tests.conftest import TINY, make_base_model
+    from tests.helpers import TINY, make_base_model
 
     arch = architectures.get(TINY)
     weights = make_base_model(tmp_path / arch.weights_file)

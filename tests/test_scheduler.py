@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, linked_copy, summary_of
+from tests.helpers import free_port, linked_copy, summary_of
 from tests.test_interruptions import command, comparable
 
 # Real luigid, subprocesses, S3 or repeated runs: the slow part of the suite (-m "not slow" skips it).

@@ -61,7 +61,7 @@ def test_limits_go_with_auto_only_and_bad_values_name_their_flag():
 
 
 def test_an_impossible_limit_fails_the_run_in_one_line_and_leaves_no_summary(completed):
-    from tests.conftest import build_failing
+    from tests.helpers import build_failing
     from workflows import MobileModel
 
     params, _ = completed

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FAST_TRAINING, TINY, build, families, fresh, linked_copy, make_photos, summary_of
+from tests.helpers import FAST_TRAINING, TINY, build, families, fresh, linked_copy, make_photos, summary_of
 from workflows import MobileModel
 
 # Real luigid, subprocesses, S3 or repeated runs: the slow part of the suite (-m "not slow" skips it).

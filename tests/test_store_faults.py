@@ -153,8 +153,8 @@ def test_a_whole_run_through_a_store_that_faults_a_fifth_of_its_requests_matches
     import subprocess
     from pathlib import Path
 
-    from tests.conftest import summary_of
     from tests.fault_proxy import FaultProxy
+    from tests.helpers import summary_of
     from tests.test_interruptions import command, comparable
 
     params, _ = completed

@@ -9,7 +9,7 @@ import pytest
 from poets.codelab import graph_pb2tb, label_image
 from poets.variants import evaluate
 from tasks.retrain import Retrain
-from tests.conftest import FAST_TRAINING, build, families, fresh, linked_copy, summary_of
+from tests.helpers import FAST_TRAINING, build, families, fresh, linked_copy, summary_of
 
 
 def sunflower(flowers):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import BROKEN, FAST_TRAINING, build, families, fresh, linked_copy, summary_of
+from tests.helpers import BROKEN, FAST_TRAINING, build, families, fresh, linked_copy, summary_of
 from workflows import MobileModel
 
 
@@ -177,7 +177,7 @@ def test_complete_run_does_not_import_tensorflow(completed):
 @pytest.mark.slow
 def test_mobilenet_v2_runs_end_to_end(flowers, server, tmp_path):
     from poets.backbones import architectures
-    from tests.conftest import make_base_model
+    from tests.helpers import make_base_model
 
     folder, url = server
     name = "mobilenet_v2_0.35_96"
