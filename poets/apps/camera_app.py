@@ -22,7 +22,7 @@ from poets.apps import serving
 from poets.core.failures import BadInput
 
 WEB = Path(__file__).with_name("web")
-PAGE = ("index.html", "app.js", "app.css", "sw.js")
+PAGE = ("index.html", "app.js", "common.mjs", "app.css", "sw.js")
 
 # @mediapipe/tasks-vision as npm publishes it; the CDN is the one MediaPipe's own web samples use.
 RUNTIME = {

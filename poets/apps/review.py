@@ -22,7 +22,8 @@ from poets.core.label_fixes import apply_label_fixes, read_label_fixes
 from poets.photos.check import REASONS
 
 WEB = Path(__file__).with_name("web")
-PAGE = {"/": "review.html", "/review.html": "review.html", "/review.js": "review.js", "/review.css": "review.css"}
+PAGE = {"/": "review.html", "/review.html": "review.html", "/review.js": "review.js", "/review.css": "review.css",
+        "/common.mjs": "common.mjs"}
 PHOTOS = "/photos/"
 # How many of the suggested (or own) class's nearest photos stand beside a flagged one.
 NEAREST = 4

@@ -1,18 +1,18 @@
 // The camera app: the models of one run, in MediaPipe Tasks for Web's ImageClassifier
 // (the C++ tasks core of MediaPipe's Android sample, compiled to WebAssembly), on the
-// camera and on photos. app.json (written by poets/camera_app.py) says which models,
+// camera and on photos. app.json (written by poets/apps/camera_app.py) says which models,
 // labels, threshold and runtime; nothing here is specific to one run.
 //
 // For checks, window.poetsApp keeps {ready, last, results, frames}: ready once a model
 // is loaded; last, the latest camera frame's {categories: [{label, score}], ms, sure};
 // results, one {name, categories, ms, sure} per photo given; frames, the count classified.
 
+import { byId as $, answerText, categoriesOf, isSure, percent } from "./common.mjs";
+
 const app = window.poetsApp = {
   ready: false, last: null, results: [], frames: 0,
   variant: null, threshold: null, camera: "off", error: null,
 };
-const $ = (id) => document.getElementById(id);
-const percent = (score) => `${(100 * score).toFixed(0)}%`;
 
 let config, vision, fileset;
 let videoClassifier = null, photoClassifier = null;
@@ -34,7 +34,7 @@ async function pinned(base, path) {
   let response;
   try {
     response = await fetch(url, {integrity: config.runtime.files[path], mode: "cors"});
-  } catch (error) {
+  } catch {
     throw new Error(`cannot load ${url}: the network is unreachable (offline?) or the file is not ` +
                     `${config.runtime.package} ${config.runtime.version} (its sha384 differs)`);
   }
@@ -64,13 +64,8 @@ async function loadRuntime() {
   app.runtime = base;
 }
 
-function categoriesOf(result) {
-  const found = result.classifications[0]?.categories ?? [];
-  return found.map((c) => ({label: c.categoryName || c.displayName || String(c.index), score: c.score}));
-}
-
 function sure(categories) {
-  return categories.length > 0 && categories[0].score >= app.threshold;
+  return isSure(categories, app.threshold);
 }
 
 async function useVariant(name) {
@@ -105,11 +100,6 @@ function showCategories(list, categories, isSure) {
     item.append(bar, `${c.label} ${percent(c.score)}`);
     return item;
   }));
-}
-
-function answerText(categories, isSure) {
-  if (!categories.length) return "";
-  return isSure ? categories[0].label : `not sure (${categories[0].label}?)`;
 }
 
 function classifyFrame() {

@@ -1,31 +1,15 @@
 // The review page: each flagged photo once, decided with the keyboard; the decisions are kept in the
 // browser's local storage (they survive a reload) and saved as the run's --label-fixes CSV.
-// review.json (poets/review.py) gives the photos, the classes, where the fixes go and the next command.
+// review.json (poets/apps/review.py) gives the photos, the classes, where the fixes go and the next command.
 
-const EXCLUDE = "exclude";
-const $ = (id) => document.getElementById(id);
+import { EXCLUDE, byId as $, fixesCsv, photoUrl } from "./common.mjs";
+
 const state = { items: [], classes: [], decisions: {}, others: {}, index: 0, pending: null, key: "", token: "" };
 window.poetsReview = { ready: false, error: null, index: 0, total: 0, decided: 0, saved: null };
 
-function photoUrl(path) {
-  return "photos/" + path.split("/").map(encodeURIComponent).join("/");
-}
-
-function csvField(text) {
-  return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-}
-
-// Only what changes a label from its folder's: a kept folder label needs no line (and would move the run's
-// ids for nothing), but a label the run has only by an earlier fix does. Fixes already in the file for
-// photos no longer flagged stay in it.
+// The fixes file as Save writes it (common.mjs's fixesCsv).
 function csv() {
-  const changed = { ...state.others };
-  for (const item of state.items) {
-    const label = state.decisions[item.path];
-    if (label !== undefined && label !== item.folder) changed[item.path] = label;
-  }
-  const lines = Object.keys(changed).sort().map((path) => `${csvField(path)},${csvField(changed[path])}`);
-  return ["path,label", ...lines].join("\n") + "\n";
+  return fixesCsv(state.items, state.decisions, state.others);
 }
 
 function remember() {
