@@ -4,9 +4,9 @@ import logging
 import shutil
 
 from poets.backbones import architectures
-from poets.core.contract import is_tflite
 from poets.models.tflite import to_tflite
 from poets.variants.export import check_against_graph, check_client_loads, for_clients
+from poets.variants.quantize import is_tflite_variant
 from tasks.artifact import read_json, write_json
 from tasks.download import DownloadDataset
 from tasks.optimize import Optimize
@@ -50,7 +50,7 @@ class Export(VariantTask):
         source, labels = needs["graph"].graph, needs["retrain"].labels
         size = architectures.get(self.architecture).size
         pixels = needs["dataset"].sample_pixels(size)
-        if is_tflite(source):
+        if is_tflite_variant(self.variant):
             # A TFLite variant already carries its metadata: it ships as it is.
             model, facts = source.read_bytes(), needs["graph"].tflite_facts()
             check = check_against_graph(model, needs["optimize"].graph, pixels, exact=False)

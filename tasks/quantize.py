@@ -56,12 +56,13 @@ class Quantize(ArtifactTask):
     def run(self):
         optimized = self.requires()["optimize"].graph
         with self.artifact_folder() as folder:
-            if self.quantization_mode in quantize.GRAPH_MODES:
+            mode = quantize.MODE_TABLE[self.quantization_mode]
+            if not mode.tflite:
                 graphs.save(quantize.quantize(graphs.load(optimized), self.quantization_mode), folder / self.graph_file)
             else:
                 size = architectures.get(self.architecture).size
                 dataset, retrain = self.requires()["dataset"], self.requires()["retrain"]
-                calibrating = self.calibration_paths() if self.quantization_mode == "int8" else []
+                calibrating = self.calibration_paths() if mode.calibrated else []
                 photos = check_intact(dataset, [f"photos/{path}" for path in calibrating]) / dataset.photos.name
                 calibration = (load_photo(photos / path, size) for path in calibrating)
                 model = quantize.quantize_tflite(optimized, size, self.quantization_mode,

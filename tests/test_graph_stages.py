@@ -243,3 +243,15 @@ def test_architecture_names_map_to_the_keras_weight_files():
 def test_mobilenet_v2_base_model_gives_pooled_features():
     model = architectures.get("mobilenet_v2_0.35_96").base_model(None)
     assert model.input_shape == (None, 96, 96, 3) and model.output_shape == (None, 1280)
+
+
+def test_the_mode_table_says_what_each_mode_makes():
+    from poets.variants import quantize
+
+    assert quantize.GRAPH_MODES == ("weights_rounded", "weights")
+    assert quantize.TFLITE_MODES == ("float16", "dynamic_range", "int8")
+    assert [name for name, mode in quantize.MODE_TABLE.items() if mode.calibrated] == ["int8"]
+    # Each mode's file is what its kind writes, and a variant is TFLite by the table, not by its file's name.
+    assert all(mode.file_name.endswith(".tflite" if mode.tflite else ".pb") for mode in quantize.MODE_TABLE.values())
+    assert [v for v in (*quantize.UNQUANTIZED, *quantize.MODES) if quantize.is_tflite_variant(v)] == list(
+        quantize.TFLITE_MODES)

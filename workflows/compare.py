@@ -6,7 +6,6 @@ import logging
 from luigi.util import inherits
 
 from poets.backbones import architectures
-from poets.core.contract import is_tflite
 from poets.core.failures import BadInput
 from poets.reports.comparison import by_variant, key, seeds_by_held_out, with_float_figures, write_html
 from poets.reports.parts import Evaluation
@@ -115,7 +114,7 @@ class Compare(ArtifactTask):
             labels = needs["retrain"][(architecture, seed)].read_labels()
             scores = Evaluation(evaluate.photos(), evaluate.probabilities())
             probabilities[name], truth = scores.probabilities, scores.truth(labels)
-            tflite = is_tflite(graph.graph)
+            tflite = quantize.is_tflite_variant(variant)
             facts = graph.tflite_facts() if tflite else None
             rows.append({"architecture": architecture, "variant": variant, "random_seed": seed,
                          **variant_figures(str(graph.graph.resolve()), metrics, sizes, probabilities[name], truth),

@@ -4,13 +4,12 @@ import logging
 
 from luigi.util import inherits
 
-from poets.core.contract import is_tflite
 from poets.core.failures import BadInput
 from poets.core.metrics import per_class
 from poets.models.clients import top_label_agreement
 from poets.reports.report import Evaluation, photos_to_show, write_html, write_report
 from poets.variants.evaluate import variant_figures
-from poets.variants.quantize import UNQUANTIZED
+from poets.variants.quantize import UNQUANTIZED, is_tflite_variant
 from poets.variants.shipping import LIMITS, choose, limits_of
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.bottlenecks import features_of
@@ -138,7 +137,7 @@ class MobileModel(ArtifactTask):
                 "agreement": top_label_agreement(scores.probabilities, optimized),
                 "per_class": per_class(scores.probabilities, truth, labels),
             }
-            if is_tflite(variants[name]["path"]):
+            if is_tflite_variant(name):
                 variants[name]["tflite"] = evaluate.graph_task().tflite_facts()
         return variants
 

@@ -40,17 +40,42 @@ input and output so the Android app loads them unchanged:
 """
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-GRAPH_MODES = ("weights_rounded", "weights")
-TFLITE_MODES = ("float16", "dynamic_range", "int8")
-MODES = GRAPH_MODES + TFLITE_MODES
-# The variants every run evaluates before any quantization mode.
+
+@dataclass(frozen=True)
+class Mode:
+    """What a quantization mode makes: its file, whether the TFLite converter writes it (a .tflite
+    with metadata, else the optimized graph rewritten as a .pb), whether it is calibrated on photos."""
+
+    name: str
+    file_name: str
+    tflite: bool
+    calibrated: bool = False
+
+
+# The one table of the modes: the tasks ask it, never a file name's suffix.
+MODE_TABLE = {mode.name: mode for mode in (
+    Mode("weights_rounded", "rounded_graph.pb", tflite=False),
+    Mode("weights", "quantized_graph.pb", tflite=False),
+    Mode("float16", "float16.tflite", tflite=True),
+    Mode("dynamic_range", "dynamic_range.tflite", tflite=True),
+    Mode("int8", "int8.tflite", tflite=True, calibrated=True),
+)}
+GRAPH_MODES = tuple(name for name, mode in MODE_TABLE.items() if not mode.tflite)
+TFLITE_MODES = tuple(name for name, mode in MODE_TABLE.items() if mode.tflite)
+MODES = tuple(MODE_TABLE)
+# The variants every run evaluates before any quantization mode: frozen graphs (.pb).
 UNQUANTIZED = ("retrained", "optimized")
-FILE_NAMES = {"weights_rounded": "rounded_graph.pb", "weights": "quantized_graph.pb",
-              "float16": "float16.tflite", "dynamic_range": "dynamic_range.tflite", "int8": "int8.tflite"}
+FILE_NAMES = {name: mode.file_name for name, mode in MODE_TABLE.items()}
+
+
+def is_tflite_variant(variant: str) -> bool:
+    """Whether the variant `variant` (an unquantized one, or a mode) is a TFLite model."""
+    return variant in MODE_TABLE and MODE_TABLE[variant].tflite
 LEVELS = 256
 # weights_rounded: levels per tensor unless channels' ranges differ by more than this.
 PER_TENSOR_RANGE = 8
