@@ -31,7 +31,7 @@ from poets.features import bottlenecks
 from poets.photos.check import NEAR_DUPLICATE
 from poets.photos.neighbours import EXACT_UP_TO, search
 from runs import base_model_url, dataset_url, parser
-from tasks.artifact import artifact_folders, read_record
+from stores import complete_folders, read_record
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -188,11 +188,11 @@ def main():
                                            "--bottleneck-shards", str(shards)] + urls])
             shard_runs[shards] = {
                 "seconds": seconds,
-                "shard_seconds": [read_record(f)["seconds"] for f in artifact_folders(data_dir, "bottleneck_shards")],
+                "shard_seconds": [read_record(f)["seconds"] for f in complete_folders(data_dir, "bottleneck_shards")],
             }
             shutil.rmtree(data_dir)
         # The dataset's files, as its record lists them: asked of the artifact layer, not read from params.json.
-        photos = len(read_record(next(iter(artifact_folders(work / "base", "dataset"))))["files"])
+        photos = len(read_record(next(iter(complete_folders(work / "base", "dataset"))))["files"])
         result["photos"] = photos
         result["shards"] = shard_runs
 
@@ -200,12 +200,12 @@ def main():
         local_dir = work / "local"
         local_seconds, _ = run_all([luigi + ["MobileModel", "--local-scheduler", "--data-dir", str(local_dir)] + urls])
         stages = {}
-        for folder in artifact_folders(local_dir):
+        for folder in complete_folders(local_dir):
             stages.setdefault(folder.parent.name, []).append(read_record(folder)["seconds"])
         result["local"] = {"seconds": local_seconds, "stage_seconds": {k: sum(v) for k, v in stages.items()},
                            "stage_tasks": {k: len(v) for k, v in stages.items()},
                            "artifact_bytes": {k: size_of(local_dir / k) for k in stages}}
-        merged = next(iter(artifact_folders(local_dir, "bottlenecks"))) / "bottlenecks.npz"
+        merged = next(iter(complete_folders(local_dir, "bottlenecks"))) / "bottlenecks.npz"
         result["feature_size"] = int(bottlenecks.load(merged)[0].shape[1])
 
         moto_port, luigid_port = free_port(), free_port()

@@ -28,7 +28,7 @@ import numpy as np
 
 from poets.core.images import find_photos, split_of
 from runs import archive, base_model_url, dataset_url, luigi, mobile_model, parser, results_path
-from tasks.artifact import artifact_folders, read_record
+from stores import complete_folders, read_record
 from tasks.check_photos import CheckPhotos
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,9 +128,9 @@ def main():
         return
     flowers = command + ["--dataset-url", dataset_url(args)]
     cold = luigi(flowers)
-    records = [read_record(folder) for folder in artifact_folders(data_dir)]
+    records = [read_record(folder) for folder in complete_folders(data_dir)]
     check = next(r for r in records if r["task"] == "CheckPhotos")
-    check_folder = next(f for f in artifact_folders(data_dir, "check_photos"))
+    check_folder = next(f for f in complete_folders(data_dir, "check_photos"))
     findings = json.loads((check_folder / "check.json").read_text())
     with open(check_folder / "photos_to_check.csv", newline="", encoding="utf-8") as table:
         rows = list(csv.DictReader(table))

@@ -26,7 +26,7 @@ from pathlib import Path
 from poets.backbones import architectures
 from poets.variants import quantize
 from runs import base_model_url, dataset_url, parser
-from tasks.artifact import artifact_folders, read_record
+from stores import complete_folders, read_record
 from tasks.bottlenecks import FINE_TUNE_BLOCKS
 
 FINE_TUNED = 1  # the --fine-tune-blocks measured beside the default
@@ -50,7 +50,7 @@ def luigi(command):
 
 
 def folders(data_dir):
-    return set(artifact_folders(data_dir))
+    return set(complete_folders(data_dir))
 
 
 def seed_runs(command):
@@ -181,7 +181,7 @@ def main():
     for mode in MODES[1:]:
         variants[mode] = summaries[mode]["variants"][mode]
     # The features are computed by the shards, one after the other on this one worker.
-    bottleneck_seconds = sum(read_record(f)["seconds"] for f in artifact_folders(
+    bottleneck_seconds = sum(read_record(f)["seconds"] for f in complete_folders(
         data_dir, "activation_shards" if FINE_TUNE_BLOCKS else "bottleneck_shards"))
     [optimize] = [f for f in made_cold if f.parent.name == "optimize"]
     optimize_record = json.loads((optimize / "optimize.json").read_text())

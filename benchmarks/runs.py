@@ -78,10 +78,10 @@ def mobile_model(flags: list[str]):
 
 def stages(data_dir: Path) -> dict:
     """{stage: {"seconds", "artifacts"}} from every artifact's record under `data_dir`, largest first."""
-    from tasks.artifact import artifact_folders, read_record
+    from stores import complete_folders, read_record
 
     found = defaultdict(lambda: {"seconds": 0.0, "artifacts": 0})
-    for folder in artifact_folders(data_dir):
+    for folder in complete_folders(data_dir):
         record = read_record(folder)
         found[record["task"]]["seconds"] += record["seconds"]
         found[record["task"]]["artifacts"] += 1

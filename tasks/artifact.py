@@ -22,48 +22,15 @@ from pathlib import Path
 import luigi
 from luigi.task import flatten
 
-from poets.core import failures, quiet
+from poets.core import quiet
 from poets.core.download import disk_full
-from poets.core.failures import DiskFull, UserFailure
-from stores import (  # noqa: F401 (read_record, ArtifactDamaged: what the other tasks import from here)
-    RECORD,
-    ArtifactDamaged,
-    complete_folders,
-    file_digests,
-    move_into_place,
-    read_record,
-    store_for,
-    temporary_sibling,
-    write_record,
-)
+from poets.core.failures import DiskFull
+from stores import ArtifactDamaged, file_digests, move_into_place, store_for, temporary_sibling, write_record
+from tasks.log import OneLineFailures  # noqa: F401 (installed on luigi's log as it loads)
+from tasks.made_with import made_with
 from tasks.parameters import name_flags
 
 log = logging.getLogger("luigi-interface")
-
-class OneLineFailures(logging.Filter):
-    """luigi logs a task that failed, or whose complete() failed, or a command line it could not
-    parse, with the traceback; for a poets.core.failures.UserFailure the traceback only buries its
-    line, so the line replaces it (unless --verbose or POETS_VERBOSE=1)."""
-
-    def filter(self, record):
-        if quiet.verbose or "--verbose" in sys.argv:
-            return True
-        error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, UserFailure):
-            # luigi's words for a command line it could not parse add nothing to the line.
-            said = record.getMessage()
-            record.msg, record.args = (str(error) if said == "Uncaught exception in luigi" else f"{said}: {error}"), ()
-            record.exc_info = record.exc_text = None
-        elif isinstance(record.msg, str) and "\nTraceback (most recent call last):" in record.msg:
-            # complete()'s failures reach the log as text: "Will not run ...:\nTraceback ...\nmodule.Class: line"
-            head, _, trace = record.msg.partition("\nTraceback (most recent call last):")
-            name, _, line = trace.rstrip().splitlines()[-1].partition(": ")
-            if name.rsplit(".", 1)[-1] in failures.names():
-                record.msg = f"{head} {line}"
-        return True
-
-
-log.addFilter(OneLineFailures())
 
 
 class ArtifactTask(luigi.Task):
@@ -220,43 +187,6 @@ def _note_start(task):
         quiet.import_tensorflow()
 
 
-# The packages whose versions can change an artifact's bytes (the TensorFlow wheel is one of the three names).
-PACKAGES = ("tensorflow", "tensorflow-cpu", "tf-nightly", "keras", "ai-edge-litert", "numpy", "scipy", "pillow",
-            "mediapipe", "luigi")
-# The CPU's vector instructions: what TensorFlow's and numpy's kernels choose between at run time.
-VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile",
-                "neon", "asimd", "sve")
-
-
-@functools.cache
-def made_with() -> dict:
-    """Which versions and which machine make this process's artifacts: the same
-    parameters give the same bytes only with the same versions on the same
-    kind of CPU (docs/reference.md, "What is in `data/`")."""
-    import platform
-    from importlib import metadata
-
-    packages = {}
-    for name in PACKAGES:
-        try:
-            packages[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    cpu, flags = platform.processor() or platform.machine(), []
-    try:
-        info = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        info = ""
-    for line in info.splitlines():
-        name, _, value = line.partition(":")
-        if name.strip() in ("model name", "Model") and value.strip():
-            cpu = value.strip()
-        if name.strip() in ("flags", "Features") and not flags:
-            flags = [flag for flag in VECTOR_FLAGS if flag in value.split()]
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu,
-            "cpu_vector_flags": flags, "packages": packages}
-
-
 def _checking_inputs(run):
     @functools.wraps(run)
     def checked(self):
@@ -285,10 +215,6 @@ def check_intact(task: ArtifactTask, names=None) -> Path:
         return task.store.fetch_once(task.stage, task.artifact_id, names)
     except ArtifactDamaged as error:
         raise ArtifactDamaged(f"{task.task_family} {error}") from None
-
-
-# The complete artifact folders under a local data dir (of one stage, or all), as the benchmarks list them.
-artifact_folders = complete_folders
 
 
 def write_json(path, value):

@@ -4,7 +4,8 @@ import luigi
 import pytest
 from luigi.util import inherits
 
-from tasks.artifact import ArtifactTask, artifact_folders, move_into_place, read_record
+from stores import complete_folders, move_into_place, read_record
+from tasks.artifact import ArtifactTask
 from tests.helpers import build, fresh
 
 
@@ -83,7 +84,7 @@ def test_the_record_says_what_made_the_artifact(tmp_path):
     # The parameters it brings; count reaches it through the Seeds id it requires.
     assert record["params"] == {"scale": "2"} and record["all_params"] == {"count": "4", "scale": "2"}
     assert record["requires"] == [f"Seeds:{task.requires().artifact_id}"]
-    assert [f.parent.name for f in artifact_folders(tmp_path)] == ["seeds", "sums"]
+    assert [f.parent.name for f in complete_folders(tmp_path)] == ["seeds", "sums"]
     assert read_record(tmp_path) is None
 
 
@@ -99,13 +100,13 @@ def test_an_artifact_about_to_be_renamed_into_place_is_not_listed(tmp_path, monk
 
     def renaming(folder, final):
         assert read_record(folder)["id"] == task.artifact_id
-        seen["ids"], seen["folders"] = task.store.ids("sums"), artifact_folders(tmp_path, "sums")
+        seen["ids"], seen["folders"] = task.store.ids("sums"), complete_folders(tmp_path, "sums")
         return move_into_place(folder, final)
 
     monkeypatch.setattr(tasks.artifact, "move_into_place", renaming)
     task.run()
     assert seen == {"ids": [], "folders": []}
-    assert task.store.ids("sums") == [task.artifact_id] and artifact_folders(tmp_path, "sums") == [task.folder]
+    assert task.store.ids("sums") == [task.artifact_id] and complete_folders(tmp_path, "sums") == [task.folder]
 
 
 def test_a_failed_run_leaves_no_folder(tmp_path, monkeypatch):

@@ -204,7 +204,8 @@ def test_the_codelab_android_app_preprocessing_gives_the_projects_labels(complet
 
 
 def test_labels_that_do_not_fit_the_model_fail_the_task_and_leave_no_artifact(completed, tmp_path):
-    from tasks.artifact import file_digests, read_record, write_json
+    from stores import file_digests, read_record
+    from tasks.artifact import write_json
     from tasks.quantize import Quantize
 
     params, _ = completed

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.artifact import ArtifactDamaged
+from stores import ArtifactDamaged
 from tests.helpers import build, build_failing, fresh
 from tests.test_artifacts import flags
 from workflows import MobileModel, artifacts
@@ -61,7 +61,8 @@ def test_a_damaged_artifact_is_caught_by_its_reader_and_by_verify(completed, tmp
 
 
 def test_a_record_that_lists_no_files_is_not_taken_on_trust(completed, tmp_path):
-    from tasks.artifact import check_intact, read_record, write_json
+    from stores import read_record
+    from tasks.artifact import check_intact, write_json
     from tasks.retrain import Retrain
 
     params, _ = completed

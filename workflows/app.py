@@ -23,8 +23,8 @@ from luigi.cmdline_parser import CmdlineParser
 from poets.apps import lan, serving
 from poets.apps.camera_app import PUBLISH, cached_runtime, export_app, local_runtime, serve, write_app
 from poets.core.failures import UserFailure
-from stores import default_cache_dir
-from tasks.artifact import check_intact, read_json, read_record
+from stores import default_cache_dir, read_record
+from tasks.artifact import check_intact, read_json
 from tasks.camera_app import CameraApp
 
 PHONE = ("A phone's browser allows the camera only over HTTPS or on localhost: run poets-app --lan (HTTPS, and a "

@@ -27,7 +27,7 @@ from pathlib import Path
 from luigi.cmdline_parser import CmdlineParser
 from luigi.task import flatten
 
-from tasks.artifact import read_record
+from stores import read_record
 
 LEFTOVER_AGE = 3600
 
