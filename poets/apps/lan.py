@@ -16,6 +16,7 @@ import socket
 import sys
 from pathlib import Path
 
+from poets.apps.serving import is_address
 from poets.core.failures import UserFailure
 
 PORT = 8443
@@ -40,14 +41,6 @@ def lan_address() -> str:
         except OSError as error:
             raise NoNetwork(f"--lan: this machine has no network address ({error.strerror}); join the phone's "
                             f"Wi-Fi, or give the address with --host") from error
-
-
-def _is_address(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
 
 
 def _names_of(certificate) -> set[str]:
@@ -103,7 +96,7 @@ def _self_signed(names: list[str]) -> bytes:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + VALID)
             .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address(n)) if _is_address(n) else x509.DNSName(n) for n in names]),
+                [x509.IPAddress(ipaddress.ip_address(n)) if is_address(n) else x509.DNSName(n) for n in names]),
                 critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)

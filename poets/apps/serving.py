@@ -61,7 +61,8 @@ def under(root: Path, wanted: str) -> str:
     return str(Path(root, *url_parts(wanted)))
 
 
-def _is_address(name: str) -> bool:
+def is_address(name: str) -> bool:
+    """Whether `name` is an IP address literal (not a host name)."""
     try:
         ipaddress.ip_address(name)
     except ValueError:
@@ -72,7 +73,7 @@ def _is_address(name: str) -> bool:
 def loopback(name: str) -> bool:
     """Whether a host name or address is this machine's loopback (reachable from this machine only)."""
     name = name.strip("[]").rstrip(".").lower()
-    return name == "localhost" or (_is_address(name) and ipaddress.ip_address(name).is_loopback)
+    return name == "localhost" or (is_address(name) and ipaddress.ip_address(name).is_loopback)
 
 
 def host_allowed(host: str | None, listening: str, names: tuple[str, ...] = ()) -> bool:
@@ -95,7 +96,7 @@ def host_allowed(host: str | None, listening: str, names: tuple[str, ...] = ()) 
     if loopback(name) or name.lower() in (n.lower().rstrip(".") for n in names):
         return True
     if listening in EVERY_ADDRESS:
-        return _is_address(name)
+        return is_address(name)
     return name == listening.lower()
 
 
