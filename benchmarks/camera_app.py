@@ -45,6 +45,7 @@ from tasks.artifact import check_intact  # noqa: E402
 from tests.browser import launch, write_y4m  # noqa: E402
 
 VARIANTS = ("optimized", "dynamic_range", "int8")
+RUNTIME_DIR = ROOT / "node_modules" / RUNTIME["package"]
 READY = "window.poetsApp.ready || window.poetsApp.error"
 
 
@@ -76,6 +77,13 @@ def combined_app(tasks, folder):
     int8 = tasks["int8"]
     photos = check_intact(int8.requires()["dataset"]) / "photos"
     return folder, config["labels"], int8.requires()["evaluate"]["optimized"].photos(), photos
+
+
+def camera_video(files, work: Path) -> Path:
+    """The fake camera's video every speed is measured on: the first 20 test photos, half a second each."""
+    camera = work / "camera.y4m"
+    write_y4m(files[:20], camera, frames_each=15)
+    return camera
 
 
 def open_page(browser, url, variant):
@@ -130,15 +138,27 @@ def camera_agreement(playwright, url, files, labels, model, folder):
     return same / len(files), len(files)
 
 
+# Where the page's files have lived: poets/web/ until poets/ moved into subpackages.
+PAGE_FOLDERS = ("poets/apps/web", "poets/web")
+
+
 def page_of(revision: str, app: Path, into: Path) -> Path:
     """A copy of the app folder `app` with the page's files as they were at git `revision`
     (those it had: an older page has no service worker)."""
+    def shown(name):
+        for folder in PAGE_FOLDERS:
+            found = subprocess.run(["git", "show", f"{revision}:{folder}/{name}"], cwd=ROOT, capture_output=True)
+            if found.returncode == 0:
+                return found.stdout
+        return None
+
+    if shown("index.html") is None:
+        sys.exit(f"--page-against {revision}: no camera app page there (in {' or '.join(PAGE_FOLDERS)})")
     shutil.copytree(app, into)
     for name in PAGE:
         (into / name).unlink(missing_ok=True)
-        shown = subprocess.run(["git", "show", f"{revision}:poets/apps/web/{name}"], cwd=ROOT, capture_output=True)
-        if shown.returncode == 0:
-            (into / name).write_bytes(shown.stdout)
+        if (page := shown(name)) is not None:
+            (into / name).write_bytes(page)
     return into
 
 
@@ -161,11 +181,10 @@ def compare_pages(args, tasks, work):
     from playwright.sync_api import sync_playwright
 
     app, _, test, photos = combined_app(tasks, work / "app")
-    camera = work / "camera.y4m"
-    write_y4m([photos / path for path, _ in test][:20], camera, frames_each=15)
+    camera = camera_video([photos / path for path, _ in test], work)
     with sync_playwright() as playwright:
         browser = launch(playwright, camera=camera)
-        rounds = page_against(args, browser, app, work, local_runtime(ROOT / "node_modules" / RUNTIME["package"]))
+        rounds = page_against(args, browser, app, work, local_runtime(RUNTIME_DIR))
         browser.close()
     old, new = statistics.median(rounds["old"]), statistics.median(rounds["new"])
     print(f"\nint8 frames a second, median of {args.rounds} rounds each, run alternately: {args.page_against}'s page "
@@ -195,9 +214,8 @@ def main():
         return compare_pages(args, tasks, work)
     app, labels, test, photos = combined_app(tasks, work / "app")
     files = [photos / path for path, _ in test]
-    server, url = serve(app, runtime=local_runtime(ROOT / "node_modules" / RUNTIME["package"]))
-    camera = work / "camera.y4m"
-    write_y4m(files[:20], camera, frames_each=15)
+    server, url = serve(app, runtime=local_runtime(RUNTIME_DIR))
+    camera = camera_video(files, work)
     table = {}
     with sync_playwright() as playwright:
         browser = launch(playwright, camera=camera)
