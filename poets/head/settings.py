@@ -7,6 +7,8 @@ A new setting is a field here, the Retrain parameter that sets it, and the code 
 
 import dataclasses
 
+import numpy as np
+
 from poets.core.failures import BadInput
 
 # Under this many training and validation photos, `choose_step_by="auto"` chooses the head's length
@@ -68,8 +70,6 @@ class TrainingSettings:
 
     def targets(self, classes: int):
         """[classes, classes]: row k, what the head learns for a photo of class k (one-hot, smoothed)."""
-        import numpy as np
-
         onehot = np.eye(classes, dtype=np.float32)
         if not self.label_smoothing:
             return onehot

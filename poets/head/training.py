@@ -183,6 +183,8 @@ def train_by_validation(features: np.ndarray, truth: np.ndarray, sets: np.ndarra
 
 
 def _by_validation(features, truth, train, validation, classes, settings, report, distorted, fine_tuning):
+    """train_by_validation's training, without the cross-validation: (layers, fine-tuned blocks or None,
+    {"best_step", "history", "fine_tune_epoch", "calibration"}); `train` and `validation` are masks."""
     history = []
 
     def on_eval(step, train_metrics, val_metrics):
