@@ -79,12 +79,11 @@ def app_at(path: Path) -> Path:
 
 def serve_lan(app: Path, args, runtime):
     """Serve `app` over HTTPS for a phone on the network: (the server, its URL, the certificate's names)."""
-    host = args.host or "0.0.0.0"
-    address = lan.lan_address() if host in serving.EVERY_ADDRESS else host
+    address = lan.lan_address() if args.host in serving.EVERY_ADDRESS else args.host
     names = [*args.name, address, "localhost", "127.0.0.1"]
     pem = lan.certificate(default_cache_dir() / "lan", names)
-    server, url = serve(app, host, lan.PORT if args.port is None else args.port, runtime,
-                        tls=lan.tls_context(pem), names=tuple(args.name) or (address,))
+    server, url = serve(app, args.host, args.port, runtime, tls=lan.tls_context(pem),
+                        names=tuple(args.name) or (address,))
     return server, url, list(dict.fromkeys(names))
 
 
@@ -109,7 +108,11 @@ def parse(argv):
     parser.add_argument("--web-runtime", metavar="DIR",
                         help="serve this local copy of the MediaPipe runtime (npm install @mediapipe/tasks-vision) "
                              "instead of the CDN's")
-    return parser.parse_known_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    # The defaults, in one place: --lan listens on every address, at a fixed port.
+    args.host = args.host or ("0.0.0.0" if args.lan else "127.0.0.1")
+    args.port = (lan.PORT if args.lan else 0) if args.port is None else args.port
+    return args, rest
 
 
 def main(argv=None) -> int:
@@ -133,7 +136,7 @@ def main(argv=None) -> int:
         if args.lan:
             server, url, names = serve_lan(app, args, runtime)
         else:
-            server, url = serve(app, args.host or "127.0.0.1", args.port or 0, runtime)
+            server, url = serve(app, args.host, args.port, runtime)
     # A bad flag of the run (BadInput), no app, a wrong runtime, a port in use: one line each.
     except (UserFailure, OSError) as error:
         print(f"poets-app: {error}", file=sys.stderr)
@@ -142,7 +145,7 @@ def main(argv=None) -> int:
     if args.lan:
         lan.print_qr(url)
         print(lan.ACCEPT.format(names=", ".join(names)), flush=True)
-    elif (args.host or "127.0.0.1") not in ("127.0.0.1", "localhost", "::1"):
+    elif args.host not in ("127.0.0.1", "localhost", "::1"):
         print(PHONE.format(port=server.server_address[1], app=app), flush=True)
     return serving.serve_until_stopped(server, url, not args.no_browser)
 
