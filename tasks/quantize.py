@@ -2,7 +2,6 @@
 
 from luigi.util import inherits
 
-from poets.backbones import architectures
 from poets.core.images import load_photo
 from poets.models import graphs
 from poets.variants import quantize
@@ -60,7 +59,7 @@ class Quantize(ArtifactTask):
             if not mode.tflite:
                 graphs.save(quantize.quantize(graphs.load(optimized), self.quantization_mode), folder / self.graph_file)
             else:
-                size = architectures.get(self.architecture).size
+                size = self.architecture.size
                 dataset, retrain = self.requires()["dataset"], self.requires()["retrain"]
                 calibrating = self.calibration_paths() if mode.calibrated else []
                 photos = check_intact(dataset, [f"photos/{path}" for path in calibrating]) / dataset.photos.name

@@ -214,3 +214,27 @@ def test_each_flag_moves_the_ids_of_the_stages_that_use_it_and_of_what_follows(c
         after = stage_ids(MobileModel(**{**params, name: other[name]}))
         moved = sorted(family for family in set(before) | set(after) if before.get(family) != after.get(family))
         assert moved == sorted(stages), name
+
+
+def test_the_architecture_is_a_name_in_ids_and_records_and_the_architecture_itself_in_the_task(tmp_path):
+    import hashlib
+    import json
+
+    from poets.backbones import architectures
+    from poets.core.failures import BadInput
+    from tasks.download import DownloadBaseModel
+
+    fresh()
+    name = "mobilenet_0.25_128"
+    by_name = DownloadBaseModel(architecture=name, data_dir=str(tmp_path))
+    # Looked up once, where the parameter is read: the task holds the Architecture, and a task
+    # given the Architecture itself (as clone() passes it on) is the same task.
+    assert by_name.architecture is architectures.get(name)
+    assert DownloadBaseModel(architecture=architectures.get(name), data_dir=str(tmp_path)) is by_name
+    # The id hashes the name, as when the parameter was a plain string.
+    assert by_name.to_str_params()["architecture"] == by_name.artifact_params()["architecture"] == name
+    key = json.dumps(["DownloadBaseModel", by_name.version, {"architecture": name, "base_model_sha256": "",
+                                                             "base_model_url": ""}, []], sort_keys=True)
+    assert by_name.artifact_id == hashlib.sha256(key.encode()).hexdigest()[:16]
+    with pytest.raises(BadInput, match=r"^--architecture: 'mobilenet_9' is not valid; choose one of: "):
+        DownloadBaseModel(architecture="mobilenet_9", data_dir=str(tmp_path))

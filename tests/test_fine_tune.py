@@ -62,7 +62,7 @@ def test_stem_then_top_is_the_base_model(tiny, blocks):
 def train(tiny, epochs=3, seed=0, tuning_smoothing=0.0):
     weights, pixels, labels = tiny
     activations = architectures.get(TINY).feature_extractor(weights, 1)(pixels).numpy()
-    top = fine_tune.top_model(TINY, weights, 1)
+    top = fine_tune.top_model(architectures.get(TINY), weights, 1)
     features = fine_tune.pooled(top, activations)
     train_rows, val_rows = np.arange(len(labels)) % 4 != 0, np.arange(len(labels)) % 4 == 0
     settings = TrainingSettings(4, 0.01, 8, seed=seed, hidden_units=16, fine_tune_blocks=1, fine_tune_epochs=epochs,
@@ -100,7 +100,7 @@ def test_fine_tuning_is_seeded(tiny):
 def test_retrained_graph_freezes_the_fine_tuned_blocks_and_optimize_keeps_it(tiny):
     weights, pixels, _ = tiny
     _, tuned, blocks, _, _ = train(tiny)
-    graph_def = retrain.retrained_graph(TINY, weights, tuned, blocks)
+    graph_def = retrain.retrained_graph(architectures.get(TINY), weights, tuned, blocks)
     model = architectures.get(TINY).base_model(weights)
     for name, values in blocks.items():
         model.get_layer(name).set_weights(values)
@@ -122,8 +122,8 @@ def test_reused_activations_are_the_computed_ones(tiny, tmp_path):
         for i in range(2):
             Image.fromarray(np.uint8(pixels[2 * i + (label == "b")] * 127 + 128)).save(root / label / f"{i}.png")
     photos = [(f"{label}/{i}.png", label) for label in ("a", "b") for i in range(2)]
-    bottlenecks.compute(root, photos[:3], TINY, weights, tmp_path / "first.npz", blocks=1)
-    _, counts = bottlenecks.compute(root, photos, TINY, weights, tmp_path / "second.npz",
+    bottlenecks.compute(root, photos[:3], architectures.get(TINY), weights, tmp_path / "first.npz", blocks=1)
+    _, counts = bottlenecks.compute(root, photos, architectures.get(TINY), weights, tmp_path / "second.npz",
                                     reuse=[tmp_path / "first.npz"], blocks=1)
     assert counts == {"computed": 1, "reused": 3}
     first, second = bottlenecks.load(tmp_path / "first.npz")[0], bottlenecks.load(tmp_path / "second.npz")[0]

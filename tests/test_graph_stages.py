@@ -21,7 +21,7 @@ def tiny_graph(tmp_path_factory):
     # The default head: a hidden ReLU layer, then the softmax layer.
     head = [(rng.normal(0, 0.1, (256, 32)).astype(np.float32), rng.normal(0, 0.1, 32).astype(np.float32)),
             (rng.normal(0, 1, (32, 4)).astype(np.float32), rng.normal(0, 1, 4).astype(np.float32))]
-    graph_def = retrain.retrained_graph(TINY, weights, head)
+    graph_def = retrain.retrained_graph(architectures.get(TINY), weights, head)
     pixels = rng.uniform(-1, 1, (6, 128, 128, 3)).astype(np.float32)
     return graph_def, pixels, weights, head
 
@@ -67,7 +67,7 @@ def test_optimize_folds_mobilenet_v2_batch_norms(tmp_path):
     name = "mobilenet_v2_0.35_96"
     weights = make_base_model(tmp_path / "v2.h5", name)
     head = [(np.ones((1280, 2), np.float32) / 100, np.zeros(2, np.float32))]
-    graph_def = retrain.retrained_graph(name, weights, head)
+    graph_def = retrain.retrained_graph(architectures.get(name), weights, head)
     optimized = optimize.optimize(graph_def)
     assert optimize.batch_norm_ops(optimized) == []
     pixels = np.random.default_rng(0).uniform(-1, 1, (4, 96, 96, 3)).astype(np.float32)
@@ -80,7 +80,7 @@ def test_optimize_folds_mobilenet_v3_batch_norms_and_keeps_hard_swish_and_squeez
     weights = make_base_model(tmp_path / "v3.h5", name)
     features = architectures.get(name).shape_key[0]
     head = [(np.random.default_rng(0).normal(0, 0.05, (features, 3)).astype(np.float32), np.zeros(3, np.float32))]
-    graph_def = retrain.retrained_graph(name, weights, head)
+    graph_def = retrain.retrained_graph(architectures.get(name), weights, head)
     assert optimize.batch_norm_ops(graph_def)
     optimized = optimize.optimize(graph_def)
     assert optimize.batch_norm_ops(optimized) == []

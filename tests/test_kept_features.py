@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from poets.backbones import architectures
 from poets.core.images import find_photos
 from poets.features import kept_features, kept_photos
 from poets.head import freeze as retrain
@@ -37,8 +38,8 @@ def models(tmp_path_factory):
     root = make_photos(folder / "photos", per_class=14, size=40)
     (root / "roses" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
     paths = {}
-    for name, graph_def in (("a", retrain.retrained_graph(TINY, weights, head(0))),
-                            ("b", retrain.retrained_graph(TINY, weights, head(1, hidden=False)))):
+    for name, graph_def in (("a", retrain.retrained_graph(architectures.get(TINY), weights, head(0))),
+                            ("b", retrain.retrained_graph(architectures.get(TINY), weights, head(1, hidden=False)))):
         paths[name] = folder / f"{name}.pb"
         graphs.save(graph_def, paths[name])
         paths[f"{name}_changed"] = folder / f"{name}_changed.pb"

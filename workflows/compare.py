@@ -63,7 +63,7 @@ class Compare(ArtifactTask):
                            f"leave it empty (the Keras URLs) or put {WEIGHTS_FILE} where each file name goes")
 
     def compared(self) -> tuple:
-        return self.architectures or (self.architecture,)
+        return self.architectures or (self.architecture.name,)
 
     def variants(self) -> tuple:
         return quantize.UNQUANTIZED + self.quantization_modes

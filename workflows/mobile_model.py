@@ -147,7 +147,7 @@ class MobileModel(ArtifactTask):
         needs = self.requires()
         skipped = needs["bottlenecks"].skipped
         return {
-            "architecture": self.architecture,
+            "architecture": self.architecture.name,
             "labels": labels,
             "labels_path": str(needs["retrain"].labels.resolve()),
             "variants": variants,

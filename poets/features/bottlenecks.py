@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from poets.backbones import architectures
 from poets.core.images import (
     DECODE_THREADS,
     UnusablePhoto,
@@ -37,7 +36,7 @@ def shard_of(sha256: str, shards: int) -> int:
 
 
 @functools.cache
-def _feature_extractor(architecture, model_path, blocks=0):
+def _feature_extractor(arch, model_path, blocks=0):
     """A function from a batch of pixels to a numpy batch of features: run by LiteRT from the base
     model converted (`model_path` a .tflite) on every core, in 0.56 times TensorFlow's time on the
     flower photos (benchmarks/README.md, "A cold run"); by TensorFlow from the Keras weights for the
@@ -45,17 +44,17 @@ def _feature_extractor(architecture, model_path, blocks=0):
     # Once per process: a worker taking many shards builds the base model once.
     if not blocks:
         return tflite.batch_runner(model_path, threads=os.cpu_count())
-    return _keras_features(architecture, model_path, blocks)
+    return _keras_features(arch, model_path, blocks)
 
 
 @functools.cache
-def _keras_features(architecture, weights_path, blocks=0):
+def _keras_features(arch, weights_path, blocks=0):
     """TensorFlow's pass of the Keras weights, as a function from pixels to a numpy batch."""
-    extract = architectures.get(architecture).feature_extractor(weights_path, blocks)
+    extract = arch.feature_extractor(weights_path, blocks)
     return lambda pixels: extract(pixels).numpy()
 
 
-def compute(dataset_dir: Path, photos: list[tuple[str, str]], architecture: str, model_path: Path,
+def compute(dataset_dir: Path, photos: list[tuple[str, str]], arch, model_path: Path,
             out_path: Path, progress: Callable[[int, int], None] | None = None,
             reuse: Iterable[Path] = (), blocks: int = 0) -> tuple[list, dict]:
     """Write features, paths, labels and content hashes of the usable ones of
@@ -88,7 +87,7 @@ def compute(dataset_dir: Path, photos: list[tuple[str, str]], architecture: str,
     todo = [item for item in photos if item[0] not in features]
     skipped = []
     if todo:
-        features.update(_features_of(dataset_dir, todo, architecture, model_path, skipped, progress, blocks))
+        features.update(_features_of(dataset_dir, todo, arch, model_path, skipped, progress, blocks))
     kept = [item for item in photos if item[0] in features]
     _save(out_path, kept, features, hashes)
     return skipped, {"computed": len(todo), "reused": len(photos) - len(todo)}
@@ -122,11 +121,11 @@ def merge(parts: Iterable[Path], photos: list[tuple[str, str]], out_path: Path, 
     return len(kept)
 
 
-def _features_of(dataset_dir, photos, architecture, model_path, skipped, progress, blocks):
+def _features_of(dataset_dir, photos, arch, model_path, skipped, progress, blocks):
     """{relative path: features} of the decodable `photos`; the others go to `skipped`."""
-    features_of = _feature_extractor(architecture, Path(model_path), blocks)
+    features_of = _feature_extractor(arch, Path(model_path), blocks)
     features, done = {}, 0
-    for batch in load_batches(dataset_dir, photos, architectures.get(architecture).size, BATCH):
+    for batch in load_batches(dataset_dir, photos, arch.size, BATCH):
         good = []
         for item, pixels in batch:
             if isinstance(pixels, UnusablePhoto):
@@ -143,7 +142,7 @@ def _features_of(dataset_dir, photos, architecture, model_path, skipped, progres
     return features
 
 
-def distorted_features(dataset_dir: Path, train_paths: list[str], architecture: str, weights_path: Path,
+def distorted_features(dataset_dir: Path, train_paths: list[str], arch, weights_path: Path,
                        **distortions):
     """A function (rows, rng) -> features [rows, D] of freshly distorted copies
     of the training photos `train_paths[rows]`, as retrain.py's distortions
@@ -152,10 +151,9 @@ def distorted_features(dataset_dir: Path, train_paths: list[str], architecture: 
 
     if not any(distortions.values()):
         return None
-    arch = architectures.get(architecture)
     # TensorFlow's pass of the Keras weights, as the retrained graph makes it: a photo's features
     # there and in LiteRT's cached ones differ by 7e-5 at most (the flower photos).
-    features_of = _keras_features(architecture, Path(weights_path))
+    features_of = _keras_features(arch, Path(weights_path))
 
     def distorted(rows, rng):
         # One seed per photo, drawn in order, keeps threaded decoding reproducible.

@@ -21,7 +21,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from poets.backbones import architectures
 from poets.core.contract import cross_entropy
 from poets.head.layers import better, dropout_levels, dropout_mask, training_sample
 from poets.head.settings import TrainingSettings
@@ -29,14 +28,14 @@ from poets.head.settings import TrainingSettings
 BATCH = 256  # photos a forward pass takes when only predicting
 
 
-def top_model(architecture: str, weights_path, blocks: int):
+def top_model(arch, weights_path, blocks: int):
     """The Keras model from the activations at the input of the last `blocks`
     blocks to the pooled features."""
     import keras
 
     # Keras numbers unnamed layers per process; start from a clean count, as retrained_graph does.
     keras.backend.clear_session()
-    _, top = architectures.get(architecture).split(weights_path, blocks)
+    _, top = arch.split(weights_path, blocks)
     return top
 
 

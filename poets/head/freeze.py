@@ -1,11 +1,10 @@
 """The retrained graph: the head frozen on top of the base model into `retrained_graph.pb`
 (the head is poets/head/layers.py's, how long it trained poets/head/training.py's)."""
 
-from poets.backbones import architectures
 from poets.core.contract import INPUT, OUTPUT
 
 
-def retrained_graph(architecture, weights_path, layers, block_weights=None):
+def retrained_graph(arch, weights_path, layers, block_weights=None):
     """A frozen GraphDef: `input` [None, size, size, 3] float32 -> `final_result` softmax
     of the head `layers` [(weights, biases), ...] on the base model's features,
     its layers' weights replaced by `block_weights` ({layer name: weights},
@@ -20,7 +19,6 @@ def retrained_graph(architecture, weights_path, layers, block_weights=None):
     # and those names end up in the graph: start from a clean count so the
     # same parameters always give the same bytes.
     keras.backend.clear_session()
-    arch = architectures.get(architecture)
     model = arch.base_model(weights_path)
     for name, weights in (block_weights or {}).items():
         model.get_layer(name).set_weights(weights)

@@ -51,14 +51,14 @@ def check_against_graph(model: bytes, reference: Path, pixels: np.ndarray, exact
     return check
 
 
-def for_clients(model: bytes, labels_path: Path, architecture: str, variant: str, version: str,
+def for_clients(model: bytes, labels_path: Path, arch, variant: str, version: str,
                 pixels: np.ndarray, model_path: Path) -> tuple[bytes, dict]:
     """`model` with its metadata written in, and what clients need to know of it.
 
     Args:
       model: TFLite bytes as the converter wrote them.
       labels_path: the labels file, one a line in output order.
-      architecture, variant: what the model is, for its metadata's name.
+      arch, variant: what the model is (an Architecture, a variant's name), for its metadata's name.
       version: the metadata's version (the id of the artifact writing it).
       pixels: photos as the model's input expects them, for the checks.
       model_path: where the model will be written, for error messages.
@@ -72,7 +72,7 @@ def for_clients(model: bytes, labels_path: Path, architecture: str, variant: str
         not fit it. ExportCheckFailed: the metadata changed the outputs.
     """
     classes = len(Path(labels_path).read_text(encoding="utf-8").splitlines())
-    described = with_metadata(model, labels_path, name=f"{architecture} retrained ({variant})",
+    described = with_metadata(model, labels_path, name=f"{arch.name} retrained ({variant})",
                               description=f"Classifies photos into {classes} classes.", version=version,
                               model_path=str(model_path))
     difference = float(np.abs(TFLiteClassifier(model_content=described)(pixels)
