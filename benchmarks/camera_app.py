@@ -46,7 +46,9 @@ from tests.browser import launch, write_y4m  # noqa: E402
 
 VARIANTS = ("optimized", "dynamic_range", "int8")
 RUNTIME_DIR = ROOT / "node_modules" / RUNTIME["package"]
-READY = "window.poetsApp.ready || window.poetsApp.error"
+# What the page shows checks: its snapshot(); a page from before it (--page-against) kept it on window.poetsApp.
+APP = "(window.poetsApp.snapshot ? window.poetsApp.snapshot() : window.poetsApp)"
+READY = f"{APP}.ready || {APP}.error"
 
 
 def runs(args):
@@ -90,22 +92,22 @@ def open_page(browser, url, variant):
     page = browser.new_page()
     page.goto(url)
     page.wait_for_function(READY, timeout=120_000)
-    if page.evaluate("window.poetsApp.variant") != variant:
+    if page.evaluate(f"{APP}.variant") != variant:
         page.select_option("#variant", variant)
-        page.wait_for_function(f"window.poetsApp.variant === '{variant}' && window.poetsApp.ready", timeout=120_000)
+        page.wait_for_function(f"{APP}.variant === '{variant}' && {APP}.ready", timeout=120_000)
     return page
 
 
 def speed(browser, url, variant, seconds):
     """(frames a second, median ms a frame) of the camera, after a second of warm-up."""
     page = open_page(browser, url, variant)
-    page.wait_for_function("window.poetsApp.frames >= 10", timeout=60_000)
+    page.wait_for_function(f"{APP}.frames >= 10", timeout=60_000)
     time.sleep(1)
-    start_frames, started, times = page.evaluate("window.poetsApp.frames"), time.monotonic(), []
+    start_frames, started, times = page.evaluate(f"{APP}.frames"), time.monotonic(), []
     while time.monotonic() - started < seconds:
-        times.append(page.evaluate("window.poetsApp.last.ms"))
+        times.append(page.evaluate(f"{APP}.last.ms"))
         time.sleep(0.05)
-    fps = (page.evaluate("window.poetsApp.frames") - start_frames) / (time.monotonic() - started)
+    fps = (page.evaluate(f"{APP}.frames") - start_frames) / (time.monotonic() - started)
     page.close()
     return fps, statistics.median(times)
 
@@ -114,8 +116,8 @@ def photo_agreement(browser, url, variant, files, labels, model):
     """(top-1 agreement with MediaPipe Python, photos, median ms a photo in the browser)."""
     page = open_page(browser, url, variant)
     page.set_input_files("#files", [str(f) for f in files])
-    page.wait_for_function(f"window.poetsApp.results.length === {len(files)}", timeout=600_000)
-    results = page.evaluate("window.poetsApp.results")
+    page.wait_for_function(f"{APP}.results.length === {len(files)}", timeout=600_000)
+    results = page.evaluate(f"{APP}.results")
     page.close()
     python = mediapipe_probabilities(model, files, labels).argmax(axis=1)
     same = sum(r["categories"][0]["label"] == labels[p] for r, p in zip(results, python))
@@ -132,8 +134,8 @@ def camera_agreement(playwright, url, files, labels, model, folder):
         expected = labels[mediapipe_probabilities(model, [folder / f"frame{index}.png"], labels)[0].argmax()]
         browser = launch(playwright, camera=folder / f"camera{index}.y4m")
         page = open_page(browser, url, "int8")
-        page.wait_for_function("window.poetsApp.frames >= 5", timeout=60_000)
-        same += page.evaluate("window.poetsApp.last.categories[0].label") == expected
+        page.wait_for_function(f"{APP}.frames >= 5", timeout=60_000)
+        same += page.evaluate(f"{APP}.last.categories[0].label") == expected
         browser.close()
     return same / len(files), len(files)
 

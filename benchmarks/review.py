@@ -24,6 +24,9 @@ import numpy as np
 
 from runs import ROOT, base_model_url, dataset_url, luigi, mobile_model, parser
 
+# What the page shows a check: a copy of its state (its own state stays the page's).
+REVIEW = "window.poetsReview.snapshot()"
+
 SURE = 0.9
 
 
@@ -39,23 +42,23 @@ def decide_all(url):
         browser = launch(playwright)
         page = browser.new_page()
         page.goto(url)
-        page.wait_for_function("window.poetsReview.ready", timeout=60_000)
-        for step in range(page.evaluate("window.poetsReview.total")):
-            item = page.evaluate("window.poetsReview.current")
+        page.wait_for_function(f"{REVIEW}.ready", timeout=60_000)
+        for step in range(page.evaluate(f"{REVIEW}.total")):
+            item = page.evaluate(f"{REVIEW}.current")
             sure = [r for r in item["reasons"] if r["reason"] == "label" and r["why"].split("%")[0].isdigit()
                     and int(r["why"].split("%")[0]) >= 100 * SURE]
             key = "s" if sure and item["suggested"] else "Enter"
             started = time.perf_counter()
             page.keyboard.press(key)
-            if page.evaluate("window.poetsReview.pending"):
+            if page.evaluate(f"{REVIEW}.pending"):
                 asked += 1
                 page.keyboard.press(key)
-            page.wait_for_function(f"window.poetsReview.decided === {step + 1}")
+            page.wait_for_function(f"{REVIEW}.decided === {step + 1}")
             times.append(1000 * (time.perf_counter() - started))
             decisions[item["path"]] = key
         page.click("#save")
-        page.wait_for_function("window.poetsReview.saved || window.poetsReview.error", timeout=10_000)
-        saved = page.evaluate("window.poetsReview.saved")
+        page.wait_for_function(f"{REVIEW}.saved || {REVIEW}.error", timeout=10_000)
+        saved = page.evaluate(f"{REVIEW}.saved")
         browser.close()
     return decisions, times, asked, saved
 

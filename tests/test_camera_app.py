@@ -18,6 +18,9 @@ from poets.models.clients import mediapipe_probabilities
 from tests.browser import chromium, launch, write_y4m
 from tests.helpers import flags, fresh, summary_of
 
+# What the page shows a check: a copy of its state (its own state stays the page's).
+APP = "window.poetsApp.snapshot()"
+
 ROOT = Path(__file__).parents[1]
 # `npm ci` at the project root installs it (.ci/run does); POETS_WEB_RUNTIME names another copy.
 RUNTIME_DIR = Path(os.environ.get("POETS_WEB_RUNTIME", ROOT / "node_modules" / RUNTIME["package"]))
@@ -39,7 +42,7 @@ browser_needed = pytest.mark.skipif(bool(MISSING), reason=f"missing: {', '.join(
 def in_browser(test):
     """A test in Chromium: skipped where it is missing, and in the slow part (it starts a browser)."""
     return pytest.mark.slow(browser_needed(test))
-READY = "window.poetsApp.ready || window.poetsApp.error"
+READY = f"{APP}.ready || {APP}.error"
 
 
 @pytest.fixture(scope="module")
@@ -99,11 +102,15 @@ def python_labels(model: Path, photos: list[Path], labels: list[str]):
 def test_photos_given_to_the_app_get_the_labels_mediapipe_python_gives(app, photos, page):
     folder, _, summary = app
     chosen = photos[0]
-    assert page.evaluate("window.poetsApp.error") is None
-    assert page.evaluate("window.poetsApp.variant") == summary["android"]["variant"]
+    assert page.evaluate(f"{APP}.error") is None
+    assert page.evaluate(f"{APP}.variant") == summary["android"]["variant"]
     page.set_input_files("#files", [str(p) for p in chosen])
-    page.wait_for_function(f"window.poetsApp.results.length === {len(chosen)}", timeout=30_000)
-    results = page.evaluate("window.poetsApp.results")
+    page.wait_for_function(f"{APP}.results.length === {len(chosen)}", timeout=30_000)
+    results = page.evaluate(f"{APP}.results")
+    # A snapshot is a copy: a check that changes it changes nothing on the page.
+    assert page.evaluate("(() => { const seen = window.poetsApp.snapshot(); seen.results.length = 0;"
+                         " seen.ready = false; const now = window.poetsApp.snapshot();"
+                         " return [now.results.length, now.ready]; })()") == [len(chosen), True]
     model = folder / "models" / f"{summary['android']['variant']}.tflite"
     expected, scores = python_labels(model, chosen, summary["labels"])
     assert [r["name"] for r in results] == [p.name for p in chosen]
@@ -122,11 +129,11 @@ def test_photos_given_to_the_app_get_the_labels_mediapipe_python_gives(app, phot
 @in_browser
 def test_the_camera_shows_the_label_mediapipe_python_gives_the_photo_it_sees(app, photos, page):
     folder, _, summary = app
-    page.wait_for_function("window.poetsApp.frames >= 5", timeout=30_000)
-    last = page.evaluate("window.poetsApp.last")
+    page.wait_for_function(f"{APP}.frames >= 5", timeout=30_000)
+    last = page.evaluate(f"{APP}.last")
     model = folder / "models" / f"{summary['android']['variant']}.tflite"
     expected, _ = python_labels(model, [photos[2]], summary["labels"])
-    assert page.evaluate("window.poetsApp.camera") == "on"
+    assert page.evaluate(f"{APP}.camera") == "on"
     assert last["categories"][0]["label"] == expected[0] == "sunflowers"
     assert last["ms"] > 0 and page.locator("#answer").inner_text() == "sunflowers"
     assert "frames a second" in page.locator("#speed").inner_text()
@@ -161,16 +168,16 @@ def test_below_the_threshold_the_app_says_not_sure(app, photos, playwright, tmp_
         # Its default is the run's calibration: the lowest score that kept the held-out photos 90% right.
         assert float(page.input_value("#threshold")) == pytest.approx(round(sure_above["threshold"], 2))
         page.set_input_files("#files", [str(photo)])
-        page.wait_for_function("window.poetsApp.results.length >= 1 && window.poetsApp.last", timeout=30_000)
+        page.wait_for_function(f"{APP}.results.length >= 1 && {APP}.last", timeout=30_000)
         page.fill("#threshold", "0")  # a range input: fill sets its value and fires 'input'
         # The camera stopped, no frame comes after the threshold's change: the answer on screen follows it.
         page.click("#camera-toggle")
-        assert page.evaluate("window.poetsApp.camera") == "off"
-        assert page.evaluate("window.poetsApp.last.sure")
+        assert page.evaluate(f"{APP}.camera") == "off"
+        assert page.evaluate(f"{APP}.last.sure")
         assert not page.locator("#answer").inner_text().startswith("not sure")
         page.fill("#threshold", "1")
-        assert not page.evaluate("window.poetsApp.last.sure")
-        assert not any(result["sure"] for result in page.evaluate("window.poetsApp.results"))
+        assert not page.evaluate(f"{APP}.last.sure")
+        assert not any(result["sure"] for result in page.evaluate(f"{APP}.results"))
         assert page.locator("#answer").inner_text().startswith("not sure")
         assert page.locator("#photos > li p").first.inner_text().startswith("not sure")
     finally:
@@ -184,13 +191,13 @@ def test_switching_the_model_relabels_the_photos_with_the_other_variant(app, pho
     assert others, "the app offers the float model and the quantized one"
     page.set_input_files("#files", [str(p) for p in photos[0][:2]])
     page.select_option("#variant", others[0])
-    page.wait_for_function(f"window.poetsApp.variant === '{others[0]}' && window.poetsApp.ready", timeout=30_000)
-    page.wait_for_function("window.poetsApp.results.length >= 2", timeout=30_000)
-    results = page.evaluate("window.poetsApp.results")
+    page.wait_for_function(f"{APP}.variant === '{others[0]}' && {APP}.ready", timeout=30_000)
+    page.wait_for_function(f"{APP}.results.length >= 2", timeout=30_000)
+    results = page.evaluate(f"{APP}.results")
     named = {r["name"]: r["categories"][0]["label"] for r in results}
     expected, _ = python_labels(folder / "models" / f"{others[0]}.tflite", photos[0][:2], summary["labels"])
     assert [named[p.name] for p in photos[0][:2]] == expected
-    page.wait_for_function("window.poetsApp.frames >= 3", timeout=30_000)  # the camera goes on
+    page.wait_for_function(f"{APP}.frames >= 3", timeout=30_000)  # the camera goes on
 
 
 def open_app(playwright, url, blocked=(), **launched):
@@ -202,8 +209,8 @@ def open_app(playwright, url, blocked=(), **launched):
             page.route(pattern, lambda route: route.abort("internetdisconnected"))
         page.goto(url)
         page.wait_for_function(READY, timeout=60_000)
-        page.wait_for_function("window.poetsApp.camera !== 'off' || window.poetsApp.error", timeout=30_000)
-        state = page.evaluate("window.poetsApp")
+        page.wait_for_function(f"{APP}.camera !== 'off' || {APP}.error", timeout=30_000)
+        state = page.evaluate(f"{APP}")
         return state, page.locator("#camera-status").inner_text(), page.locator("#status").inner_text()
     finally:
         chrome.close()
@@ -385,23 +392,23 @@ def test_the_exported_app_labels_the_camera_and_photos_offline_once_opened(app, 
         page = browser.new_context().new_page()
         page.goto(f"http://127.0.0.1:{httpd.server_address[1]}/")
         page.wait_for_function(READY, timeout=60_000)
-        assert page.evaluate("window.poetsApp.error") is None
-        page.wait_for_function("window.poetsApp.offline === 'kept'", timeout=60_000)
-        page.wait_for_function("window.poetsApp.last", timeout=30_000)
-        online = page.evaluate("window.poetsApp.last.categories[0].label")
+        assert page.evaluate(f"{APP}.error") is None
+        page.wait_for_function(f"{APP}.offline === 'kept'", timeout=60_000)
+        page.wait_for_function(f"{APP}.last", timeout=30_000)
+        online = page.evaluate(f"{APP}.last.categories[0].label")
         page.set_input_files("#files", [str(photos[0][0])])
-        page.wait_for_function("window.poetsApp.results.length === 1", timeout=30_000)
-        photo = page.evaluate("window.poetsApp.results[0].categories[0].label")
+        page.wait_for_function(f"{APP}.results.length === 1", timeout=30_000)
+        photo = page.evaluate(f"{APP}.results[0].categories[0].label")
         httpd.shutdown()
         httpd.server_close()
         page.reload()
         page.wait_for_function(READY, timeout=60_000)
-        assert page.evaluate("window.poetsApp.error") is None
-        page.wait_for_function("window.poetsApp.last", timeout=30_000)
-        assert page.evaluate("window.poetsApp.last.categories[0].label") == online
+        assert page.evaluate(f"{APP}.error") is None
+        page.wait_for_function(f"{APP}.last", timeout=30_000)
+        assert page.evaluate(f"{APP}.last.categories[0].label") == online
         page.set_input_files("#files", [str(photos[0][0])])
-        page.wait_for_function("window.poetsApp.results.length === 1", timeout=30_000)
-        assert page.evaluate("window.poetsApp.results[0].categories[0].label") == photo
+        page.wait_for_function(f"{APP}.results.length === 1", timeout=30_000)
+        assert page.evaluate(f"{APP}.results[0].categories[0].label") == photo
     finally:
         browser.close()
         httpd.server_close()
@@ -443,11 +450,11 @@ def test_under_a_host_name_the_camera_works_over_https_and_not_over_http(app, ph
         page = phone.new_page()
         page.goto(secure_url)
         page.wait_for_function(READY, timeout=60_000)
-        page.wait_for_function("window.poetsApp.frames >= 5", timeout=30_000)
-        assert page.evaluate("window.isSecureContext") and page.evaluate("window.poetsApp.camera") == "on"
+        page.wait_for_function(f"{APP}.frames >= 5", timeout=30_000)
+        assert page.evaluate("window.isSecureContext") and page.evaluate(f"{APP}.camera") == "on"
         expected, _ = python_labels(folder / "models" / f"{summary['android']['variant']}.tflite", [photos[2]],
                                     summary["labels"])
-        assert page.evaluate("window.poetsApp.last.categories[0].label") == expected[0]
+        assert page.evaluate(f"{APP}.last.categories[0].label") == expected[0]
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
         answer = page.locator("#answer").bounding_box()
         assert answer["x"] >= 0 and answer["x"] + answer["width"] <= 360 and answer["y"] + answer["height"] <= 740
@@ -455,13 +462,13 @@ def test_under_a_host_name_the_camera_works_over_https_and_not_over_http(app, ph
         page = phone.new_page()
         page.goto(plain_url)
         page.wait_for_function(READY, timeout=60_000)
-        page.wait_for_function("window.poetsApp.camera !== 'off'", timeout=30_000)
-        assert not page.evaluate("window.isSecureContext") and page.evaluate("window.poetsApp.camera") == "insecure"
+        page.wait_for_function(f"{APP}.camera !== 'off'", timeout=30_000)
+        assert not page.evaluate("window.isSecureContext") and page.evaluate(f"{APP}.camera") == "insecure"
         said = page.locator("#camera-status").inner_text()
         assert "only over HTTPS or on localhost" in said and "poets-app --lan" in said
         page.set_input_files("#files", [str(photos[0][0])])
-        page.wait_for_function("window.poetsApp.results.length === 1", timeout=30_000)
-        assert page.evaluate("window.poetsApp.results[0].categories[0].label") in summary["labels"]
+        page.wait_for_function(f"{APP}.results.length === 1", timeout=30_000)
+        assert page.evaluate(f"{APP}.results[0].categories[0].label") in summary["labels"]
     finally:
         browser.close()
         secure.shutdown()

@@ -15,6 +15,9 @@ from tests.helpers import build, flags, fresh
 from tests.test_camera_app import in_browser, playwright  # noqa: F401 (a fixture)
 from workflows.review import prepare, without_fixes
 
+# What the page shows a check: a copy of its state (its own state stays the page's).
+REVIEW = "window.poetsReview.snapshot()"
+
 ROOT = Path(__file__).parents[1]
 # Each test reads a photo check made on the planted set (the base model runs): the slow part.
 pytestmark = pytest.mark.slow
@@ -109,34 +112,39 @@ def test_a_person_decides_every_photo_by_keyboard_and_the_next_run_uses_the_deci
     browser = launch(playwright)
     page = browser.new_page(accept_downloads=True)
     page.goto(url)
-    page.wait_for_function("window.poetsReview.ready || window.poetsReview.error", timeout=30_000)
-    total = page.evaluate("window.poetsReview.total")
+    page.wait_for_function(f"{REVIEW}.ready || {REVIEW}.error", timeout=30_000)
+    total = page.evaluate(f"{REVIEW}.total")
     assert total == len(page_data["items"]) and total >= 5
+    # A snapshot is a copy: a check that changes it decides nothing.
+    assert page.evaluate("(() => { const seen = window.poetsReview.snapshot(); seen.current.label = 'x';"
+                         f" seen.classes.length = 0; const now = {REVIEW};"
+                         " return [now.current.label === 'x', now.classes.length, now.decided]; })()"
+                         ) == [False, len(page_data["classes"]), 0]
     expected, warned = {}, {"relabelled": 0, "excluded": 0}
     for step in range(total):
-        item = page.evaluate("window.poetsReview.current")
+        item = page.evaluate(f"{REVIEW}.current")
         key = key_for(item, planted)
         page.keyboard.press(key)
         if item["split"] == "testing" and key != "Enter":
             # A test photo: the first press only warns, and decides nothing.
             assert page.is_visible("#warning") and "test photo" in page.inner_text("#warning")
-            assert page.evaluate("window.poetsReview.decided") == step
+            assert page.evaluate(f"{REVIEW}.decided") == step
             warned["excluded" if key == "x" else "relabelled"] += 1
             page.keyboard.press(key)
         if key != "Enter":
             expected[item["path"]] = "roses" if key == "s" else "exclude"
         # Decided, and on to the next photo not decided yet.
-        assert page.evaluate("window.poetsReview.decided") == step + 1
+        assert page.evaluate(f"{REVIEW}.decided") == step + 1
     assert warned["excluded"] >= 1  # the test twin (the stripes and a moved rose may be test photos too)
     assert page.inner_text("#progress").startswith(f"{total} of {total} decided")
     # A reload keeps every decision (local storage).
     page.reload()
-    page.wait_for_function("window.poetsReview.ready", timeout=30_000)
-    assert page.evaluate("window.poetsReview.decided") == total
+    page.wait_for_function(f"{REVIEW}.ready", timeout=30_000)
+    assert page.evaluate(f"{REVIEW}.decided") == total
     # Saved into the file, and the same CSV downloaded.
     page.click("#save")
-    page.wait_for_function("window.poetsReview.saved || window.poetsReview.error", timeout=10_000)
-    assert page.evaluate("window.poetsReview.saved.fixes") == len(expected)
+    page.wait_for_function(f"{REVIEW}.saved || {REVIEW}.error", timeout=10_000)
+    assert page.evaluate(f"{REVIEW}.saved.fixes") == len(expected)
     assert page.is_visible("#next") and page.inner_text("#command") == page_data["command"]
     with page.expect_download() as download:
         page.click("#download")
@@ -165,11 +173,11 @@ def test_saved_fixes_get_the_mode_any_new_file_gets_and_leave_nothing_beside(tmp
 
 def go_to(page, path):
     """Move the review page to the photo `path` with the arrow keys."""
-    total = page.evaluate("window.poetsReview.total")
+    total = page.evaluate(f"{REVIEW}.total")
     for _ in range(total):
         page.keyboard.press("ArrowLeft")
     for _ in range(total):
-        if page.evaluate("window.poetsReview.current.path") == path:
+        if page.evaluate(f"{REVIEW}.current.path") == path:
             return
         page.keyboard.press("ArrowRight")
     raise AssertionError(f"{path} is not on the page")
@@ -194,12 +202,12 @@ def test_a_second_review_keeps_every_fix_of_the_first(served, planted, playwrigh
     browser = launch(playwright)
     first = browser.new_context().new_page()
     first.goto(url)
-    first.wait_for_function("window.poetsReview.ready", timeout=30_000)
+    first.wait_for_function(f"{REVIEW}.ready", timeout=30_000)
     for path, label in relabel.items():
         go_to(first, path)
         first.keyboard.press(str(classes.index(label) + 1))
     first.click("#save")
-    first.wait_for_function("window.poetsReview.saved || window.poetsReview.error", timeout=10_000)
+    first.wait_for_function(f"{REVIEW}.saved || {REVIEW}.error", timeout=10_000)
     assert out.read_text() == fixes_csv(relabel)
     # The run with those fixes, then its review, in a browser that remembers nothing of the first.
     fresh()
@@ -216,18 +224,18 @@ def test_a_second_review_keeps_every_fix_of_the_first(served, planted, playwrigh
     try:
         second = browser.new_context().new_page()
         second.goto(second_url)
-        second.wait_for_function("window.poetsReview.ready", timeout=30_000)
+        second.wait_for_function(f"{REVIEW}.ready", timeout=30_000)
         go_to(second, twin)
         assert second.inner_text("#decision") == f"Decided: keep {relabel[twin]}."
         assert f"its folder says {items[twin]['folder']}" in second.inner_text("#caption")
         second.click("#save")
-        second.wait_for_function("window.poetsReview.saved || window.poetsReview.error", timeout=10_000)
-        assert second.evaluate("window.poetsReview.saved.fixes") == len(relabel)
+        second.wait_for_function(f"{REVIEW}.saved || {REVIEW}.error", timeout=10_000)
+        assert second.evaluate(f"{REVIEW}.saved.fixes") == len(relabel)
         assert out.read_text() == fixes_csv(relabel)
         # Deciding the folder's label takes the fix back out.
         second.keyboard.press(str(classes.index(items[twin]["folder"]) + 1))
         second.click("#save")
-        second.wait_for_function(f"window.poetsReview.saved.fixes === {len(relabel) - 1}", timeout=10_000)
+        second.wait_for_function(f"{REVIEW}.saved.fixes === {len(relabel) - 1}", timeout=10_000)
         assert out.read_text() == fixes_csv({other: relabel[other]})
     finally:
         server.shutdown()

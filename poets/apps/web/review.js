@@ -4,18 +4,34 @@
 
 import { EXCLUDE, byId as $, fixesCsv, photoUrl } from "./common.mjs";
 
-const state = { items: [], classes: [], decisions: {}, others: {}, index: 0, pending: null, key: "", token: "" };
-window.poetsReview = { ready: false, error: null, index: 0, total: 0, decided: 0, saved: null };
+// One state object holds what the page knows; checks read window.poetsReview.snapshot(), a copy of what a
+// person sees (never the state itself).
+const state = {
+  ready: false, error: null, saved: null,
+  items: [], classes: [], decisions: {}, others: {}, index: 0, pending: null, key: "", token: "",
+};
+window.poetsReview = Object.freeze({ snapshot });
+
+function decidedCount() {
+  return state.items.filter((item) => item.path in state.decisions).length;
+}
+
+function snapshot() {
+  return structuredClone({
+    ready: state.ready, error: state.error, saved: state.saved, classes: state.classes,
+    total: state.items.length, decided: decidedCount(), index: state.index,
+    current: state.items[state.index] ?? null, pending: state.pending, csv: csv(),
+  });
+}
 
 // The fixes file as Save writes it (common.mjs's fixesCsv).
 function csv() {
   return fixesCsv(state.items, state.decisions, state.others);
 }
 
+// The decisions survive a reload: they are kept in this browser's local storage under the run's id.
 function remember() {
   localStorage.setItem(state.key, JSON.stringify(state.decisions));
-  const decided = state.items.filter((item) => item.path in state.decisions).length;
-  Object.assign(window.poetsReview, { decided, index: state.index, csv: csv(), current: state.items[state.index] });
 }
 
 function said(label, item) {
@@ -68,7 +84,7 @@ function renderStrip(panel, title, paths, caption) {
 
 function render() {
   const total = state.items.length;
-  const decided = state.items.filter((item) => item.path in state.decisions).length;
+  const decided = decidedCount();
   $("progress").textContent = `${decided} of ${total} decided` + (total ? ` \u00b7 photo ${state.index + 1}` : "");
   $("done").style.width = total ? `${(100 * decided) / total}%` : "100%";
   if (!total) return;
@@ -97,7 +113,6 @@ function move(step) {
   const total = state.items.length;
   state.index = Math.min(total - 1, Math.max(0, state.index + step));
   state.pending = null;
-  remember();
   render();
 }
 
@@ -121,12 +136,10 @@ function decide(label) {
     $("warning").textContent = `This is a test photo: ${label === EXCLUDE ? "excluding it" : `relabelling it ${label}`}` +
       " changes the test figures, and the report will say they are not comparable with the published split." +
       " Press again to confirm.";
-    window.poetsReview.pending = state.pending;
     render();
     return;
   }
   state.pending = null;
-  window.poetsReview.pending = null;
   state.decisions[item.path] = label;
   state.index = nextUndecided();
   remember();
@@ -164,10 +177,10 @@ async function save() {
     if (!response.ok) throw new Error(answer.error || response.statusText);
     $("saved").textContent = `Saved ${answer.fixes} fixes into ${answer.path}.`;
     $("next").hidden = false;
-    window.poetsReview.saved = answer;
+    state.saved = answer;
   } catch (error) {
     $("saved").textContent = `Not saved: ${error.message}`;
-    window.poetsReview.error = error.message;
+    state.error = error.message;
   }
 }
 
@@ -209,13 +222,13 @@ async function start() {
     document.addEventListener("keydown", onKey);
     $("save").addEventListener("click", save);
     $("download").addEventListener("click", download);
-    Object.assign(window.poetsReview, { ready: true, total: review.items.length, classes: review.classes });
+    state.ready = true;
   } catch (error) {
     // A server that answered says why; no answer at all means it has stopped.
     const stopped = error instanceof TypeError ? " Is poets-review still running?" : "";
     $("message").textContent = `The photos to check did not load: ${error.message}.${stopped}`;
     $("message").hidden = false;
-    window.poetsReview.error = error.message;
+    state.error = error.message;
   }
 }
 
