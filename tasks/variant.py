@@ -2,6 +2,10 @@
 
 The variant is a parameter of its own, so evaluating the optimized graph does
 not depend on --quantization-mode and is not rerun when the mode changes.
+
+A quantization mode goes one way: the modes a run asks for name its variants
+(variants_with), and a variant names the task that makes its graph
+(VariantTask.graph_task); nothing else turns one into the other.
 """
 
 from luigi.util import inherits
@@ -13,7 +17,13 @@ from tasks.parameters import Choice
 from tasks.quantize import Quantize
 from tasks.retrain import Retrain
 
-VARIANTS = quantize.UNQUANTIZED + quantize.MODES
+
+def variants_with(modes) -> tuple:
+    """The variants a run asking for these quantization modes makes: the frozen graphs, then each mode's."""
+    return quantize.UNQUANTIZED + tuple(modes)
+
+
+VARIANTS = variants_with(quantize.MODES)
 
 
 @inherits(Optimize)
@@ -21,8 +31,7 @@ class VariantTask(ArtifactTask):
     variant = Choice(choices=VARIANTS, description="the graph to work on")
 
     def graph_task(self):
-        if self.variant == "retrained":
-            return self.clone(Retrain)
-        if self.variant == "optimized":
-            return self.clone(Optimize)
-        return self.clone(Quantize, quantization_mode=self.variant)
+        """The task whose `graph` is this variant's."""
+        if self.variant in quantize.MODE_TABLE:
+            return self.clone(Quantize, quantization_mode=self.variant)
+        return self.clone({"retrained": Retrain, "optimized": Optimize}[self.variant])

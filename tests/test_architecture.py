@@ -1,6 +1,7 @@
 """The import rules of ARCHITECTURE.md: imports point down, heavy libraries load lazily."""
 
 import ast
+import warnings
 from pathlib import Path
 
 import pytest
@@ -121,7 +122,10 @@ def test_heavy_libraries_are_imported_lazily(path):
 
 
 # A function a reader takes in at once (its docstring counted), a module a reader can hold in mind.
-LONGEST_FUNCTION = 40
+# Over AIMED_FUNCTION lines a function is named in a warning; over LONGEST_FUNCTION it fails: a
+# function written the way it reads best may pass 40, where squeezing it to fit would read worse.
+AIMED_FUNCTION = 40
+LONGEST_FUNCTION = 60
 LONGEST_MODULE = 300
 PROJECT = modules("poets") + modules("stores") + modules("tasks") + modules("workflows")
 
@@ -129,11 +133,15 @@ PROJECT = modules("poets") + modules("stores") + modules("tasks") + modules("wor
 @pytest.mark.parametrize("path", PROJECT, ids=module_name)
 def test_functions_stay_short(path):
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    long = [f"{node.name}: {node.end_lineno - node.lineno + 1} lines" for node in ast.walk(tree)
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-            and node.end_lineno - node.lineno + 1 > LONGEST_FUNCTION]
+    lengths = {node.name: node.end_lineno - node.lineno + 1 for node in ast.walk(tree)
+               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    advice = "cut it along its ideas (in a task, move the work into poets/)"
+    aimed = [f"{name}: {lines} lines" for name, lines in lengths.items() if AIMED_FUNCTION < lines <= LONGEST_FUNCTION]
+    if aimed:
+        warnings.warn(f"{path.name}: over {AIMED_FUNCTION} lines; where it reads better, {advice}: {aimed}")
+    long = [f"{name}: {lines} lines" for name, lines in lengths.items() if lines > LONGEST_FUNCTION]
     # In tasks/ and workflows/: a task reads its inputs, calls poets/ and writes its output.
-    assert not long, f"{path.name}: cut it along its ideas (in a task, move the work into poets/): {long}"
+    assert not long, f"{path.name}: {advice}: {long}"
 
 
 @pytest.mark.parametrize("path", PROJECT, ids=module_name)

@@ -18,6 +18,7 @@ from tasks.evaluate import Evaluate
 from tasks.export import Export
 from tasks.parameters import Names
 from tasks.retrain import Retrain
+from tasks.variant import variants_with
 from workflows.mobile_model import MobileModel
 
 log = logging.getLogger("luigi-interface")
@@ -66,7 +67,7 @@ class Compare(ArtifactTask):
         return self.architectures or (self.architecture.name,)
 
     def variants(self) -> tuple:
-        return quantize.UNQUANTIZED + self.quantization_modes
+        return variants_with(self.quantization_modes)
 
     def of(self, task, architecture, seed, variant):
         arch = architectures.get(architecture)

@@ -9,7 +9,7 @@ from poets.core.metrics import per_class
 from poets.models.clients import top_label_agreement
 from poets.reports.report import Evaluation, photos_to_show, write_html, write_report
 from poets.variants.evaluate import variant_figures
-from poets.variants.quantize import UNQUANTIZED, is_tflite_variant
+from poets.variants.quantize import is_tflite_variant
 from poets.variants.shipping import LIMITS, choose, limits_of
 from tasks.artifact import ArtifactTask, check_intact, read_json, write_json
 from tasks.bottlenecks import features_of
@@ -22,7 +22,7 @@ from tasks.export import Export
 from tasks.parameters import Choice, Number
 from tasks.quantize import Quantize
 from tasks.retrain import Retrain
-from tasks.variant import VARIANTS
+from tasks.variant import VARIANTS, variants_with
 
 log = logging.getLogger("luigi-interface")
 
@@ -66,7 +66,7 @@ class MobileModel(ArtifactTask):
         return limits_of(self)
 
     def variants(self):
-        return (*UNQUANTIZED, self.quantization_mode)
+        return variants_with([self.quantization_mode])
 
     def dynamic_requirements(self):
         """Every task run() may yield: the export and evaluation of each variant that may ship, and its camera app."""

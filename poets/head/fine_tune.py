@@ -73,7 +73,9 @@ def fine_tune(top, layers, train_x, train_y, val_x, val_y, settings: TrainingSet
 
     rng = np.random.default_rng(settings.seed)
     head, step, metrics = _training(top, layers, settings)
-    sample, widths = training_sample(len(train_x)), [weights.shape[0] for weights, _ in layers]
+    sample = training_sample(len(train_x))
+    # The width of each layer's input: the dropout masks' shapes.
+    widths = [weights.shape[0] for weights, _ in layers]
     dropped, keep = dropout_levels(settings.dropout)
 
     def score(epoch, steps):
@@ -84,7 +86,8 @@ def fine_tune(top, layers, train_x, train_y, val_x, val_y, settings: TrainingSet
         return val_metrics
 
     best = (*score(0, 0), [(w.copy(), b.copy()) for w, b in layers], block_weights(top), 0)
-    per_epoch, batch_size = steps_per_epoch(len(train_x), settings.batch_size), settings.batch_size
+    batch_size = settings.batch_size
+    per_epoch = steps_per_epoch(len(train_x), batch_size)
     for epoch in range(1, settings.fine_tune_epochs + 1):
         order = rng.permutation(len(train_x))
         for start in range(0, per_epoch * batch_size, batch_size):

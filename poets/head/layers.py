@@ -109,7 +109,6 @@ def train_head(train_x, train_y, val_x, val_y, classes: int, settings: TrainingS
     TRAIN_METRICS_PHOTOS photos), `on_head(step, layers)` the head then (not a copy: use it at once).
     Returns (layers [(weights, biases), ...], the step they are from).
     """
-    steps, eval_interval, batch_size = settings.steps, settings.eval_interval, settings.batch_size
     rng = np.random.default_rng(settings.seed)
     hidden = [settings.hidden_units] if settings.hidden_units else []
     layers = initial_layers(rng, [train_x.shape[1]] + hidden + [classes])
@@ -120,19 +119,20 @@ def train_head(train_x, train_y, val_x, val_y, classes: int, settings: TrainingS
     dropped, keep = dropout_levels(settings.dropout)
     best = (-1.0, np.inf, None, 0)
     sample = training_sample(len(train_x))
-    for step in range(1, steps + 1):
-        batch = rng.integers(0, len(train_x), batch_size)
+    for step in range(1, settings.steps + 1):
+        batch = rng.integers(0, len(train_x), settings.batch_size)
         x = distorted(batch, rng) if distorted else train_x[batch]
         optimizer.step(batch_gradients(layers, x, targets[train_y[batch]], rng, dropped, keep))
         average_into([p for layer in average for p in layer], params, step)
-        if step % eval_interval == 0 or step == steps:
+        last = step == settings.steps
+        if step % settings.eval_interval == 0 or last:
             train_metrics = scores(average, train_x[sample], train_y[sample])
             val_metrics = scores(average, val_x, val_y) if len(val_x) else train_metrics
             if on_eval:
                 on_eval(step, train_metrics, val_metrics)
             if on_head:
                 on_head(step, average)
-            if better(val_metrics, best) or (keep_last and step == steps):
+            if better(val_metrics, best) or (keep_last and last):
                 best = (*val_metrics, [(w.copy(), b.copy()) for w, b in average], step)
     return best[2:]
 
