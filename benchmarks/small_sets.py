@@ -1,6 +1,7 @@
 """Small photo sets: how sure the shipped model is, and whether it should be.
 
     .venv/bin/python benchmarks/small_sets.py [--data ../shared/data] [--architecture mobilenet_0.75_224]
+        [--sizes 10,20,50] [--choices validation,auto] [--seeds 0,1,2,3,4]
 
 From the flower photos' own split, every test photo kept, draws of 10, 20
 and 50 training photos a class (validation a quarter of that, at least 2;
@@ -18,7 +19,9 @@ same cached features, two recipes: a softmax layer with its L2 penalty
 chosen on the validation photos, and Teachable Machine's (a dense layer of
 100 ReLU units, softmax, Adam at 0.001, 50 epochs in batches of 16). Then
 the whole flower set, seeds 0-4 (where `auto` chooses on validation). Prints
-a table and writes benchmarks/results/small_sets.json.
+a table and writes benchmarks/results/small_sets.json (small_sets-<architecture>.json for
+another --architecture). --sizes, --choices and --seeds (empty: no whole-set
+runs) measure a part: a pair's run takes minutes, where a MobileNet's takes one.
 """
 
 import json
@@ -35,7 +38,7 @@ from poets.core.images import find_photos, split_of
 from poets.core.metrics import expected_calibration_error
 from poets.features import bottlenecks
 from poets.photos import out_of_fold
-from runs import archive, base_model_url, dataset_url, luigi, mobile_model, parser
+from runs import ARCHITECTURE, archive, base_model_url, dataset_url, luigi, mobile_model, parser
 from tasks.bottlenecks import Bottlenecks
 from tasks.retrain import Retrain
 
@@ -108,6 +111,15 @@ def recipes(features_path, per_split):
     return {"softmax_l2_on_validation": softmax_layer, "teachable_machine": teachable}
 
 
+def row_of(cells):
+    return "| " + " | ".join(map(str, cells)) + " |"
+
+
+def numbers(text):
+    """A comma-separated list of integers; empty: none."""
+    return tuple(int(item) for item in text.split(",") if item.strip())
+
+
 def mean(rows, *keys):
     values = []
     for row in rows:
@@ -120,6 +132,10 @@ def mean(rows, *keys):
 def main():
     arguments = parser(__doc__.split("\n\n")[0])
     arguments.add_argument("--work", help="a folder to keep the runs in (default: a new temporary one)")
+    arguments.add_argument("--sizes", type=numbers, default=SIZES, help="photos a class of the small sets")
+    arguments.add_argument("--choices", type=lambda text: tuple(text.split(",")), default=CHOICES,
+                           help="--choose-step-by values to run each small set with")
+    arguments.add_argument("--seeds", type=numbers, default=SEEDS, help="seeds of the whole-set runs; empty: none")
     args = arguments.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="small-sets-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -128,7 +144,7 @@ def main():
             "--base-model-url", base_model_url(args)]
     full = base + ["--dataset-url", dataset_url(args)]
     whole = []
-    for seed in SEEDS:
+    for seed in args.seeds:
         flags = full + ["--random-seed", str(seed)]
         luigi(flags)
         workflow = mobile_model(flags)
@@ -140,13 +156,13 @@ def main():
         (work / "extracted").rename(photos)
     photos = next(p for p in photos.iterdir() if p.is_dir())
     small = []
-    for per_class in SIZES:
+    for per_class in args.sizes:
         for seed in DRAWS:
             folder = work / "draws" / f"{per_class}-{seed}"
             if not folder.exists():
                 draw(photos, folder, per_class, seed)
             row = {"per_class": per_class, "draw": seed}
-            for choice in CHOICES:
+            for choice in args.choices:
                 flags = base + ["--dataset-dir", str(folder), "--choose-step-by", choice]
                 seconds = luigi(flags)
                 workflow = mobile_model(flags)
@@ -154,26 +170,30 @@ def main():
                                **{v: shipped_figures(workflow, v) for v in ("optimized", "int8")}}
             small.append({**row, **recipes(workflow.clone(Bottlenecks).features, per_class)})
     result = {"architecture": args.architecture, "full_set": whole, "small_sets": small}
-    out = ROOT / "benchmarks" / "results" / "small_sets.json"
+    suffix = "" if args.architecture == ARCHITECTURE else f"-{args.architecture}"
+    out = ROOT / "benchmarks" / "results" / f"small_sets{suffix}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print("| photos a class | on validation: optimized acc / CE / ECE | int8 | by folds (auto): optimized | int8 | "
-          "softmax layer, L2 on validation | Teachable Machine's | temperature (validation, folds) |")
-    print("|---|---|---|---|---|---|---|---|")
+    named = {"validation": "on validation", "auto": "by folds (auto)"}
+    shipped = ("optimized acc / CE / ECE", "int8")
+    header = ["photos a class"] + [f"{named[c]}: {v}" for c in args.choices for v in shipped]
+    header += ["softmax layer, L2 on validation", "Teachable Machine's", f"temperature ({', '.join(args.choices)})"]
+    print(row_of(header) + "\n" + "|---" * len(header) + "|")
 
     def cell(rows, *keys):
         return " / ".join(f"{mean(rows, *keys, what):.3f}" for what in ("accuracy", "cross_entropy", "ece"))
 
-    for per_class in SIZES:
+    for per_class in args.sizes:
         rows = [row for row in small if row["per_class"] == per_class]
-        print(f"| {per_class} | {cell(rows, 'validation', 'optimized', 'after')} | "
-              f"{cell(rows, 'validation', 'int8', 'after')} | {cell(rows, 'auto', 'optimized', 'after')} | "
-              f"{cell(rows, 'auto', 'int8', 'after')} | {cell(rows, 'softmax_l2_on_validation')} | "
-              f"{cell(rows, 'teachable_machine')} | {mean(rows, 'validation', 'optimized', 'temperature'):.2f}, "
-              f"{mean(rows, 'auto', 'optimized', 'temperature'):.2f} |")
-    print(f"| all (seeds 0-4; auto is validation) | {cell(whole, 'optimized', 'after')} | "
-          f"{cell(whole, 'int8', 'after')} | | | | | {mean(whole, 'optimized', 'temperature'):.2f} |")
-    print("| all, before the temperature | " + cell(whole, "optimized", "before") + " | "
-          + cell(whole, "int8", "before") + " | | | | | |")
+        print(row_of([per_class] + [cell(rows, c, v, "after") for c in args.choices for v in ("optimized", "int8")]
+                     + [cell(rows, "softmax_l2_on_validation"), cell(rows, "teachable_machine"),
+                        ", ".join(f"{mean(rows, c, 'optimized', 'temperature'):.2f}" for c in args.choices)]))
+    if whole:
+        blank = [""] * (len(header) - 4)
+        seeds = ",".join(map(str, args.seeds))
+        print(row_of([f"all (seeds {seeds}; auto is validation)", cell(whole, "optimized", "after"),
+                      cell(whole, "int8", "after")] + blank + [f"{mean(whole, 'optimized', 'temperature'):.2f}"]))
+        print(row_of(["all, before the temperature", cell(whole, "optimized", "before"), cell(whole, "int8", "before")]
+                     + blank + [""]))
     print(f"\nwritten to {out}")
 
 
