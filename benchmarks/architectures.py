@@ -1,7 +1,7 @@
 """Every backbone side by side on the flower photos: five seeds, int8, size and a cold run.
 
     .venv/bin/python benchmarks/architectures.py [--data ../shared/data]
-        [--architectures mobilenet_0.75_224,...,efficientnet_lite0_224+efficientnet_lite2_260]
+        [--architectures mobilenet_0.75_224,...,efficientnet_lite0_224+efficientnet_lite1_240]
 
 For each architecture, in a fresh data dir of its own, one after the other (nothing else running,
 for the cold runs' ratios): a cold run of `luigi --module workflows MobileModel --quantization-mode
@@ -23,8 +23,9 @@ from pathlib import Path
 from runs import ROOT, base_model_url, dataset_url, luigi, parser
 
 SEEDS = 5
-DEFAULT = ("mobilenet_0.75_224,mobilenet_v2_1.0_224,efficientnet_lite0_224,efficientnet_lite2_260,"
-           "efficientnet_lite0_224+efficientnet_lite2_260")
+DEFAULT = ("mobilenet_0.75_224,mobilenet_v2_1.0_224,efficientnet_lite0_224,efficientnet_lite1_240,"
+           "efficientnet_lite2_260,efficientnet_lite0_224+efficientnet_lite2_260,"
+           "efficientnet_lite0_224+efficientnet_lite1_240")
 
 
 def seeds_of(architecture, args, seeds=SEEDS):

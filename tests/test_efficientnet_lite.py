@@ -138,7 +138,8 @@ def test_the_installed_weights_need_no_url_and_their_sha256_is_in_the_id(tmp_pat
                                                      data_dir=str(tmp_path)).artifact_params()
 
 
-PAIR = "efficientnet_lite0_224+efficientnet_lite2_260"
+# The default, two backbones joined: the whole-DAG test below runs what a new user runs.
+PAIR = architectures.DEFAULT
 
 
 def test_a_pair_refuses_what_takes_one_backbone_in_one_line(tmp_path):
