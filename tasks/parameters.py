@@ -11,6 +11,7 @@ import re
 
 import luigi
 
+from poets.backbones import architectures
 from poets.core.failures import BadInput
 
 
@@ -34,14 +35,11 @@ class ArchitectureChoice(Choice):
     Architecture it names, looked up once, here (poets.backbones.architectures)."""
 
     def __init__(self, *args, **kwargs):
-        from poets.backbones import architectures
-
         super().__init__(*args, choices=architectures.ARCHITECTURES, **kwargs)
 
     def normalize(self, x):
-        from poets.backbones import architectures
-
-        return architectures.get(super().normalize(getattr(x, "name", x)))
+        # Choice's check has named the flag for an unknown name: the lookup cannot miss.
+        return architectures.ARCHITECTURES[super().normalize(getattr(x, "name", x))]
 
     def serialize(self, x):
         return getattr(x, "name", x)
