@@ -137,3 +137,19 @@ class FaultProxy:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def quick_backoff(monkeypatch):
+    """botocore's backoff before retrying a throttled request (0-1 s, doubling with each attempt)
+    cut to the 0-50 ms it waits after other faults, in this process and in the processes it starts
+    (tests/quick_backoff/sitecustomize.py): the retries are the product's, the seconds of sleep
+    are not what the tests check. As conftest's quick_retries does for downloads."""
+    import os
+    from pathlib import Path
+
+    from botocore.retries.standard import ExponentialBackoff
+
+    monkeypatch.setattr(ExponentialBackoff, "_DEFAULT_BACKOFF_CONFIG",
+                        {**ExponentialBackoff._DEFAULT_BACKOFF_CONFIG, "throttling_base_scale": 0.05})
+    folder = str(Path(__file__).parent / "quick_backoff")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [folder, os.environ.get("PYTHONPATH")])))

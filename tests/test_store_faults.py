@@ -11,6 +11,7 @@ import pytest
 import stores
 from stores.bucket import MAX_ATTEMPTS, RETRY_MODE
 from stores.s3 import REFETCHES
+from tests.fault_proxy import quick_backoff
 
 
 class CuttingClient:
@@ -103,6 +104,7 @@ def through(proxy, monkeypatch):
     import boto3
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    quick_backoff(monkeypatch)
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     stores.store_for.cache_clear()
 
