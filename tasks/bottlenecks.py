@@ -8,6 +8,7 @@ import logging
 import luigi
 from luigi.util import inherits
 
+from poets.backbones.joined import Branch
 from poets.core.failures import BadInput
 from poets.core.images import photos_among
 from poets.features import bottlenecks
@@ -31,7 +32,9 @@ class LiteBaseModel(ArtifactTask):
     uses_tensorflow = True
 
     def requires(self):
-        return self.clone(DownloadBaseModel)
+        arch = self.architecture
+        # A pair's branch: the weights of its backbone alone, as a run of that backbone has them.
+        return self.clone(DownloadBaseModel, architecture=arch.part if isinstance(arch, Branch) else arch)
 
     @property
     def model(self):
@@ -123,7 +126,9 @@ class BottleneckShard(ArtifactTask):
 
 @inherits(DownloadDataset, DownloadBaseModel)
 class Bottlenecks(ArtifactTask):
-    """Every photo's features in one file, merged from the shards."""
+    """Every photo's features in one file, merged from the shards; for two backbones joined, each
+    branch's (its own Bottlenecks, shards and base model) side by side: a run of one of them alone
+    and the pair share what they have in common."""
 
     stage = "bottlenecks"
     version = 4  # 2: content hashes, features reused from earlier bottlenecks; 3: merged from shards; 4: LiteRT
@@ -136,14 +141,21 @@ class Bottlenecks(ArtifactTask):
     unhashed = ArtifactTask.unhashed + ("bottleneck_shards",)
 
     def requires(self):
+        branches = getattr(self.architecture, "branches", ())
+        if branches:
+            # The pair's weights are its parts': no URL or checksum of their own (DownloadBaseModel).
+            return {"dataset": self.clone(DownloadDataset),
+                    "branches": [self.clone(Bottlenecks, architecture=branch, base_model_url="", base_model_sha256="")
+                                 for branch in branches]}
         return {"dataset": self.clone(DownloadDataset), "base_model": self.clone(self.shard_task.model_task),
                 "shards": [self.clone(self.shard_task, shard=i, shards=self.bottleneck_shards)
                            for i in range(self.bottleneck_shards)]}
 
     def identity(self):
         # The photos and the weights fix the features; the shards are how they were computed.
+        needs = self.requires()
         upstream = [f"{task.task_family}:{task.artifact_id}"
-                    for task in (self.requires()["dataset"], self.requires()["base_model"])]
+                    for task in [needs["dataset"], *needs.get("branches", [needs.get("base_model")])]]
         return [self.task_family, self.version, self.artifact_params(), upstream]
 
     @property
@@ -155,6 +167,8 @@ class Bottlenecks(ArtifactTask):
         return self.path("skipped.json")
 
     def run(self):
+        if "branches" in self.requires():
+            return self.join()
         dataset, shards = self.requires()["dataset"], self.requires()["shards"]
         others = []
         photos = photos_among(list(dataset.photo_digests()), others)
@@ -171,6 +185,18 @@ class Bottlenecks(ArtifactTask):
             write_json(folder / "bottlenecks.json", counts)
         self.progress(len(photos), len(photos))
         log.info("%s: computed %d photos, reused %d", self.task_family, counts["computed"], counts["reused"])
+
+    def join(self):
+        branches = self.requires()["branches"]
+        with self.artifact_folder() as folder:
+            held = bottlenecks.join([branch.features for branch in branches], folder / self.features.name)
+            # Every branch skipped the same photos (the same decoder at the same size).
+            write_json(folder / self.skipped.name, read_json(branches[0].skipped))
+            counts = {branch.architecture.name: read_json(branch.path("bottlenecks.json")) for branch in branches}
+            write_json(folder / "bottlenecks.json", counts)
+        self.progress(held, held)
+        log.info("%s: joined the features of %s", self.task_family,
+                 " and ".join(branch.architecture.name for branch in branches))
 
 
 def check_fine_tune_blocks(task):

@@ -30,6 +30,12 @@ class Choice(luigi.Parameter):
         raise BadInput(f"{self.flag}: {x!r} is not valid; choose one of: {', '.join(sorted(self.choices))}")
 
 
+# The smaller backbone of each pair as the pair's graph runs it (poets.backbones.joined.Branch): a pair's
+# features are computed branch by branch, so luigi names a branch in those stages' parameters.
+BRANCHES = {branch.name: branch for arch in architectures.ARCHITECTURES.values()
+            for branch in getattr(arch, "branches", ()) if branch.name not in architectures.ARCHITECTURES}
+
+
 class ArchitectureChoice(Choice):
     """--architecture: a name on the command line, in the ids and the records; in the task, the
     Architecture it names, looked up once, here (poets.backbones.architectures)."""
@@ -38,8 +44,11 @@ class ArchitectureChoice(Choice):
         super().__init__(*args, choices=architectures.ARCHITECTURES, **kwargs)
 
     def normalize(self, x):
+        name = getattr(x, "name", x)
+        if name in BRANCHES:
+            return BRANCHES[name]
         # Choice's check has named the flag for an unknown name: the lookup cannot miss.
-        return architectures.ARCHITECTURES[super().normalize(getattr(x, "name", x))]
+        return architectures.ARCHITECTURES[super().normalize(name)]
 
     def serialize(self, x):
         return getattr(x, "name", x)

@@ -13,6 +13,7 @@ import pytest
 from poets.backbones import architectures, efficientnet_lite
 from poets.backbones.state_dict import UnsafePickle, read_state_dict
 from poets.core.failures import BadInput
+from poets.core.images import load_photo
 from tests.helpers import FAST_TRAINING, build, build_failing, fresh
 from tests.torch_files import write_pth
 
@@ -165,6 +166,45 @@ def test_a_pairs_weights_are_both_installed_files_both_in_the_id(tmp_path):
         assert (task.folder / installed(name).name).read_bytes() == installed(name).read_bytes()
     assert task.artifact_params()["weights_sha256"] == "+".join(
         architectures.get(name).weights_sha256 for name in PAIR.split("+"))
+
+
+@pytest.mark.slow
+def test_a_pairs_features_are_its_branches_joined_and_shared_with_a_run_of_one_alone(flowers, tmp_path):
+    """Each backbone's features cached on their own (its shards, its base model), joined side by side:
+    a run of the larger one alone made that branch's already; the smaller one's are the pair's graph's,
+    the pair's input resized inside it; together they are what the joined graph computes."""
+    from poets.features import bottlenecks
+    from poets.models import tflite
+    from tasks.bottlenecks import Bottlenecks
+    from tasks.download import DownloadBaseModel
+    from tasks.parameters import BRANCHES
+
+    pair = architectures.get(PAIR)
+    smaller, larger = pair.parts
+    params = {"data_dir": str(tmp_path / "data"), "dataset_url": flowers["dataset_url"]}
+    fresh()
+    build(Bottlenecks(architecture=larger.name, **params))
+    fresh()
+    joined = Bottlenecks(architecture=PAIR, **params)
+    ran = build(joined)
+    made = {(task.task_family, getattr(task, "architecture", None)) for task in ran}
+    branch = f"{smaller.name}@{larger.size}"
+    assert ("LiteBaseModel", BRANCHES[branch]) in made  # the smaller one's, through the pair's size
+    assert not {family for family, arch in made if arch == larger}  # the larger one's: made by its own run
+    assert len([task for task in ran if task.task_family == "BottleneckShard"]) == joined.bottleneck_shards
+    features, paths, labels = bottlenecks.load(joined.features)
+    # The pair's base model, converted as a single one is, on the same photos: the same features.
+    weights = joined.clone(DownloadBaseModel)
+    build(weights)
+    model = tmp_path / "joined.tflite"
+    model.write_bytes(tflite.keras_to_tflite(pair.base_model(weights.weights), pair.size))
+    root = joined.requires()["dataset"].photos
+    pixels = np.stack([load_photo(root / path, pair.size) for path in paths])
+    assert np.abs(tflite.batch_runner(model, threads=1)(pixels) - features).max() <= 1e-5
+    assert features.shape[1] == 2 * 1280
+    # The branch is no flag's value: luigi reads it back, but nothing trains on it.
+    with pytest.raises(BadInput, match=re.escape(f"--architecture: {branch} is one branch of a pair's features")):
+        DownloadBaseModel(architecture=branch, data_dir=params["data_dir"])
 
 
 @pytest.mark.slow

@@ -41,7 +41,6 @@ DEFAULT = "efficientnet_lite0_224+efficientnet_lite1_240"
 PAIRS = ("efficientnet_lite0_224+efficientnet_lite2_260", "efficientnet_lite0_224+efficientnet_lite1_240")
 
 
-
 @dataclass(frozen=True)
 class Architecture:
     name: str
@@ -96,7 +95,6 @@ class Architecture:
             weights=str(weights_path) if weights_path else None,
             pooling="avg",
         )
-
 
     @property
     def shape_key(self):

@@ -7,7 +7,12 @@ metadata input), so MediaPipe and the camera app run it unchanged: the
 smaller backbone's branch resizes the image inside the graph (bilinear,
 RESIZE_BILINEAR in TFLite). The features are computed by the same graph the
 phone runs, photo -> larger size -> smaller size, so the head learns what
-the phone computes.
+the phone computes: each backbone on its own, as one branch of that graph
+(`JoinedArchitecture.branches`), its features cached in shards of its own
+and joined side by side. The larger backbone's branch is that backbone
+itself, so a pair reuses the features of a run of it alone, and the other
+way round; the smaller one's (a `Branch`, the pair's input resized in the
+graph) are the pair's own.
 """
 
 from dataclasses import dataclass
@@ -34,6 +39,12 @@ class JoinedArchitecture:
         return max(part.size for part in self.parts)
 
     @property
+    def branches(self) -> tuple:
+        """Each part as the joined graph runs it, in the order of its features: the part itself
+        where it takes the pair's size, else a Branch resizing the pair's input to the part's."""
+        return tuple(part if part.size == self.size else Branch(part, self.size) for part in self.parts)
+
+    @property
     def alpha(self) -> float:
         return self.parts[0].alpha
 
@@ -56,20 +67,12 @@ class JoinedArchitecture:
         import keras
         from keras import layers
 
-        from poets.backbones import efficientnet_lite
-        from poets.backbones.state_dict import read_state_dict
         from poets.models.tflite import fresh_names
 
         fresh_names()
         pixels = keras.Input((self.size, self.size, 3), name="input")
-        branches = []
-        for part, path in self.weights_files(Path(weights_path).parent if weights_path else Path(".")):
-            seen = pixels
-            if part.size != self.size:
-                seen = layers.Resizing(part.size, part.size, interpolation="bilinear",
-                                       name=f"resize_to_{part.size}")(pixels)
-            state = read_state_dict(path) if weights_path else None
-            branches.append(efficientnet_lite.build(part.model, state)(seen))
+        branches = [_branch(part, pixels, path if weights_path else None)
+                    for part, path in self.weights_files(Path(weights_path).parent if weights_path else Path("."))]
         return keras.Model(pixels, layers.Concatenate(name="joined")(branches), name=self.name.replace("+", "_and_"))
 
     def block_of(self, layer_name):
@@ -79,10 +82,72 @@ class JoinedArchitecture:
         raise BadInput(f"--fine-tune-blocks: {self.name} joins two backbones; fine-tuning takes one (give 0)")
 
     def feature_extractor(self, weights_path, blocks=0):
-        import tensorflow as tf
-
         if blocks:
             self.split(weights_path, blocks)
-        model = self.base_model(weights_path)
-        return tf.function(lambda pixels: model(pixels, training=False),
-                           input_signature=[tf.TensorSpec([None, self.size, self.size, 3], tf.float32)])
+        return _extractor(self, weights_path)
+
+
+@dataclass(frozen=True)
+class Branch:
+    """The smaller backbone of a pair as the pair's graph runs it: the pair's input (`size`), resized
+    inside the graph to the part's own size, the part's pooled features out. Its features are cached
+    as any architecture's are (LiteBaseModel, BottleneckShard), under its own name, `part@size`; its
+    weights are the part's own."""
+
+    part: object
+    size: int
+
+    version = 0
+    comes_installed = True
+    blocks = 0
+
+    @property
+    def name(self) -> str:
+        return f"{self.part.name}@{self.size}"
+
+    @property
+    def weights_file(self) -> str:
+        return self.part.weights_file
+
+    def base_model(self, weights_path):
+        """The Keras base model: (v - 128) / 128 pixels at `size` in, resized, the part's features out."""
+        import keras
+
+        from poets.models.tflite import fresh_names
+
+        fresh_names()
+        pixels = keras.Input((self.size, self.size, 3), name="input")
+        return keras.Model(pixels, _branch(self.part, pixels, weights_path), name=self.name.replace("@", "_at_"))
+
+    def block_of(self, layer_name):
+        return None
+
+    def split(self, weights_path, blocks):
+        raise BadInput(f"--fine-tune-blocks: {self.name} is one branch of a pair; fine-tuning takes one backbone")
+
+    def feature_extractor(self, weights_path, blocks=0):
+        if blocks:
+            self.split(weights_path, blocks)
+        return _extractor(self, weights_path)
+
+
+def _branch(part, pixels, weights_path):
+    """The features of `part` (an EfficientNet-Lite, its weights at `weights_path` or none) of the
+    Keras tensor `pixels`, resized inside the graph to the part's size where it is not that size."""
+    from keras import layers
+
+    from poets.backbones import efficientnet_lite
+    from poets.backbones.state_dict import read_state_dict
+
+    if pixels.shape[1] != part.size:
+        pixels = layers.Resizing(part.size, part.size, interpolation="bilinear", name=f"resize_to_{part.size}")(pixels)
+    return efficientnet_lite.build(part.model, read_state_dict(weights_path) if weights_path else None)(pixels)
+
+
+def _extractor(arch, weights_path):
+    """TensorFlow's pass of `arch`'s Keras base model, a tf.function from pixels to features."""
+    import tensorflow as tf
+
+    model = arch.base_model(weights_path)
+    return tf.function(lambda pixels: model(pixels, training=False),
+                       input_signature=[tf.TensorSpec([None, arch.size, arch.size, 3], tf.float32)])

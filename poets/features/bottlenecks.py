@@ -121,6 +121,23 @@ def merge(parts: Iterable[Path], photos: list[tuple[str, str]], out_path: Path, 
     return len(kept)
 
 
+def join(parts: list[Path], out_path: Path) -> int:
+    """Write the features of `parts` (`merge`'s outputs for the same photos, each by one branch of
+    a pair of backbones) side by side, in the order of `parts` (the joined graph's), to `out_path`,
+    as `compute` through the joined graph would have. Returns how many photos it holds."""
+    loaded = []
+    for part in parts:
+        with np.load(part) as data:
+            loaded.append({key: data[key] for key in ("features", "paths", "labels", "hashes")})
+    first = loaded[0]
+    for part, other in zip(parts[1:], loaded[1:]):
+        # Each branch decodes the same photos at the same size: a photo one cannot read, none can.
+        if not np.array_equal(other["paths"], first["paths"]) or not np.array_equal(other["hashes"], first["hashes"]):
+            raise ValueError(f"{part} holds other photos than {parts[0]}: the branches cannot be joined")
+    np.savez(out_path, **{**first, "features": np.concatenate([data["features"] for data in loaded], axis=1)})
+    return len(first["paths"])
+
+
 def _features_of(dataset_dir, photos, arch, model_path, skipped, progress, blocks):
     """{relative path: features} of the decodable `photos`; the others go to `skipped`."""
     features_of = _feature_extractor(arch, Path(model_path), blocks)
