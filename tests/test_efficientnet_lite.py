@@ -168,8 +168,37 @@ def test_a_pairs_weights_are_both_installed_files_both_in_the_id(tmp_path):
         architectures.get(name).weights_sha256 for name in PAIR.split("+"))
 
 
+def runs_the_whole_dag_and_mediapipe_agrees(flowers, data_dir, architecture):
+    """MobileModel, int8, on the generated photos; returns (the workflow, the tasks that ran)."""
+    from poets.models.clients import mediapipe_probabilities, top_label_agreement
+    from tasks.evaluate import Evaluate
+    from workflows import MobileModel
+
+    fresh()
+    params = {"data_dir": str(data_dir), "dataset_url": flowers["dataset_url"], "architecture": architecture,
+              "quantization_mode": "int8", **FAST_TRAINING}
+    workflow = MobileModel(**params)
+    ran = build(workflow)
+    summary = json.loads(workflow.summary.read_text())
+    variants = summary["variants"]
+    # Optimize proved the folded graph equal to the retrained one before writing it.
+    assert variants["optimized"]["accuracy"] == variants["retrained"]["accuracy"] >= 0.8
+    assert abs(variants["int8"]["accuracy"] - variants["optimized"]["accuracy"]) <= 0.1
+    evaluate = workflow.clone(Evaluate, variant=summary["android"]["variant"])
+    root = evaluate.requires()["dataset"].photos
+    photos = [root / path for path, _ in evaluate.photos()]
+    theirs = mediapipe_probabilities(Path(summary["android"]["model"]), photos, summary["labels"])
+    assert top_label_agreement(theirs, evaluate.probabilities()) >= 0.97
+    return workflow, ran
+
+
 @pytest.mark.slow
-def test_a_pairs_features_are_its_branches_joined_and_shared_with_a_run_of_one_alone(flowers, tmp_path):
+def test_efficientnet_lite0_runs_the_whole_dag_and_mediapipe_agrees(flowers, tmp_path):
+    runs_the_whole_dag_and_mediapipe_agrees(flowers, tmp_path / "data", LITE0)
+
+
+@pytest.mark.slow
+def test_the_pair_runs_the_whole_dag_on_its_backbones_features_joined_and_mediapipe_agrees(flowers, tmp_path):
     """Each backbone's features cached on their own (its shards, its base model), joined side by side:
     a run of the larger one alone made that branch's already; the smaller one's are the pair's graph's,
     the pair's input resized inside it; together they are what the joined graph computes."""
@@ -181,54 +210,26 @@ def test_a_pairs_features_are_its_branches_joined_and_shared_with_a_run_of_one_a
 
     pair = architectures.get(PAIR)
     smaller, larger = pair.parts
-    params = {"data_dir": str(tmp_path / "data"), "dataset_url": flowers["dataset_url"]}
     fresh()
-    build(Bottlenecks(architecture=larger.name, **params))
-    fresh()
-    joined = Bottlenecks(architecture=PAIR, **params)
-    ran = build(joined)
+    build(Bottlenecks(data_dir=str(tmp_path / "data"), dataset_url=flowers["dataset_url"], architecture=larger.name))
+    workflow, ran = runs_the_whole_dag_and_mediapipe_agrees(flowers, tmp_path / "data", PAIR)
     made = {(task.task_family, getattr(task, "architecture", None)) for task in ran}
     branch = f"{smaller.name}@{larger.size}"
     assert ("LiteBaseModel", BRANCHES[branch]) in made  # the smaller one's, through the pair's size
     assert not {family for family, arch in made if arch == larger}  # the larger one's: made by its own run
+    joined = workflow.clone(Bottlenecks)
     assert len([task for task in ran if task.task_family == "BottleneckShard"]) == joined.bottleneck_shards
-    features, paths, labels = bottlenecks.load(joined.features)
+    features, paths, _ = bottlenecks.load(joined.features)
+    assert features.shape[1] == 2 * 1280
     # The pair's base model, converted as a single one is, on the same photos: the same features.
-    weights = joined.clone(DownloadBaseModel)
-    build(weights)
     model = tmp_path / "joined.tflite"
-    model.write_bytes(tflite.keras_to_tflite(pair.base_model(weights.weights), pair.size))
+    model.write_bytes(tflite.keras_to_tflite(pair.base_model(workflow.clone(DownloadBaseModel).weights), pair.size))
     root = joined.requires()["dataset"].photos
     pixels = np.stack([load_photo(root / path, pair.size) for path in paths])
     assert np.abs(tflite.batch_runner(model, threads=1)(pixels) - features).max() <= 1e-5
-    assert features.shape[1] == 2 * 1280
     # The branch is no flag's value: luigi reads it back, but nothing trains on it.
     with pytest.raises(BadInput, match=re.escape(f"--architecture: {branch} is one branch of a pair's features")):
-        DownloadBaseModel(architecture=branch, data_dir=params["data_dir"])
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("architecture", [LITE0, PAIR])
-def test_efficientnet_lite_runs_the_whole_dag_and_mediapipe_agrees(flowers, tmp_path, architecture):
-    from poets.models.clients import mediapipe_probabilities, top_label_agreement
-    from tasks.evaluate import Evaluate
-    from workflows import MobileModel
-
-    fresh()
-    params = {"data_dir": str(tmp_path / "data"), "dataset_url": flowers["dataset_url"], "architecture": architecture,
-              "quantization_mode": "int8", **FAST_TRAINING}
-    workflow = MobileModel(**params)
-    build(workflow)
-    summary = json.loads(workflow.summary.read_text())
-    variants = summary["variants"]
-    # Optimize proved the folded graph equal to the retrained one before writing it.
-    assert variants["optimized"]["accuracy"] == variants["retrained"]["accuracy"] >= 0.8
-    assert abs(variants["int8"]["accuracy"] - variants["optimized"]["accuracy"]) <= 0.1
-    evaluate = workflow.clone(Evaluate, variant=summary["android"]["variant"])
-    root = evaluate.requires()["dataset"].photos
-    photos = [root / path for path, _ in evaluate.photos()]
-    theirs = mediapipe_probabilities(Path(summary["android"]["model"]), photos, summary["labels"])
-    assert top_label_agreement(theirs, evaluate.probabilities()) >= 0.97
+        DownloadBaseModel(architecture=branch, data_dir=str(tmp_path / "data"))
 
 
 @pytest.mark.slow
