@@ -168,12 +168,15 @@ def test_a_pairs_weights_are_both_installed_files_both_in_the_id(tmp_path):
         architectures.get(name).weights_sha256 for name in PAIR.split("+"))
 
 
-def runs_the_whole_dag_and_mediapipe_agrees(flowers, data_dir, architecture):
+def runs_the_whole_dag_and_mediapipe_agrees(flowers, data_dir, architecture, monkeypatch):
     """MobileModel, int8, on the generated photos; returns (the workflow, the tasks that ran)."""
     from poets.models.clients import mediapipe_probabilities, top_label_agreement
     from tasks.evaluate import Evaluate
     from workflows import MobileModel
 
+    # int8 calibrated on 20 photos, not 100, as FAST_TRAINING trains 300 steps: TFLite's calibrator runs
+    # the float model a photo at a time (a tenth of a second each for the pair here).
+    monkeypatch.setattr("tasks.quantize.CALIBRATION_PHOTOS", 20)
     fresh()
     params = {"data_dir": str(data_dir), "dataset_url": flowers["dataset_url"], "architecture": architecture,
               "quantization_mode": "int8", **FAST_TRAINING}
@@ -193,12 +196,13 @@ def runs_the_whole_dag_and_mediapipe_agrees(flowers, data_dir, architecture):
 
 
 @pytest.mark.slow
-def test_efficientnet_lite0_runs_the_whole_dag_and_mediapipe_agrees(flowers, tmp_path):
-    runs_the_whole_dag_and_mediapipe_agrees(flowers, tmp_path / "data", LITE0)
+def test_efficientnet_lite0_runs_the_whole_dag_and_mediapipe_agrees(flowers, tmp_path, monkeypatch):
+    runs_the_whole_dag_and_mediapipe_agrees(flowers, tmp_path / "data", LITE0, monkeypatch)
 
 
 @pytest.mark.slow
-def test_the_pair_runs_the_whole_dag_on_its_backbones_features_joined_and_mediapipe_agrees(flowers, tmp_path):
+def test_the_pair_runs_the_whole_dag_on_its_backbones_features_joined_and_mediapipe_agrees(flowers, tmp_path,
+                                                                                            monkeypatch):
     """Each backbone's features cached on their own (its shards, its base model), joined side by side:
     a run of the larger one alone made that branch's already; the smaller one's are the pair's graph's,
     the pair's input resized inside it; together they are what the joined graph computes."""
@@ -212,7 +216,7 @@ def test_the_pair_runs_the_whole_dag_on_its_backbones_features_joined_and_mediap
     smaller, larger = pair.parts
     fresh()
     build(Bottlenecks(data_dir=str(tmp_path / "data"), dataset_url=flowers["dataset_url"], architecture=larger.name))
-    workflow, ran = runs_the_whole_dag_and_mediapipe_agrees(flowers, tmp_path / "data", PAIR)
+    workflow, ran = runs_the_whole_dag_and_mediapipe_agrees(flowers, tmp_path / "data", PAIR, monkeypatch)
     made = {(task.task_family, getattr(task, "architecture", None)) for task in ran}
     branch = f"{smaller.name}@{larger.size}"
     assert ("LiteBaseModel", BRANCHES[branch]) in made  # the smaller one's, through the pair's size
