@@ -21,7 +21,8 @@ chosen on the validation photos, and Teachable Machine's (a dense layer of
 the whole flower set, seeds 0-4 (where `auto` chooses on validation). Prints
 a table and writes benchmarks/results/small_sets.json (small_sets-<architecture>.json for
 another --architecture). --sizes, --choices and --seeds (empty: no whole-set
-runs) measure a part: a pair's run takes minutes, where a MobileNet's takes one.
+runs) measure a part: a pair's run takes minutes, where a MobileNet's takes one;
+the JSON keeps the draws and seeds a run did not measure.
 """
 
 import json
@@ -169,9 +170,15 @@ def main():
                 row[choice] = {"seconds": seconds, "best_step": workflow.clone(Retrain).training()["best_step"],
                                **{v: shipped_figures(workflow, v) for v in ("optimized", "int8")}}
             small.append({**row, **recipes(workflow.clone(Bottlenecks).features, per_class)})
-    result = {"architecture": args.architecture, "full_set": whole, "small_sets": small}
     suffix = "" if args.architecture == ARCHITECTURE else f"-{args.architecture}"
     out = ROOT / "benchmarks" / "results" / f"small_sets{suffix}.json"
+    # The draws measured now replace those of the same size and draw, and seeds run now the whole-set runs;
+    # what this run did not measure stays (a part measured on another day: --sizes, --seeds).
+    earlier = json.loads(out.read_text()) if out.exists() else {"full_set": [], "small_sets": []}
+    measured = {(row["per_class"], row["draw"]) for row in small}
+    kept = [row for row in earlier["small_sets"] if (row["per_class"], row["draw"]) not in measured]
+    result = {"architecture": args.architecture, "full_set": whole or earlier["full_set"],
+              "small_sets": sorted(kept + small, key=lambda row: (row["per_class"], row["draw"]))}
     out.write_text(json.dumps(result, indent=2) + "\n")
     named = {"validation": "on validation", "auto": "by folds (auto)"}
     shipped = ("optimized acc / CE / ECE", "int8")
