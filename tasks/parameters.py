@@ -43,6 +43,14 @@ class ArchitectureChoice(Choice):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, choices=architectures.ARCHITECTURES, **kwargs)
 
+    def parse(self, x):
+        # Typed (the command line, luigi.cfg): an architecture. A branch reaches its feature stages as the
+        # object, by clone; luigi reads a name back only for the tasks run() yields, none of them a branch's.
+        if x in BRANCHES:
+            raise BadInput(f"{self.flag}: {x} is one branch of a pair's features, not an architecture; "
+                           f"give {BRANCHES[x].part.name} or the pair")
+        return x
+
     def normalize(self, x):
         name = getattr(x, "name", x)
         if name in BRANCHES:

@@ -154,6 +154,11 @@ def test_a_pair_refuses_what_takes_one_backbone_in_one_line(tmp_path):
                                                      data_dir=str(tmp_path)))
     assert str(refused) == f"--base-model-url: {PAIR} joins two backbones whose weights come with the project; " \
                            "give no URL"
+    # A pair's branch names its feature stages' tasks, not a run: typed, it is refused as the flag is read.
+    branch = PAIR.split("+")[0] + "@" + PAIR.split("_")[-1]
+    with pytest.raises(BadInput, match=re.escape(f"--architecture: {branch} is one branch of a pair's features, "
+                                                 f"not an architecture; give {PAIR.split('+')[0]} or the pair")):
+        Retrain.from_str_params({"architecture": branch, "data_dir": str(tmp_path)})
 
 
 def test_a_pairs_weights_are_both_installed_files_both_in_the_id(tmp_path):
