@@ -154,8 +154,8 @@ class Bottlenecks(ArtifactTask):
     def identity(self):
         # The photos and the weights fix the features; the shards are how they were computed.
         needs = self.requires()
-        upstream = [f"{task.task_family}:{task.artifact_id}"
-                    for task in [needs["dataset"], *needs.get("branches", [needs.get("base_model")])]]
+        weights = needs["branches"] if "branches" in needs else [needs["base_model"]]
+        upstream = [f"{task.task_family}:{task.artifact_id}" for task in [needs["dataset"], *weights]]
         return [self.task_family, self.version, self.artifact_params(), upstream]
 
     @property

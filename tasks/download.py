@@ -6,7 +6,7 @@ from pathlib import Path
 import luigi
 
 from poets.backbones import architectures
-from poets.backbones.joined import Branch, JoinedArchitecture
+from poets.backbones.joined import JoinedArchitecture
 from poets.core.download import download, extract_photos, is_local, local_file, redacted
 from poets.core.failures import BadInput
 from poets.core.images import (
@@ -147,14 +147,6 @@ class DownloadBaseModel(ArtifactTask):
         description="where to get the weights; empty: the Keras URL for --architecture",
     )
     base_model_sha256 = sha256("weights file")
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # A pair's branch names its features' stages only (luigi must read the name back, so the flag
-        # takes it): its weights are its backbone's; nothing trains on it alone.
-        if isinstance(self.architecture, Branch):
-            raise BadInput(f"--architecture: {self.architecture.name} is one branch of a pair's features, not "
-                           f"an architecture; give {self.architecture.part.name} or the pair")
 
     @property
     def expected_sha256(self) -> str:

@@ -12,6 +12,7 @@ import re
 import luigi
 
 from poets.backbones import architectures
+from poets.backbones.joined import Branch
 from poets.core.failures import BadInput
 
 
@@ -43,18 +44,16 @@ class ArchitectureChoice(Choice):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, choices=architectures.ARCHITECTURES, **kwargs)
 
-    def parse(self, x):
-        # Typed (the command line, luigi.cfg): an architecture. A branch reaches its feature stages as the
-        # object, by clone; luigi reads a name back only for the tasks run() yields, none of them a branch's.
-        if x in BRANCHES:
-            raise BadInput(f"{self.flag}: {x} is one branch of a pair's features, not an architecture; "
-                           f"give {BRANCHES[x].part.name} or the pair")
-        return x
-
     def normalize(self, x):
+        # A branch reaches its feature stages as the object, by clone; luigi reads a name back only for the
+        # tasks run() yields, none of them a branch's. Named (the command line, luigi.cfg, Python), it is no
+        # architecture: one check here, where every task's value is read.
+        if isinstance(x, Branch):
+            return x
         name = getattr(x, "name", x)
         if name in BRANCHES:
-            return BRANCHES[name]
+            raise BadInput(f"{self.flag}: {name} is one branch of a pair's features, not an architecture; "
+                           f"give {BRANCHES[name].part.name} or the pair")
         # Choice's check has named the flag for an unknown name: the lookup cannot miss.
         return architectures.ARCHITECTURES[super().normalize(name)]
 
