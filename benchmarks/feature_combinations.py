@@ -10,7 +10,7 @@ For every combination of up to --parts of them (joined pairs left out: they are 
 their features side by side go through CheckPhotos' 5-fold softmax regression (L2 0.01) over every
 training and validation photo, each test photo scored by the mean of the fold models; accuracy and
 cross-entropy over all photos (the architectures table's 5-fold column) and on the test photos.
-Prints a table and writes benchmarks/results/feature_combinations.json. Each combination takes
+Prints a table and writes benchmarks/results/feature_combinations.json (or --out). Each combination takes
 seconds to a minute; the features are what costs, and the data dir keeps them.
 """
 
@@ -56,6 +56,7 @@ def main():
     arguments.add_argument("--parts", type=int, default=3, help="join at most this many backbones")
     arguments.add_argument("--validation-percentage", type=int, default=10)
     arguments.add_argument("--testing-percentage", type=int, default=10)
+    arguments.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "feature_combinations.json")
     args = arguments.parse_args()
     found = cached(args.data_dir)
     if not found:
@@ -81,9 +82,8 @@ def main():
             rows.append({"features": list(names), "photos": len(paths), **figures})
             print(f"| {' + '.join(names)} | {figures['accuracy']:.3f} / {figures['cross_entropy']:.3f} | "
                   f"{figures['test_accuracy']:.3f} / {figures['test_cross_entropy']:.3f} |", flush=True)
-    out = ROOT / "benchmarks" / "results" / "feature_combinations.json"
-    out.write_text(json.dumps(rows, indent=1) + "\n")
-    print(f"\nwritten to {out}")
+    args.out.write_text(json.dumps(rows, indent=1) + "\n")
+    print(f"\nwritten to {args.out}")
 
 
 if __name__ == "__main__":

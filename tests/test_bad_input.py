@@ -35,7 +35,7 @@ BAD_VALUES = [
     ("--dropout", "1", "--dropout"),
     ("--random-crop", "150", "--random-crop"),
     # The default joins two backbones: fine-tuning takes one.
-    ("--fine-tune-blocks", "1", "--fine-tune-blocks: efficientnet_lite0_224+efficientnet_lite1_240 joins two "
+    ("--fine-tune-blocks", "1", "--fine-tune-blocks: efficientnet_lite0_224+efficientnet_lite1_240@256 joins two "
                                 "backbones; fine-tuning takes one (give 0)"),
     ("--fine-tune-epochs", "-1", "--fine-tune-epochs"),
     ("--fine-tune-learning-rate", "0", "--fine-tune-learning-rate"),

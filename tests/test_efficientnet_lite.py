@@ -141,6 +141,8 @@ def test_the_installed_weights_need_no_url_and_their_sha256_is_in_the_id(tmp_pat
 
 # The default, two backbones joined: the whole-DAG test below runs what a new user runs.
 PAIR = architectures.DEFAULT
+# A pair that resizes its input for the smaller backbone, and reuses the larger one's features.
+RESIZING = "efficientnet_lite0_224+efficientnet_lite1_240"
 
 
 def test_a_pair_refuses_what_takes_one_backbone_in_one_line(tmp_path):
@@ -155,10 +157,11 @@ def test_a_pair_refuses_what_takes_one_backbone_in_one_line(tmp_path):
     assert str(refused) == f"--base-model-url: {PAIR} joins two backbones whose weights come with the project; " \
                            "give no URL"
     # A pair's branch names its feature stages' tasks, not a run: typed, it is refused as the flag is read.
-    branch = PAIR.split("+")[0] + "@" + PAIR.split("_")[-1]
-    with pytest.raises(BadInput, match=re.escape(f"--architecture: {branch} is one branch of a pair's features, "
-                                                 f"not an architecture; give {PAIR.split('+')[0]} or the pair")):
-        Retrain.from_str_params({"architecture": branch, "data_dir": str(tmp_path)})
+    for pair in (PAIR, RESIZING):
+        branch = architectures.get(pair).branches[0]
+        with pytest.raises(BadInput, match=re.escape(f"--architecture: {branch.name} is one branch of a pair's "
+                                                     f"features, not an architecture; give {branch.part.name} or")):
+            Retrain.from_str_params({"architecture": branch.name, "data_dir": str(tmp_path)})
 
 
 def test_a_pairs_weights_are_both_installed_files_both_in_the_id(tmp_path):
@@ -167,10 +170,10 @@ def test_a_pairs_weights_are_both_installed_files_both_in_the_id(tmp_path):
     fresh()
     task = DownloadBaseModel(architecture=PAIR, data_dir=str(tmp_path))
     build(task)
-    for name in PAIR.split("+"):
-        assert (task.folder / installed(name).name).read_bytes() == installed(name).read_bytes()
-    assert task.artifact_params()["weights_sha256"] == "+".join(
-        architectures.get(name).weights_sha256 for name in PAIR.split("+"))
+    parts = architectures.get(PAIR).parts
+    for part in parts:
+        assert (task.folder / installed(part.name).name).read_bytes() == installed(part.name).read_bytes()
+    assert task.artifact_params()["weights_sha256"] == "+".join(part.weights_sha256 for part in parts)
 
 
 def runs_the_whole_dag_and_mediapipe_agrees(flowers, data_dir, architecture, monkeypatch):
@@ -210,26 +213,20 @@ def test_efficientnet_lite0_runs_the_whole_dag_and_mediapipe_agrees(flowers, tmp
 @pytest.mark.slow
 def test_the_pair_runs_the_whole_dag_on_its_backbones_features_joined_and_mediapipe_agrees(flowers, tmp_path,
                                                                                             monkeypatch):
-    """Each backbone's features cached on their own (its shards, its base model), joined side by side:
-    a run of the larger one alone made that branch's already; the smaller one's are the pair's graph's,
-    the pair's input resized inside it; together they are what the joined graph computes."""
+    """Each backbone's features cached on their own (its shards, its base model), as the pair's graph
+    computes them from its one input, and joined side by side: what the joined graph computes."""
     from poets.features import bottlenecks
     from poets.models import tflite
     from tasks.bottlenecks import Bottlenecks
     from tasks.download import DownloadBaseModel
-    from tasks.parameters import BRANCHES
 
     pair = architectures.get(PAIR)
-    smaller, larger = pair.parts
-    fresh()
-    build(Bottlenecks(data_dir=str(tmp_path / "data"), dataset_url=flowers["dataset_url"], architecture=larger.name))
     workflow, ran = runs_the_whole_dag_and_mediapipe_agrees(flowers, tmp_path / "data", PAIR, monkeypatch)
     made = {(task.task_family, getattr(task, "architecture", None)) for task in ran}
-    branch = f"{smaller.name}@{larger.size}"
-    assert ("LiteBaseModel", BRANCHES[branch]) in made  # the smaller one's, through the pair's size
-    assert not {family for family, arch in made if arch == larger}  # the larger one's: made by its own run
+    assert {("LiteBaseModel", branch) for branch in pair.branches} <= made
     joined = workflow.clone(Bottlenecks)
-    assert len([task for task in ran if task.task_family == "BottleneckShard"]) == joined.bottleneck_shards
+    shards = [task for task in ran if task.task_family == "BottleneckShard"]
+    assert len(shards) == len(pair.branches) * joined.bottleneck_shards
     features, paths, _ = bottlenecks.load(joined.features)
     assert features.shape[1] == 2 * 1280
     # The pair's base model, converted as a single one is, on the same photos: the same features.
@@ -238,9 +235,47 @@ def test_the_pair_runs_the_whole_dag_on_its_backbones_features_joined_and_mediap
     root = joined.requires()["dataset"].photos
     pixels = np.stack([load_photo(root / path, pair.size) for path in paths])
     assert np.abs(tflite.batch_runner(model, threads=1)(pixels) - features).max() <= 1e-5
-    # The branch is no flag's value: luigi reads it back, but nothing trains on it.
+    # A branch is no flag's value: luigi reads it back, but nothing trains on it.
+    branch = pair.branches[0].name
     with pytest.raises(BadInput, match=re.escape(f"--architecture: {branch} is one branch of a pair's features")):
         DownloadBaseModel(architecture=branch, data_dir=str(tmp_path / "data"))
+
+
+@pytest.mark.slow
+def test_a_resizing_pair_reuses_the_larger_backbones_features_and_adds_the_smallers(flowers, tmp_path):
+    """A pair at its larger backbone's size: that backbone's branch is itself, so a run of it alone made
+    its features already; the smaller one's are the pair's input resized inside the graph."""
+    from poets.features import bottlenecks
+    from tasks.bottlenecks import Bottlenecks
+    from tasks.parameters import BRANCHES
+
+    pair = architectures.get(RESIZING)
+    smaller, larger = pair.parts
+    params = {"data_dir": str(tmp_path / "data"), "dataset_url": flowers["dataset_url"]}
+    fresh()
+    build(Bottlenecks(**params, architecture=larger.name))
+    fresh()
+    ran = build(Bottlenecks(**params, architecture=RESIZING))
+    made = {(task.task_family, getattr(task, "architecture", None)) for task in ran}
+    assert ("LiteBaseModel", BRANCHES[f"{smaller.name}@{larger.size}"]) in made
+    assert not {family for family, arch in made if arch == larger}
+    joined, paths, _ = bottlenecks.load(Bottlenecks(**params, architecture=RESIZING).features)
+    alone, alone_paths, _ = bottlenecks.load(Bottlenecks(**params, architecture=larger.name).features)
+    assert paths == alone_paths and np.array_equal(joined[:, 1280:], alone)
+
+
+@pytest.mark.slow
+def test_a_cropping_pairs_branches_see_the_centre_of_its_input():
+    """`a+b@256`: each backbone is given the centre of the 256-pixel input at its own size, unresampled."""
+    pair = architectures.get(PAIR)
+    assert pair.cropped_from and all(branch.cropped for branch in pair.branches)
+    pixels = np.random.default_rng(0).uniform(-1, 1, (2, pair.size, pair.size, 3)).astype(np.float32)
+    for branch in pair.branches:
+        part = branch.part
+        margin = (pair.size - part.size) // 2
+        centre = pixels[:, margin:margin + part.size, margin:margin + part.size]
+        weights = installed(part.name)
+        assert np.allclose(branch.base_model(weights)(pixels), part.base_model(weights)(centre), atol=1e-5)
 
 
 @pytest.mark.slow

@@ -34,11 +34,14 @@ V3_MODELS = {"large": ("1.0", "0.75"), "small": ("1.0", "0.75"), "large_minimali
              "small_minimalistic": ("1.0",)}
 V3_SIZES = (224,)
 
-# Chosen by measurement (benchmarks/README.md, "Architectures"): the most accurate on the flower photos, and
-# its weights come with the project (Lite0 + Lite2 before it: Lite1 is more accurate here, smaller and quicker).
-DEFAULT = "efficientnet_lite0_224+efficientnet_lite1_240"
+# Chosen by measurement (benchmarks/README.md, "Architectures"): the most accurate on the flower photos by the
+# 5-fold figure and int8's, and its weights come with the project (Lite0 + Lite1 resizing one 240-pixel input
+# before it; Lite0 + Lite2 before that: Lite1 is more accurate here, smaller and quicker).
+DEFAULT = "efficientnet_lite0_224+efficientnet_lite1_240@256"
 # Two backbones joined (poets/backbones/joined.py): those whose weights come with the project.
-PAIRS = ("efficientnet_lite0_224+efficientnet_lite2_260", "efficientnet_lite0_224+efficientnet_lite1_240")
+# A name ending in @size: the input at that size, each part seeing its centre (poets/backbones/joined.py).
+PAIRS = ("efficientnet_lite0_224+efficientnet_lite2_260", "efficientnet_lite0_224+efficientnet_lite1_240",
+         "efficientnet_lite0_224+efficientnet_lite1_240@256")
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,8 @@ def _all():
     from poets.backbones.joined import JoinedArchitecture
 
     for pair in PAIRS:
-        names[pair] = JoinedArchitecture(pair, tuple(names[part] for part in pair.split("+")))
+        parts, _, size = pair.partition("@")
+        names[pair] = JoinedArchitecture(pair, tuple(names[part] for part in parts.split("+")), int(size or 0))
     return names
 
 

@@ -2,19 +2,27 @@
 
 Measured on the flower photos (issue 47), two backbones' features joined
 gain more than either alone. The joined base model keeps the graph contract
-(one `input` of (v - 128) / 128 pixels at the larger backbone's size, one
-metadata input), so MediaPipe and the camera app run it unchanged: the
-smaller backbone's branch resizes the image inside the graph (bilinear,
-RESIZE_BILINEAR in TFLite). The features are computed by the same graph the
-phone runs, photo -> larger size -> smaller size, so the head learns what
-the phone computes: each backbone on its own, as one branch of that graph
-(`JoinedArchitecture.branches`), its features cached in shards of its own
-and joined side by side. The larger backbone's branch is that backbone
-itself, so a pair reuses the features of a run of it alone, and the other
-way round; the smaller one's (a `Branch`, the pair's input resized in the
-graph) are the pair's own.
-"""
+(one `input` of (v - 128) / 128 pixels, one metadata input), so MediaPipe
+and the camera app run it unchanged. Each backbone gets its own size from
+that one input inside the graph, one of two ways:
 
+- `a+b` (input at the larger backbone's size): the smaller backbone's branch
+  resizes the image (bilinear, RESIZE_BILINEAR in TFLite); the larger one's
+  is that backbone itself, so a pair reuses the features of a run of it
+  alone, and the other way round.
+- `a+b@256` (input at the size the name gives, larger than both): each
+  backbone sees the centre of the image, cropped to its size (a slice in
+  TFLite), as EfficientNet is evaluated on ImageNet (224 of 256 for Lite0).
+  No resampling blurs it: on the flower photos this scored higher than the
+  resize (benchmarks/README.md, "Architectures"). Both branches are the
+  pair's own.
+
+The features are computed by the same graph the phone runs (photo -> the
+pair's size -> each backbone's), so the head learns what the phone computes:
+each backbone on its own, as one branch of that graph
+(`JoinedArchitecture.branches`), its features cached in shards of its own
+and joined side by side.
+"""
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +35,9 @@ class JoinedArchitecture:
 
     name: str
     parts: tuple
+    #: The input's size where each part sees its centre cropped (a name ending in @size); 0: the
+    #: larger part's size, the smaller part resizing it.
+    cropped_from: int = 0
 
     version = 0
     model = "joined"
@@ -36,12 +47,15 @@ class JoinedArchitecture:
 
     @property
     def size(self) -> int:
-        return max(part.size for part in self.parts)
+        return self.cropped_from or max(part.size for part in self.parts)
 
     @property
     def branches(self) -> tuple:
-        """Each part as the joined graph runs it, in the order of its features: the part itself
-        where it takes the pair's size, else a Branch resizing the pair's input to the part's."""
+        """Each part as the joined graph runs it, in the order of its features: a Branch cropping the
+        pair's input to the part's size where the pair crops; else the part itself where it takes the
+        pair's size, a Branch resizing the pair's input to the part's where not."""
+        if self.cropped_from:
+            return tuple(Branch(part, self.size, cropped=True) for part in self.parts)
         return tuple(part if part.size == self.size else Branch(part, self.size) for part in self.parts)
 
     @property
@@ -71,9 +85,10 @@ class JoinedArchitecture:
 
         fresh_names()
         pixels = keras.Input((self.size, self.size, 3), name="input")
-        branches = [_branch(part, pixels, path if weights_path else None)
+        branches = [_branch(part, pixels, path if weights_path else None, bool(self.cropped_from))
                     for part, path in self.weights_files(Path(weights_path).parent if weights_path else Path("."))]
-        return keras.Model(pixels, layers.Concatenate(name="joined")(branches), name=self.name.replace("+", "_and_"))
+        return keras.Model(pixels, layers.Concatenate(name="joined")(branches),
+                           name=self.name.replace("+", "_and_").replace("@", "_at_"))
 
     def block_of(self, layer_name):
         return None
@@ -89,13 +104,14 @@ class JoinedArchitecture:
 
 @dataclass(frozen=True)
 class Branch:
-    """The smaller backbone of a pair as the pair's graph runs it: the pair's input (`size`), resized
-    inside the graph to the part's own size, the part's pooled features out. Its features are cached
-    as any architecture's are (LiteBaseModel, BottleneckShard), under its own name, `part@size`; its
-    weights are the part's own."""
+    """One backbone of a pair as the pair's graph runs it: the pair's input (`size`), resized inside the
+    graph to the part's own size (or, `cropped`, its centre cropped to it), the part's pooled features
+    out. Its features are cached as any architecture's are (LiteBaseModel, BottleneckShard), under its
+    own name, `part@size` (`part_centre_of_size`); its weights are the part's own."""
 
     part: object
     size: int
+    cropped: bool = False
 
     version = 0
     comes_installed = True
@@ -103,21 +119,22 @@ class Branch:
 
     @property
     def name(self) -> str:
-        return f"{self.part.name}@{self.size}"
+        return f"{self.part.name}_centre_of_{self.size}" if self.cropped else f"{self.part.name}@{self.size}"
 
     @property
     def weights_file(self) -> str:
         return self.part.weights_file
 
     def base_model(self, weights_path):
-        """The Keras base model: (v - 128) / 128 pixels at `size` in, resized, the part's features out."""
+        """The Keras base model: (v - 128) / 128 pixels at `size` in, resized or cropped, the part's features out."""
         import keras
 
         from poets.models.tflite import fresh_names
 
         fresh_names()
         pixels = keras.Input((self.size, self.size, 3), name="input")
-        return keras.Model(pixels, _branch(self.part, pixels, weights_path), name=self.name.replace("@", "_at_"))
+        return keras.Model(pixels, _branch(self.part, pixels, weights_path, self.cropped),
+                           name=self.name.replace("@", "_at_"))
 
     def block_of(self, layer_name):
         return None
@@ -131,15 +148,22 @@ class Branch:
         return _extractor(self, weights_path)
 
 
-def _branch(part, pixels, weights_path):
+def _branch(part, pixels, weights_path, cropped=False):
     """The features of `part` (an EfficientNet-Lite, its weights at `weights_path` or none) of the
-    Keras tensor `pixels`, resized inside the graph to the part's size where it is not that size."""
+    Keras tensor `pixels`, brought inside the graph to the part's size where it is not that size:
+    resized, or `cropped` to its centre (Keras's CenterCrop's offsets)."""
     from keras import layers
 
     from poets.backbones import efficientnet_lite
     from poets.backbones.state_dict import read_state_dict
 
-    if pixels.shape[1] != part.size:
+    margin = pixels.shape[1] - part.size
+    if margin and cropped:
+        # Cropping2D, a plain slice: CenterCrop, a preprocessing layer, would resize an input smaller than
+        # its target rather than fail.
+        sides = (margin // 2, margin - margin // 2)
+        pixels = layers.Cropping2D((sides, sides), name=f"centre_{part.size}")(pixels)
+    elif margin:
         pixels = layers.Resizing(part.size, part.size, interpolation="bilinear", name=f"resize_to_{part.size}")(pixels)
     return efficientnet_lite.build(part.model, read_state_dict(weights_path) if weights_path else None)(pixels)
 
