@@ -23,6 +23,7 @@ each backbone on its own, as one branch of that graph
 (`JoinedArchitecture.branches`), its features cached in shards of its own
 and joined side by side.
 """
+
 from dataclasses import dataclass
 from pathlib import Path
 
