@@ -31,15 +31,16 @@ from poets.photos import out_of_fold  # noqa: E402
 from tasks.check_photos import L2  # noqa: E402
 
 
+def bottleneck_files(data_dir: Path) -> dict:
+    """{architecture: its bottlenecks.npz} of every Bottlenecks artifact in `data_dir`, by its record."""
+    return {json.loads((path.parent / "params.json").read_text())["all_params"]["architecture"]: path
+            for path in sorted(data_dir.glob("bottlenecks/*/bottlenecks.npz"))}
+
+
 def cached(data_dir: Path) -> dict:
     """{architecture: (features, paths, labels)} of every Bottlenecks artifact in `data_dir` but the pairs'."""
-    found = {}
-    for features in sorted(data_dir.glob("bottlenecks/*/bottlenecks.npz")):
-        record = json.loads((features.parent / "params.json").read_text())
-        architecture = record["all_params"]["architecture"]
-        if "+" not in architecture:
-            found[architecture] = bottlenecks.load(features)
-    return found
+    return {architecture: bottlenecks.load(path) for architecture, path in bottleneck_files(data_dir).items()
+            if "+" not in architecture}
 
 
 def scored(features: np.ndarray, truth: np.ndarray, classes: int, testing: np.ndarray) -> dict:

@@ -26,6 +26,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from feature_combinations import bottleneck_files  # noqa: E402  (this folder, as small_sets imports runs)
+
 from poets.backbones.architectures import DEFAULT  # noqa: E402
 from poets.core.contract import cross_entropy  # noqa: E402
 from poets.core.folds import stratified_folds  # noqa: E402
@@ -37,10 +39,10 @@ from poets.head.training import FOLDS, calibrate, train_by_validation  # noqa: E
 
 
 def features_of(data_dir: Path, architecture: str):
-    for path in sorted(data_dir.glob("bottlenecks/*/bottlenecks.npz")):
-        if json.loads((path.parent / "params.json").read_text())["all_params"]["architecture"] == architecture:
-            return bottlenecks.load(path)
-    raise SystemExit(f"no Bottlenecks of {architecture} in {data_dir}: run MobileModel there first")
+    found = bottleneck_files(data_dir)
+    if architecture not in found:
+        raise SystemExit(f"no Bottlenecks of {architecture} in {data_dir}: run MobileModel there first")
+    return bottlenecks.load(found[architecture])
 
 
 def wider(heads: list) -> list:

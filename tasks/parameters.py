@@ -31,8 +31,9 @@ class Choice(luigi.Parameter):
         raise BadInput(f"{self.flag}: {x!r} is not valid; choose one of: {', '.join(sorted(self.choices))}")
 
 
-# The smaller backbone of each pair as the pair's graph runs it (poets.backbones.joined.Branch): a pair's
-# features are computed branch by branch, so luigi names a branch in those stages' parameters.
+# Each pair's backbones as the pair's graph runs them, where that is not the backbone alone (the smaller one
+# resized, or each one cropped: poets.backbones.joined.Branch): a pair's features are computed branch by
+# branch, so luigi names a branch in those stages' parameters.
 BRANCHES = {branch.name: branch for arch in architectures.ARCHITECTURES.values()
             for branch in getattr(arch, "branches", ()) if branch.name not in architectures.ARCHITECTURES}
 
