@@ -206,24 +206,34 @@ def luigid(tmp_path):
     daemon.wait(timeout=10)
 
 
-@pytest.fixture
-def moto_endpoint(monkeypatch):
-    """moto's S3 on loopback with the bucket BUCKET; the AWS configuration in the
-    environment; yields its URL (a proxy goes in front of it in AWS_ENDPOINT_URL)."""
-    import urllib.request
-
-    import boto3
+@pytest.fixture(scope="session")
+def moto_server():
+    """moto's S3 on loopback, one per worker for the whole session: started and stopped for each
+    test, it cost a second a test (its server looks for the stop every half second)."""
     from moto.server import ThreadedMotoServer
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    url = f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def moto_endpoint(moto_server, monkeypatch):
+    """moto's S3, emptied, with the bucket BUCKET; the AWS configuration in the
+    environment; yields its URL (a proxy goes in front of it in AWS_ENDPOINT_URL)."""
+    import urllib.request
+
+    import boto3
+
+    url = moto_server
     for name, value in {"AWS_ACCESS_KEY_ID": "poets-tester", "AWS_SECRET_ACCESS_KEY": SECRET,
                         "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": url,
                         "AWS_CONFIG_FILE": "/nonexistent"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    # Every bucket and object of the tests before gone.
     urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"))
     boto3.client("s3").create_bucket(Bucket=BUCKET)
     import stores
@@ -231,4 +241,3 @@ def moto_endpoint(monkeypatch):
     stores.store_for.cache_clear()  # a store, and what it read, belongs to one bucket's life
     yield url
     stores.store_for.cache_clear()
-    server.stop()

@@ -131,7 +131,8 @@ class FaultProxy:
             connection.close()
 
     def start(self):
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # shutdown() waits for the loop's next look at its flag: every 50 ms, not the default 500.
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     def stop(self):
