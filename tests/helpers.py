@@ -165,3 +165,26 @@ BUCKET = "poets"
 def write_fixes(path, rows):
     path.write_text("path,label\n" + "".join(f"{p},{label}\n" for p, label in rows), encoding="utf-8")
     return str(path)
+
+
+def run_together(commands, folder, timeout=600):
+    """Start `commands` at once from the project root and wait for them all: [(exit code, its stderr)].
+    Each one's stderr goes to a file in `folder`, not a pipe: runs sharing a scheduler wait on each
+    other's tasks, and a run that filled its pipe (64 KB) while the test waited on the other hung both."""
+    import subprocess
+
+    root = Path(__file__).parents[1]
+    files = [Path(folder) / f"run_{index}.log" for index in range(len(commands))]
+    runs = []
+    try:
+        for args, path in zip(commands, files):
+            with open(path, "w") as log:
+                runs.append(subprocess.Popen(args, cwd=root, stdout=subprocess.DEVNULL, stderr=log))
+        for run in runs:
+            run.wait(timeout=timeout)
+    finally:
+        for run in runs:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+    return [(run.returncode, path.read_text()) for run, path in zip(runs, files)]

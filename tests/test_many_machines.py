@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import BUCKET, SECRET, free_port, summary_of
+from tests.helpers import BUCKET, SECRET, free_port, run_together, summary_of
 from tests.test_interruptions import command, comparable
 from tests.test_scheduler import central
 
@@ -56,17 +56,14 @@ def test_two_workers_on_a_bucket_split_the_shards_and_match_a_local_run(complete
     params, _ = completed
     port, _ = luigid
     machines = [tmp_path / "a", tmp_path / "b"]
-    runs = [subprocess.Popen(worker(params, bucket, machine / "cache", port, "--worker-keep-alive",
-                                    "--worker-wait-interval", "0.2"),
-                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            for machine in machines]
+    runs = run_together([worker(params, bucket, machine / "cache", port, "--worker-keep-alive",
+                                "--worker-wait-interval", "0.2") for machine in machines], tmp_path)
     logs = []
-    for run in runs:
-        _, err = run.communicate(timeout=600)
+    for code, err in runs:
         # 10, 25: another worker ran some of its tasks; 20: luigi's summary files MobileModel,
         # whose second run() (after its dynamic requirements) the other worker took, under
         # "missing external dependencies". That all of it was made is checked below.
-        assert run.returncode in (0, 10, 20, 25), err[-3000:]
+        assert code in (0, 10, 20, 25), err[-3000:]
         logs.append(err)
     both = "".join(logs)
     # Every task ran once, on one machine or the other, and both machines ran some.
@@ -223,12 +220,9 @@ def test_two_machines_with_their_own_schedulers_make_the_same_artifacts_at_once_
     args = [arg if arg != "MobileModel" else "Retrain" for arg in command(
         {k: v for k, v in params.items() if k != "data_dir"}, bucket)]
     args[1:3] = ["-m", "tests.racing", str(meeting)]
-    runs = [subprocess.Popen(args + ["--cache-dir", str(machine / "cache")], cwd=ROOT, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True) for machine in machines]
     logs = []
-    for run in runs:
-        _, err = run.communicate(timeout=600)
-        assert run.returncode == 0, err[-3000:]
+    for code, err in run_together([args + ["--cache-dir", str(machine / "cache")] for machine in machines], tmp_path):
+        assert code == 0, err[-3000:]
         logs.append(err)
     reader = S3Store(bucket, tmp_path / "reader")
     artifacts = [(stage, artifact_id) for stage in ("dataset", "base_model", "bottleneck_shards", "bottlenecks",

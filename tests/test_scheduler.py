@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, linked_copy, summary_of
+from tests.helpers import free_port, linked_copy, run_together, summary_of
 from tests.test_interruptions import command, comparable
 
 # Real luigid, subprocesses, S3 or repeated runs: the slow part of the suite (-m "not slow" skips it).
@@ -32,23 +32,14 @@ def test_two_runs_sharing_luigid_never_run_a_task_twice_and_it_shows_every_task_
     port, api = luigid
     data_dir = tmp_path / "shared"
     keep_alive = ("--worker-keep-alive", "--worker-count-uniques")
-    # Each log to a file: with pipes, the second run filled its pipe (64 KB) while the test waited
-    # on the first, which waited on a task the second held, and both hung.
     modes = ("weights_rounded", "weights")
-    files = [tmp_path / f"{mode}.log" for mode in modes]
-    runs = []
-    for mode, path in zip(modes, files):
-        with open(path, "w") as log:
-            runs.append(subprocess.Popen(central({**params, "quantization_mode": mode}, data_dir, port, *keep_alive),
-                                         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log))
     logs = []
-    for run, path in zip(runs, files):
-        run.wait(timeout=600)
-        err = path.read_text()
+    for code, err in run_together([central({**params, "quantization_mode": mode}, data_dir, port, *keep_alive)
+                                   for mode in modes], tmp_path):
         # luigi.cfg's retcodes for "the other worker ran some of my tasks": 10 (already
         # running) or 25 (not run: the scheduler did not grant it to me). What matters is
         # that every task ran once, and each run's own summary exists.
-        assert run.returncode in (0, 10, 25), err[-3000:]
+        assert code in (0, 10, 25), err[-3000:]
         logs.append(err)
     both = "".join(logs)
     for family in ("DownloadDataset", "DownloadBaseModel", "Bottlenecks", "Retrain", "Optimize"):
