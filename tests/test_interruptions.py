@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import flags, linked_copy, summary_of
+from tests.helpers import flags, linked_copy, run_together, summary_of
 
 # Real luigid, subprocesses, S3 or repeated runs: the slow part of the suite (-m "not slow" skips it).
 pytestmark = pytest.mark.slow
@@ -80,13 +80,9 @@ def test_two_runs_at_once_on_one_data_dir_both_succeed_and_agree(completed, tmp_
     params, _ = completed
     data_dir = tmp_path / "data"
     modes = ("weights_rounded", "weights")
-    runs = [subprocess.Popen(command({**{k: v for k, v in params.items() if k != "data_dir"},
-                                      "quantization_mode": mode}, data_dir),
-                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            for mode in modes]
-    for run in runs:
-        _, err = run.communicate(timeout=600)
-        assert run.returncode == 0, err[-3000:]
+    for code, err in run_together([command({**{k: v for k, v in params.items() if k != "data_dir"},
+                                            "quantization_mode": mode}, data_dir) for mode in modes], tmp_path):
+        assert code == 0, err[-3000:]
     assert comparable(summary_of({**params, "data_dir": str(data_dir)}), data_dir) == \
         comparable(summary_of(params), params["data_dir"])
     assert summary_of({**params, "data_dir": str(data_dir), "quantization_mode": "weights"})["variants"]["weights"]
