@@ -85,7 +85,7 @@ def by_folds(features, truth, sets, classes, seeds, together) -> dict:
     for k in range(FOLDS):
         held = fold == k
         fitted, checked = ~held & ~validation, ~held & validation
-        heads = [train_head(features[fitted], truth[fitted], features[checked], truth[checked], classes,
+        heads = [train_head((features[fitted], truth[fitted]), (features[checked], truth[checked]), classes,
                             TrainingSettings(seed=seed))[0] for seed in range(seeds)]
         for kind, members in kinds.items():
             for row, group in enumerate(members):

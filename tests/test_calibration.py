@@ -87,7 +87,7 @@ def overconfident_head(seed=0):
         return (rng.normal(0, 1, (3 * count, 16)) + 1.2 * np.eye(3, 16)[truth]).astype(np.float32), truth
 
     (x, y), (vx, vy), (hx, hy) = photos(8), photos(40), photos(200)
-    layers, _ = train_head(x, y, vx, vy, 3, TrainingSettings(600, 0.01, 16, hidden_units=32, dropout=0))
+    layers, _ = train_head((x, y), (vx, vy), 3, TrainingSettings(600, 0.01, 16, hidden_units=32, dropout=0))
     return layers, (vx, vy), (hx, hy)
 
 

@@ -67,11 +67,11 @@ def train(tiny, epochs=3, seed=0, tuning_smoothing=0.0):
     train_rows, val_rows = np.arange(len(labels)) % 4 != 0, np.arange(len(labels)) % 4 == 0
     settings = TrainingSettings(4, 0.01, 8, seed=seed, hidden_units=16, fine_tune_blocks=1, fine_tune_epochs=epochs,
                                 fine_tune_learning_rate=1e-3)
-    layers, _ = head.train_head(features[train_rows], labels[train_rows], features[val_rows], labels[val_rows],
+    layers, _ = head.train_head((features[train_rows], labels[train_rows]), (features[val_rows], labels[val_rows]),
                                 3, settings)
     seen = []
     tuned, blocks, epoch = fine_tune.fine_tune(
-        top, layers, activations[train_rows], labels[train_rows], activations[val_rows], labels[val_rows],
+        top, layers, (activations[train_rows], labels[train_rows]), (activations[val_rows], labels[val_rows]),
         dataclasses.replace(settings, label_smoothing=tuning_smoothing), on_eval=lambda *scores: seen.append(scores))
     return layers, tuned, blocks, epoch, seen
 

@@ -23,8 +23,8 @@ def accuracy(layers, x, y):
 
 def test_hidden_layer_learns_what_a_single_softmax_layer_cannot():
     (x, y), (vx, vy) = xor_features(400, 0), xor_features(200, 1)
-    single, _ = head.train_head(x, y, vx, vy, 2, Settings(1500, 0.01, 50, hidden_units=0, dropout=0))
-    hidden, _ = head.train_head(x, y, vx, vy, 2, Settings(1500, 0.01, 50, hidden_units=32, dropout=0))
+    single, _ = head.train_head((x, y), (vx, vy), 2, Settings(1500, 0.01, 50, hidden_units=0, dropout=0))
+    hidden, _ = head.train_head((x, y), (vx, vy), 2, Settings(1500, 0.01, 50, hidden_units=32, dropout=0))
     assert len(single) == 1 and len(hidden) == 2 and hidden[0][0].shape == (2, 32)
     assert accuracy(single, vx, vy) < 0.75
     assert accuracy(hidden, vx, vy) > 0.9
@@ -32,8 +32,8 @@ def test_hidden_layer_learns_what_a_single_softmax_layer_cannot():
 
 def test_dropout_still_learns_and_changes_the_training():
     (x, y), (vx, vy) = xor_features(400, 0), xor_features(200, 1)
-    plain, _ = head.train_head(x, y, vx, vy, 2, Settings(1500, 0.01, 50, hidden_units=64, dropout=0))
-    dropped, _ = head.train_head(x, y, vx, vy, 2, Settings(1500, 0.01, 50, hidden_units=64, dropout=0.2))
+    plain, _ = head.train_head((x, y), (vx, vy), 2, Settings(1500, 0.01, 50, hidden_units=64, dropout=0))
+    dropped, _ = head.train_head((x, y), (vx, vy), 2, Settings(1500, 0.01, 50, hidden_units=64, dropout=0.2))
     assert accuracy(dropped, vx, vy) > 0.9
     assert not np.array_equal(plain[0][0], dropped[0][0])
 
@@ -42,7 +42,7 @@ def test_training_is_seeded():
     (x, y), (vx, vy) = xor_features(200, 0), xor_features(100, 1)
 
     def train(seed):
-        layers, step = head.train_head(x, y, vx, vy, 2, Settings(200, 0.01, 20, seed=seed, hidden_units=8))
+        layers, step = head.train_head((x, y), (vx, vy), 2, Settings(200, 0.01, 20, seed=seed, hidden_units=8))
         return [array for layer in layers for array in layer], step
 
     first, again, other = train(0), train(0), train(1)
@@ -53,7 +53,7 @@ def test_training_is_seeded():
 def test_kept_head_is_the_best_on_validation():
     (x, y), (vx, vy) = xor_features(300, 0), xor_features(150, 1)
     seen = []
-    layers, step = head.train_head(x, y, vx, vy, 2, Settings(1000, 0.01, 30, hidden_units=16, eval_interval=100),
+    layers, step = head.train_head((x, y), (vx, vy), 2, Settings(1000, 0.01, 30, hidden_units=16, eval_interval=100),
                                    on_eval=lambda step, train, val: seen.append((val, step)))
     best = max(seen, key=lambda s: (s[0][0], -s[0][1]))
     assert step == best[1]
@@ -62,7 +62,7 @@ def test_kept_head_is_the_best_on_validation():
 
 def test_dropout_just_under_1_still_trains():
     (x, y), (vx, vy) = xor_features(100, 0), xor_features(50, 1)
-    layers, _ = head.train_head(x, y, vx, vy, 2, Settings(20, 0.01, 10, hidden_units=8, dropout=0.999))
+    layers, _ = head.train_head((x, y), (vx, vy), 2, Settings(20, 0.01, 10, hidden_units=8, dropout=0.999))
     assert all(np.isfinite(array).all() for layer in layers for array in layer)
 
 
@@ -89,13 +89,13 @@ def test_the_step_and_temperature_chosen_by_folds_beat_those_chosen_on_validatio
     by_folds, by_validation = [], []
     for seed in range(3):
         (x, y), (vx, vy) = clusters(8, seed), clusters(2, seed + 50)
-        layers, _ = head.train_head(x, y, vx, vy, 4, TRAINING.trained_for(1000))
+        layers, _ = head.train_head((x, y), (vx, vy), 4, TRAINING.trained_for(1000))
         by_validation.append(cross_entropy(head.predict(head_training.calibrate(layers, vx, vy)[0], held_x), held_y))
         pool_x, pool_y = np.concatenate([x, vx]), np.concatenate([y, vy])
         choice = head_training.choose_by_folds(pool_x, pool_y, 4, TRAINING.trained_for(1000))
         assert choice["step"] in [h["step"] for h in choice["history"]] and choice["temperature"] >= 1
-        chosen, step = head.train_head(pool_x, pool_y, pool_x[:0], pool_y[:0], 4, TRAINING.trained_for(choice["step"]),
-                                       keep_last=True)
+        chosen, step = head.train_head((pool_x, pool_y), (pool_x[:0], pool_y[:0]), 4,
+                                       TRAINING.trained_for(choice["step"]), keep_last=True)
         assert step == choice["step"]
         by_folds.append(cross_entropy(head.predict(scaled(chosen, choice["temperature"]), held_x), held_y))
     assert all(f < v for f, v in zip(by_folds, by_validation)), (by_folds, by_validation)
@@ -117,7 +117,7 @@ def test_choose_by_folds_keeps_the_step_whose_out_of_fold_error_after_its_temper
     for steps in (100, 200, 300, 400, 500):
         held_logits = np.zeros((40, 4), np.float32)
         for k in range(4):
-            layers, _ = head.train_head(x[fold != k], y[fold != k], x[fold == k], y[fold == k], 4,
+            layers, _ = head.train_head((x[fold != k], y[fold != k]), (x[fold == k], y[fold == k]), 4,
                                         Settings(steps, seed=3), keep_last=True)
             held_logits[fold == k] = head.logits(layers, x[fold == k])
         temperatures.append(fit_temperature(held_logits, y))
@@ -165,10 +165,10 @@ def test_bad_choose_step_by_fails_naming_the_flag():
 
 def test_label_smoothing_makes_the_head_less_sure_and_zero_changes_nothing():
     (x, y), (vx, vy) = xor_features(400, 0), xor_features(200, 1)
-    plain, _ = head.train_head(x, y, vx, vy, 2, Settings(800, 0.01, 50, hidden_units=32, dropout=0))
-    zero, _ = head.train_head(x, y, vx, vy, 2, Settings(800, 0.01, 50, hidden_units=32, dropout=0,
+    plain, _ = head.train_head((x, y), (vx, vy), 2, Settings(800, 0.01, 50, hidden_units=32, dropout=0))
+    zero, _ = head.train_head((x, y), (vx, vy), 2, Settings(800, 0.01, 50, hidden_units=32, dropout=0,
                                                         label_smoothing=0.0))
-    smoothed, _ = head.train_head(x, y, vx, vy, 2, Settings(800, 0.01, 50, hidden_units=32, dropout=0,
+    smoothed, _ = head.train_head((x, y), (vx, vy), 2, Settings(800, 0.01, 50, hidden_units=32, dropout=0,
                                                             label_smoothing=0.3))
     assert all(np.array_equal(a, b) for layer, other in zip(plain, zero) for a, b in zip(layer, other))
     sure = lambda layers: head.predict(layers, x).max(axis=1).mean()  # noqa: E731

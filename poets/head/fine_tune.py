@@ -22,7 +22,7 @@ from collections.abc import Callable
 import numpy as np
 
 from poets.core.contract import cross_entropy
-from poets.head.layers import better, dropout_levels, dropout_mask, training_sample
+from poets.head.layers import Split, better, dropout_levels, dropout_mask, training_sample
 from poets.head.settings import TrainingSettings
 
 BATCH = 256  # photos a forward pass takes when only predicting
@@ -59,49 +59,55 @@ def block_weights(top) -> dict[str, list[np.ndarray]]:
     return {layer.name: [np.array(w) for w in layer.get_weights()] for layer in top.layers if layer.weights}
 
 
-def fine_tune(top, layers, train_x, train_y, val_x, val_y, settings: TrainingSettings,
+def fine_tune(top, layers, train: Split, validation: Split, settings: TrainingSettings,
               on_eval: Callable | None = None):
-    """Train the blocks of `top` and the head `layers` [(weights, biases), ...] together on activations
-    `train_x` [N, H, W, C] (float16) with labels `train_y`, as `settings` say: Adam at
-    `fine_tune_learning_rate` on softmax cross-entropy, `fine_tune_epochs` passes over the training photos
-    in a seeded order of `batch_size` batches, dropout on the head's inputs as train_head's.
-    After each epoch the model is scored on validation; the best (epoch 0: as given) is kept, and top's
-    weights end as those. `on_eval(epoch, steps, train_metrics, val_metrics)` sees each score.
-    Returns (layers, {layer name: weights} of the blocks, the epoch kept).
+    """Train the blocks of `top` and the head `layers` [(weights, biases), ...] together on the `train`
+    photos' activations [N, H, W, C] (float16), as `settings` say: Adam at `fine_tune_learning_rate` on
+    softmax cross-entropy, `fine_tune_epochs` passes over the training photos (epoch_batches), dropout on
+    the head's inputs as train_head's. After each epoch the model is scored on `validation`; the best
+    (epoch 0: as given) is kept, and top's weights end as those. `on_eval(epoch, steps, train_metrics,
+    val_metrics)` sees each score. Returns (layers, {layer name: weights} of the blocks, the epoch kept).
     """
     import tensorflow as tf
 
+    train, validation = Split(*train), Split(*validation)
     rng = np.random.default_rng(settings.seed)
     head, step, metrics = _training(top, layers, settings)
-    sample = training_sample(len(train_x))
+    sample = train.rows(training_sample(len(train.y)))
     # The width of each layer's input: the dropout masks' shapes.
     widths = [weights.shape[0] for weights, _ in layers]
-    dropped, keep = dropout_levels(settings.dropout)
 
     def score(epoch, steps):
-        train_metrics = metrics(train_x[sample], train_y[sample])
-        val_metrics = metrics(val_x, val_y) or train_metrics
+        train_metrics = metrics(*sample)
+        val_metrics = metrics(*validation) or train_metrics
         if on_eval:
             on_eval(epoch, steps, train_metrics, val_metrics)
         return val_metrics
 
     best = (*score(0, 0), [(w.copy(), b.copy()) for w, b in layers], block_weights(top), 0)
-    batch_size = settings.batch_size
-    per_epoch = steps_per_epoch(len(train_x), batch_size)
+    per_epoch = steps_per_epoch(len(train.y), settings.batch_size)
     for epoch in range(1, settings.fine_tune_epochs + 1):
-        order = rng.permutation(len(train_x))
-        for start in range(0, per_epoch * batch_size, batch_size):
-            # Rows in ascending order: a forward gather from the array (and the bytes the seed has always given).
-            rows = np.sort(order[start:start + batch_size])
-            masks = [dropout_mask(rng, (len(rows), width), dropped, keep) for width in widths]
-            step(tf.constant(train_x[rows].astype(np.float32)), tf.constant(train_y[rows]),
-                 [tf.constant(m, tf.float32) for m in masks])
+        for x, y, masks in epoch_batches(train, rng, settings.batch_size, widths, settings.dropout):
+            step(tf.constant(x), tf.constant(y), [tf.constant(m, tf.float32) for m in masks])
         accuracy, loss = score(epoch, epoch * per_epoch)
         if better((accuracy, loss), best):
             trained = [p.numpy() for p in head]
             best = (accuracy, loss, list(zip(trained[::2], trained[1::2])), block_weights(top), epoch)
     set_block_weights(top, best[3])
     return best[2:]
+
+
+def epoch_batches(train: Split, rng, batch_size: int, widths: list[int], dropout: float):
+    """One epoch of fine_tune's batches from `rng`: the `train` photos in a random order, `batch_size` at a
+    time (the last partial batch left out), each as (activations float32, labels, a dropout mask for the
+    input of each head layer, of `widths`)."""
+    dropped, keep = dropout_levels(dropout)
+    order = rng.permutation(len(train.y))
+    for start in range(0, steps_per_epoch(len(train.y), batch_size) * batch_size, batch_size):
+        # Rows in ascending order: a forward gather from the array (and the bytes the seed has always given).
+        rows = np.sort(order[start:start + batch_size])
+        masks = [dropout_mask(rng, (len(rows), width), dropped, keep) for width in widths]
+        yield train.x[rows].astype(np.float32), train.y[rows], masks
 
 
 def set_block_weights(top, weights: dict[str, list[np.ndarray]]) -> None:

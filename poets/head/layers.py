@@ -15,6 +15,7 @@ Fine-tuning (poets/head/fine_tune.py) and how long the head trains
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -95,20 +96,32 @@ class Adam:
             param -= update
 
 
-def train_head(train_x, train_y, val_x, val_y, classes: int, settings: TrainingSettings, distorted=None,
-               on_eval=None, on_head=None, keep_last: bool = False):
-    """Train the head as `settings` say: softmax(relu(x W1 + b1) W2 + b2), or with `hidden_units=0`
-    retrain.py's softmax(x W + b), by Adam on softmax cross-entropy over batches drawn at random with
-    replacement (retrain.py's sampling), each layer's input losing a `dropout` share of its units at random.
+class Split(NamedTuple):
+    """The photos of one split as training sees them: their features (or a fine-tuned block's input
+    activations) `x`, and their labels `y`. Any (x, y) pair will do where a Split is asked for."""
 
-    The head scored and kept is the moving average of the weights (average_into). With
-    `distorted(rows, rng)`, each batch's features come from it (photos distorted afresh at every step)
-    instead of from `train_x`, which then only serves for the training metrics. Every `eval_interval`
-    steps the head is scored on validation and the best so far kept (with `keep_last`, the last);
-    `on_eval(step, train_metrics, val_metrics)` sees each evaluation (training metrics on at most
-    TRAIN_METRICS_PHOTOS photos), `on_head(step, layers)` the head then (not a copy: use it at once).
-    Returns (layers [(weights, biases), ...], the step they are from).
-    """
+    x: np.ndarray
+    y: np.ndarray
+
+    def rows(self, which) -> "Split":
+        """The photos `which` (a mask or indices) selects."""
+        return Split(self.x[which], self.y[which])
+
+
+def train_head(train: Split, validation: Split, classes: int, settings: TrainingSettings, *, distorted=None,
+               on_eval=None, on_head=None, keep_last: bool = False):
+    """Train the head on the `train` photos as `settings` say: softmax(relu(x W1 + b1) W2 + b2), or with
+    `hidden_units=0` retrain.py's softmax(x W + b), by Adam on softmax cross-entropy over batches drawn at
+    random with replacement (retrain.py's sampling), each layer's input losing a `dropout` share of its units.
+
+    The head scored and kept is the moving average of the weights (average_into). With `distorted(rows,
+    rng)`, each batch's features come from it (photos distorted afresh at every step) instead of from
+    `train.x`, which then only serves for the training metrics. Every `eval_interval` steps the head is
+    scored on `validation` and the best so far kept (with `keep_last`, the last); `on_eval(step,
+    train_metrics, val_metrics)` sees each evaluation (training metrics on at most TRAIN_METRICS_PHOTOS
+    photos), `on_head(step, layers)` the head then (not a copy: use it at once). Returns (layers
+    [(weights, biases), ...], the step they are from)."""
+    (train_x, train_y), (val_x, val_y) = train, validation
     rng = np.random.default_rng(settings.seed)
     hidden = [settings.hidden_units] if settings.hidden_units else []
     layers = initial_layers(rng, [train_x.shape[1]] + hidden + [classes])

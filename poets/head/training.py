@@ -9,7 +9,7 @@ from poets.core.folds import stratified_folds
 from poets.core.metrics import expected_calibration_error, wilson_interval
 from poets.head import fine_tune
 from poets.head.calibration import fit_temperature, scaled, sure_above
-from poets.head.layers import logits, predict, train_head
+from poets.head.layers import Split, logits, predict, train_head
 from poets.head.settings import TrainingSettings
 
 
@@ -64,11 +64,12 @@ def cross_validate(features: np.ndarray, truth: np.ndarray, validation: np.ndarr
     """
     fold = stratified_folds(truth, folds, settings.seed)
     probabilities = np.zeros((len(truth), classes), np.float32)
+    photos = Split(features, truth)
     for k in range(folds):
         held = fold == k
         fitted, checked = ~held & ~validation, ~held & validation
-        layers, _ = train_head(features[fitted], truth[fitted], features[checked], truth[checked], classes, settings)
-        layers, _ = calibrate(layers, features[checked], truth[checked])
+        layers, _ = train_head(photos.rows(fitted), photos.rows(checked), classes, settings)
+        layers, _ = calibrate(layers, *photos.rows(checked))
         probabilities[held] = predict(layers, features[held])
         if on_fold:
             on_fold(k + 1)
@@ -119,6 +120,7 @@ def fold_logits(features, truth, classes, settings: TrainingSettings, folds, on_
     evaluations = settings.steps // interval + (settings.steps % interval > 0)
     held_logits = np.zeros((evaluations, len(truth), classes), np.float32)
     train_metrics = np.zeros((evaluations, 2))
+    photos = Split(features, truth)
     for k in range(folds):
         held = fold == k
 
@@ -128,8 +130,7 @@ def fold_logits(features, truth, classes, settings: TrainingSettings, folds, on_
         def on_head(step, layers):
             held_logits[-(-step // interval) - 1, held] = logits(layers, features[held])
 
-        train_head(features[~held], truth[~held], features[held], truth[held], classes, settings,
-                   on_eval=on_eval, on_head=on_head)
+        train_head(photos.rows(~held), photos.rows(held), classes, settings, on_eval=on_eval, on_head=on_head)
         if on_fold:
             on_fold(k + 1)
     return held_logits, train_metrics
@@ -154,7 +155,8 @@ def train_by_folds(features: np.ndarray, truth: np.ndarray, sets: np.ndarray, cl
     choice = choose_by_folds(features, truth, classes, settings,
                              on_fold=lambda done: report(done * settings.steps, folds_done + settings.steps, "steps"))
     total = folds_done + choice["step"]
-    layers, _ = train_head(features, truth, features[:0], truth[:0], classes, settings.trained_for(choice["step"]),
+    photos = Split(features, truth)
+    layers, _ = train_head(photos, photos.rows(slice(0)), classes, settings.trained_for(choice["step"]),
                            keep_last=True, on_eval=lambda step, *_: report(folds_done + step, total, "steps"))
     return scaled(layers, choice["temperature"]), None, {
         "chosen_by": "folds", "folds": FOLDS, "best_step": choice["step"], "history": choice["history"],
@@ -173,7 +175,12 @@ def train_by_validation(features: np.ndarray, truth: np.ndarray, sets: np.ndarra
     split."""
     report = progress or (lambda done, total, unit: None)
     train, validation, pool = sets == "training", sets == "validation", sets != "testing"
-    layers, fine_tuned, record = _by_validation(features, truth, train, validation, classes, settings, report,
+    photos = Split(features, truth)
+    if fine_tuning:
+        top, activations = fine_tuning
+        blocks_input = Split(activations, truth)
+        fine_tuning = (top, blocks_input.rows(train), blocks_input.rows(validation))
+    layers, fine_tuned, record = _by_validation(photos.rows(train), photos.rows(validation), classes, settings, report,
                                                 distorted, fine_tuning)
     cross_validated = None
     if cross_validating(sets):
@@ -182,9 +189,10 @@ def train_by_validation(features: np.ndarray, truth: np.ndarray, sets: np.ndarra
     return layers, fine_tuned, {"chosen_by": "validation", "folds": None, **record, "cross_validated": cross_validated}
 
 
-def _by_validation(features, truth, train, validation, classes, settings, report, distorted, fine_tuning):
+def _by_validation(train: Split, validation: Split, classes, settings, report, distorted, fine_tuning):
     """train_by_validation's training, without the cross-validation: (layers, fine-tuned blocks or None,
-    {"best_step", "history", "fine_tune_epoch", "calibration"}); `train` and `validation` are masks."""
+    {"best_step", "history", "fine_tune_epoch", "calibration"}); `fine_tuning`: the blocks `top`, and the
+    training and validation photos' activations as two Splits."""
     history = []
 
     def on_eval(step, train_metrics, val_metrics):
@@ -192,31 +200,29 @@ def _by_validation(features, truth, train, validation, classes, settings, report
                         "validation_accuracy": val_metrics[0], "validation_cross_entropy": val_metrics[1]})
 
     steps = settings.steps
-    per_epoch = fine_tune.steps_per_epoch(int(train.sum()), settings.batch_size)
+    per_epoch = fine_tune.steps_per_epoch(len(train.y), settings.batch_size)
     total = steps + (settings.fine_tune_epochs * per_epoch if fine_tuning else 0)
 
     def on_head_eval(step, train_metrics, val_metrics):
         on_eval(step, train_metrics, val_metrics)
         report(step, total, "steps")
 
-    layers, best_step = train_head(features[train], truth[train], features[validation], truth[validation], classes,
-                                   settings, on_eval=on_head_eval, distorted=distorted)
-    fine_tuned, fine_tune_epoch, val_x = None, 0, features[validation]
+    layers, best_step = train_head(train, validation, classes, settings, on_eval=on_head_eval, distorted=distorted)
+    fine_tuned, fine_tune_epoch, val_x = None, 0, validation.x
     if fine_tuning and settings.fine_tune_epochs:
         def on_fine_tune_eval(epoch, done, train_metrics, val_metrics):
             if epoch:  # epoch 0 is the head as trained, already in the history
                 on_eval(steps + done, train_metrics, val_metrics)
                 report(steps + done, total, "steps")
 
-        top, activations = fine_tuning
-        layers, fine_tuned, fine_tune_epoch = fine_tune.fine_tune(
-            top, layers, activations[train], truth[train], activations[validation], truth[validation], settings,
-            on_eval=on_fine_tune_eval)
+        top, tuning_train, tuning_validation = fine_tuning
+        layers, fine_tuned, fine_tune_epoch = fine_tune.fine_tune(top, layers, tuning_train, tuning_validation,
+                                                                  settings, on_eval=on_fine_tune_eval)
         if fine_tuned:  # the validation photos' features through the blocks as tuned
-            val_x = fine_tune.pooled(top, activations[validation])
+            val_x = fine_tune.pooled(top, tuning_validation.x)
         if fine_tune_epoch:
             best_step = steps + fine_tune_epoch * per_epoch
-    layers, calibration = calibrate(layers, val_x, truth[validation])
+    layers, calibration = calibrate(layers, val_x, validation.y)
     return layers, fine_tuned, {"best_step": best_step, "history": history, "fine_tune_epoch": fine_tune_epoch,
                                 "calibration": calibration}
 
