@@ -1,8 +1,8 @@
 """The head's settings on a joined pair's features: whether a wider, less or more dropped, longer trained
 or label-smoothed head gains what the head's defaults (chosen on one MobileNet's 1,001 features) leave.
 
-    .venv/bin/python benchmarks/head_settings.py --data-dir DIR [--architecture NAME] [--seeds 3]
-        [--variants "hidden_units=512" "dropout=0.3" ...] [--out FILE]
+    .venv/bin/python benchmarks/head_settings.py --data-dir DIR [--architecture NAME] [--join NAME ...]
+        [--seeds 3] [--variants "hidden_units=512" "dropout=0.3" ...] [--out FILE]
 
 DIR holds the architecture's Bottlenecks on the flower photos (a MobileModel run there). Each variant is
 Retrain's defaults (poets.head.settings.TrainingSettings) with the fields it names changed, and the
@@ -11,7 +11,9 @@ on the validation photos, the temperature fitted there), seeds 0 to --seeds - 1,
 head_ensembles.py scores a head: on the 359 test photos, and 5-fold over all 3,670 photos (steadier: a
 seed moves it by about a point, the test figure by more). Prints a table and writes
 benchmarks/results/head_settings.json (or --out). A head takes about half a minute on a pair's 2,560
-features here, twice that at 512 hidden units; a variant, six heads a seed.
+features here, twice that at 512 hidden units; a variant, six heads a seed. --join adds the cached
+features of other architectures in DIR beside the architecture's (a third backbone, say, before it is
+built as one: feature_combinations.py scores such joins by a softmax regression, this by the head).
 """
 
 import argparse
@@ -66,16 +68,22 @@ def main():
     arguments = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     arguments.add_argument("--data-dir", required=True, type=Path)
     arguments.add_argument("--architecture", default=DEFAULT)
+    arguments.add_argument("--join", nargs="*", default=[], help="other architectures' features to add")
     arguments.add_argument("--seeds", type=int, default=3)
     arguments.add_argument("--variants", nargs="*", default=["hidden_units=512", "dropout=0.3", "dropout=0.7",
                                                             "label_smoothing=0.1", "steps=6000,learning_rate=0.0005"])
     arguments.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "head_settings.json")
     args = arguments.parse_args()
     features, paths, labels = features_of(args.data_dir, args.architecture)
+    for other in args.join:
+        more, more_paths, _ = features_of(args.data_dir, other)
+        order = {path: row for row, path in enumerate(more_paths)}
+        features = np.concatenate([features, more[[order[path] for path in paths]]], axis=1)
     classes = sorted(set(labels))
     truth = np.array([classes.index(label) for label in labels])
     sets = np.array([split_of(path, 10, 10) for path in paths])
-    results = {"architecture": args.architecture, "photos": len(paths), "variants": {}}
+    results = {"architecture": args.architecture, "joined": args.join, "features": features.shape[1],
+               "photos": len(paths), "variants": {}}
     print("| head | test acc / xent, mean (each seed) | 5-fold acc / xent, mean (each seed) |\n|---|---|---|")
     for variant in ["", *args.variants]:
         found = [scored(features, truth, sets, len(classes), dataclasses.replace(settings_of(variant), seed=seed))
