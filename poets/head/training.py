@@ -175,13 +175,13 @@ def train_by_validation(features: np.ndarray, truth: np.ndarray, sets: np.ndarra
     split."""
     report = progress or (lambda done, total, unit: None)
     train, validation, pool = sets == "training", sets == "validation", sets != "testing"
-    photos = Split(features, truth)
+    photos, tuning = Split(features, truth), None
     if fine_tuning:
         top, activations = fine_tuning
         blocks_input = Split(activations, truth)
-        fine_tuning = (top, blocks_input.rows(train), blocks_input.rows(validation))
+        tuning = (top, blocks_input.rows(train), blocks_input.rows(validation))
     layers, fine_tuned, record = _by_validation(photos.rows(train), photos.rows(validation), classes, settings, report,
-                                                distorted, fine_tuning)
+                                                distorted, tuning)
     cross_validated = None
     if cross_validating(sets):
         cross_validated = cross_validate(features[pool], truth[pool], validation[pool], classes, settings,
@@ -189,10 +189,10 @@ def train_by_validation(features: np.ndarray, truth: np.ndarray, sets: np.ndarra
     return layers, fine_tuned, {"chosen_by": "validation", "folds": None, **record, "cross_validated": cross_validated}
 
 
-def _by_validation(train: Split, validation: Split, classes, settings, report, distorted, fine_tuning):
+def _by_validation(train: Split, validation: Split, classes, settings, report, distorted, tuning):
     """train_by_validation's training, without the cross-validation: (layers, fine-tuned blocks or None,
-    {"best_step", "history", "fine_tune_epoch", "calibration"}); `fine_tuning`: the blocks `top`, and the
-    training and validation photos' activations as two Splits."""
+    {"best_step", "history", "fine_tune_epoch", "calibration"}); `tuning`: None, or the blocks `top` and
+    the training and validation photos' activations as two Splits."""
     history = []
 
     def on_eval(step, train_metrics, val_metrics):
@@ -201,7 +201,7 @@ def _by_validation(train: Split, validation: Split, classes, settings, report, d
 
     steps = settings.steps
     per_epoch = fine_tune.steps_per_epoch(len(train.y), settings.batch_size)
-    total = steps + (settings.fine_tune_epochs * per_epoch if fine_tuning else 0)
+    total = steps + (settings.fine_tune_epochs * per_epoch if tuning else 0)
 
     def on_head_eval(step, train_metrics, val_metrics):
         on_eval(step, train_metrics, val_metrics)
@@ -209,13 +209,13 @@ def _by_validation(train: Split, validation: Split, classes, settings, report, d
 
     layers, best_step = train_head(train, validation, classes, settings, on_eval=on_head_eval, distorted=distorted)
     fine_tuned, fine_tune_epoch, val_x = None, 0, validation.x
-    if fine_tuning and settings.fine_tune_epochs:
+    if tuning and settings.fine_tune_epochs:
         def on_fine_tune_eval(epoch, done, train_metrics, val_metrics):
             if epoch:  # epoch 0 is the head as trained, already in the history
                 on_eval(steps + done, train_metrics, val_metrics)
                 report(steps + done, total, "steps")
 
-        top, tuning_train, tuning_validation = fine_tuning
+        top, tuning_train, tuning_validation = tuning
         layers, fine_tuned, fine_tune_epoch = fine_tune.fine_tune(top, layers, tuning_train, tuning_validation,
                                                                   settings, on_eval=on_fine_tune_eval)
         if fine_tuned:  # the validation photos' features through the blocks as tuned
