@@ -69,14 +69,14 @@ def odd_files(folder):
 
 
 @pytest.fixture(scope="module")
-def messy(tmp_path_factory, flowers):
+def messy(tmp_path_factory, flowers, with_base_model):
     """A generated dataset full of odd files, with classes named with spaces and accents."""
     root = tmp_path_factory.mktemp("messy") / "my photos"
     make_photos(root, per_class=24)
     (root / "bluebells").rename(root / "Löwenzahn blüten")
     expected = odd_files(root / "roses")
     archive = make_archive(root, tmp_path_factory.mktemp("served") / "messy.tgz")
-    params = {"data_dir": str(tmp_path_factory.mktemp("data")), "dataset_url": archive.as_uri(),
+    params = {"data_dir": with_base_model(tmp_path_factory.mktemp("data")), "dataset_url": archive.as_uri(),
               "base_model_url": flowers["base_model_url"], "architecture": TINY, **FAST_TRAINING}
     build(MobileModel(**params))
     return params, expected
@@ -158,9 +158,10 @@ def names_in(split, count, prefix):
      "no photos of class 'tulips' under --dataset-url {url}: the model would have 1 class fewer than the 3 "
      "folders; add photos, or remove the folder"),
 ])
-def test_datasets_that_cannot_train_fail_before_the_bottlenecks(tmp_path, flowers, layout, message):
+def test_datasets_that_cannot_train_fail_before_the_bottlenecks(tmp_path, flowers, with_base_model, layout,
+                                                                message):
     archive = dataset(tmp_path, layout)
-    task = Bottlenecks(data_dir=str(tmp_path / "data"), dataset_url=archive.as_uri(),
+    task = Bottlenecks(data_dir=with_base_model(tmp_path / "data"), dataset_url=archive.as_uri(),
                        base_model_url=flowers["base_model_url"], architecture=TINY)
     [(failed, error)] = build_failing(task)
     # Once, where the photos arrive, naming the flag that brought them; no shard starts.
@@ -170,7 +171,8 @@ def test_datasets_that_cannot_train_fail_before_the_bottlenecks(tmp_path, flower
         assert not list((tmp_path / "data").glob(f"{stage}/*/params.json")), stage
 
 
-def test_a_class_whose_photos_all_fail_to_decode_fails_naming_it_instead_of_vanishing(tmp_path, flowers):
+def test_a_class_whose_photos_all_fail_to_decode_fails_naming_it_instead_of_vanishing(tmp_path, flowers,
+                                                                                     with_base_model):
     archive = dataset(tmp_path, {"daisy": [f"{i}.jpg" for i in range(8)], "roses": [f"{i}.jpg" for i in range(8)]})
     broken = tmp_path / "broken"
     import tarfile
@@ -181,7 +183,7 @@ def test_a_class_whose_photos_all_fail_to_decode_fails_naming_it_instead_of_vani
         name.write_bytes(b"not a jpeg")
     (broken / "photos" / "tulips").mkdir()
     photo().save(broken / "photos" / "tulips" / "0.jpg")
-    task = Bottlenecks(data_dir=str(tmp_path / "data"), dataset_dir=str(broken / "photos"),
+    task = Bottlenecks(data_dir=with_base_model(tmp_path / "data"), dataset_dir=str(broken / "photos"),
                        base_model_url=flowers["base_model_url"], architecture=TINY)
     [(failed, error)] = build_failing(task)
     assert failed.task_family == "Bottlenecks"
@@ -191,21 +193,22 @@ def test_a_class_whose_photos_all_fail_to_decode_fails_naming_it_instead_of_vani
     assert not list((tmp_path / "data").glob("bottlenecks/*/params.json"))
 
 
-def test_a_class_without_training_photos_fails_before_training(tmp_path, flowers):
+def test_a_class_without_training_photos_fails_before_training(tmp_path, flowers, with_base_model):
     archive = dataset(tmp_path, {"daisy": names_in("training", 12, "d"), "tulips": names_in("testing", 3, "t")})
-    task = Retrain(data_dir=str(tmp_path / "data"), dataset_url=archive.as_uri(),
+    task = Retrain(data_dir=with_base_model(tmp_path / "data"), dataset_url=archive.as_uri(),
                    base_model_url=flowers["base_model_url"], architecture=TINY, training_steps=10)
     [(failed, error)] = build_failing(task)
     assert failed.task_family == "Retrain"
     assert "class 'tulips' has no photos in the training split (3 photos in all)" in str(error)
 
 
-def test_a_class_too_small_for_a_test_split_still_trains_and_is_evaluated_without_it(tmp_path, flowers, caplog):
+def test_a_class_too_small_for_a_test_split_still_trains_and_is_evaluated_without_it(tmp_path, flowers,
+                                                                                    with_base_model, caplog):
     layout = {"daisy": names_in("training", 12, "d") + names_in("testing", 3, "d"),
               "roses": names_in("training", 12, "r") + names_in("testing", 3, "r"),
               "tulips": names_in("training", 4, "t")}
     archive = dataset(tmp_path, layout)
-    params = {"data_dir": str(tmp_path / "data"), "dataset_url": archive.as_uri(),
+    params = {"data_dir": with_base_model(tmp_path / "data"), "dataset_url": archive.as_uri(),
               "base_model_url": flowers["base_model_url"], "architecture": TINY, "training_steps": 100}
     build(MobileModel(**params))
     assert "class 'tulips' has no photo in the test split" in caplog.text

@@ -128,7 +128,7 @@ def test_validation_photos_all_right_never_sharpen_the_head():
     assert fit_temperature(logits, np.array([0, 1, 0])) == pytest.approx(1.0, abs=1e-3)
 
 
-def test_the_shipped_model_and_mediapipe_carry_the_temperature(completed, tmp_path):
+def test_the_shipped_model_and_mediapipe_carry_the_temperature(changeable, tmp_path):
     """With two validation photos given a wrong label, the head is sure of what the
     validation says it gets wrong: the temperature softens it, and MediaPipe's
     scores, from graph.lite alone, are the softened probabilities."""
@@ -144,15 +144,16 @@ def test_the_shipped_model_and_mediapipe_carry_the_temperature(completed, tmp_pa
     from tests.helpers import build, fresh, summary_of
     from workflows import MobileModel
 
-    params, _ = completed
+    params = changeable
     retrain = MobileModel(**params).clone(Retrain)
     labels = retrain.read_labels()
     wrong = [(path, labels[(labels.index(label) + 1) % len(labels)]) for path, label in
              retrain.split_photos("validation")[:2]]
     fixes = tmp_path / "fixes.csv"
     fixes.write_text("path,label\n" + "".join(f"{p},{label}\n" for p, label in wrong), encoding="utf-8")
-    # A data dir of its own: the other tests expect the shared run's to hold one model.
-    params = {**params, "label_fixes": str(fixes), "data_dir": str(tmp_path / "data")}
+    # In a data dir of its own (the other tests expect the shared run's to hold one model), from the
+    # shared run's features: the fixes change the labels, not the photos.
+    params = {**params, "label_fixes": str(fixes)}
     fresh()
     build(MobileModel(**params))
     summary = summary_of(params)

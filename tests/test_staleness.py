@@ -17,11 +17,11 @@ DOWNSTREAM = (["Bottlenecks", "CheckPhotos", "Retrain", "Optimize", "Quantize", 
 
 
 @pytest.fixture(scope="module")
-def built(flowers, tmp_path_factory):
+def built(flowers, tmp_path_factory, with_base_model):
     """A local --dataset-dir run, complete; returns (params, folder)."""
     root = tmp_path_factory.mktemp("local")
     folder = make_photos(root / "my photos", per_class=20)
-    params = {"data_dir": str(root / "data"), "dataset_dir": str(folder),
+    params = {"data_dir": with_base_model(root / "data"), "dataset_dir": str(folder),
               "base_model_url": flowers["base_model_url"], "architecture": TINY, **FAST_TRAINING}
     fresh()
     build(MobileModel(**params))
