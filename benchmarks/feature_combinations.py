@@ -51,6 +51,20 @@ def scored(features: np.ndarray, truth: np.ndarray, classes: int, testing: np.nd
             "test_accuracy": float(hit[testing].mean()), "test_cross_entropy": float(right[testing].mean())}
 
 
+def table(combinations: dict, truth: np.ndarray, classes: int, testing: np.ndarray) -> list[dict]:
+    """Each of `combinations` ({a name, or a tuple of names: [features, ...]}) joined side by side and
+    scored, a row of the table printed as each is done; returns the rows."""
+    rows = []
+    print("| features joined | 5-fold acc / xent, all photos | test photos acc / xent |\n|---|---|---|")
+    for name, parts in combinations.items():
+        figures = scored(np.concatenate(parts, axis=1), truth, classes, testing)
+        joined = isinstance(name, tuple)
+        rows.append({"features": list(name) if joined else name, "photos": len(truth), **figures})
+        print(f"| {' + '.join(name) if joined else name} | {figures['accuracy']:.3f} / {figures['cross_entropy']:.3f}"
+              f" | {figures['test_accuracy']:.3f} / {figures['test_cross_entropy']:.3f} |", flush=True)
+    return rows
+
+
 def main():
     arguments = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     arguments.add_argument("--data-dir", required=True, type=Path)
@@ -75,14 +89,8 @@ def main():
     truth = np.array([classes.index(label) for label in labels])
     testing = np.array([split_of(path, args.validation_percentage, args.testing_percentage) == "testing"
                         for path in paths])
-    rows = []
-    print("| features joined | 5-fold acc / xent, all photos | test photos acc / xent |\n|---|---|---|")
-    for count in range(1, args.parts + 1):
-        for names in itertools.combinations(sorted(found), count):
-            figures = scored(np.concatenate([aligned[name] for name in names], axis=1), truth, len(classes), testing)
-            rows.append({"features": list(names), "photos": len(paths), **figures})
-            print(f"| {' + '.join(names)} | {figures['accuracy']:.3f} / {figures['cross_entropy']:.3f} | "
-                  f"{figures['test_accuracy']:.3f} / {figures['test_cross_entropy']:.3f} |", flush=True)
+    rows = table({names: [aligned[name] for name in names] for count in range(1, args.parts + 1)
+                  for names in itertools.combinations(sorted(found), count)}, truth, len(classes), testing)
     args.out.write_text(json.dumps(rows, indent=1) + "\n")
     print(f"\nwritten to {args.out}")
 
