@@ -32,9 +32,9 @@ from head_ensembles import features_of, figures  # noqa: E402  (this folder)
 from poets.backbones.architectures import DEFAULT  # noqa: E402
 from poets.core.folds import stratified_folds  # noqa: E402
 from poets.core.images import split_of  # noqa: E402
-from poets.head.layers import Split, predict, train_head  # noqa: E402
+from poets.head.layers import Split, predict  # noqa: E402
 from poets.head.settings import TrainingSettings  # noqa: E402
-from poets.head.training import FOLDS, calibrate, train_by_validation  # noqa: E402
+from poets.head.training import FOLDS, held_out_probabilities, train_by_validation  # noqa: E402
 
 
 def settings_of(variant: str) -> TrainingSettings:
@@ -51,16 +51,10 @@ def scored(features, truth, sets, classes, settings: TrainingSettings) -> dict:
     """{"test": figures on the test photos, "five_fold": over all photos}, for the head of `settings`."""
     test, validation = sets == "testing", sets == "validation"
     head = train_by_validation(features, truth, sets, classes, settings)[0]
-    probabilities = np.zeros((len(truth), classes), np.float32)
-    # poets.head.training.cross_validate, but with head_ensembles' folds, the same for every seed and
+    # poets.head.training.cross_validate's, but with head_ensembles' folds, the same for every seed and
     # variant, so that only the head moves between rows; its own folds follow the head's seed.
-    photos, fold = Split(features, truth), stratified_folds(truth, FOLDS, 0)
-    for k in range(FOLDS):
-        held = fold == k
-        fitted, checked = ~held & ~validation, ~held & validation
-        layers, _ = train_head(photos.rows(fitted), photos.rows(checked), classes, settings)
-        layers, _ = calibrate(layers, *photos.rows(checked))
-        probabilities[held] = predict(layers, features[held])
+    probabilities = held_out_probabilities(Split(features, truth), validation, stratified_folds(truth, FOLDS, 0),
+                                           FOLDS, classes, settings)
     return {"test": figures(predict(head, features[test]), truth[test]), "five_fold": figures(probabilities, truth)}
 
 

@@ -63,17 +63,25 @@ def cross_validate(features: np.ndarray, truth: np.ndarray, validation: np.ndarr
     `on_fold(done)` is called after each fold. Returns `estimate`'s figures.
     """
     fold = stratified_folds(truth, folds, settings.seed)
-    probabilities = np.zeros((len(truth), classes), np.float32)
-    photos = Split(features, truth)
+    probabilities = held_out_probabilities(Split(features, truth), validation, fold, folds, classes, settings, on_fold)
+    return estimate(probabilities, truth, folds)
+
+
+def held_out_probabilities(photos: Split, validation: np.ndarray, fold: np.ndarray, folds: int, classes: int,
+                           settings: TrainingSettings, on_fold=None) -> np.ndarray:
+    """cross_validate's probabilities [N, classes]: each photo's from the head of the folds it is not in
+    (`fold`, a fold number below `folds` for each photo), trained on their training photos as `settings`
+    say, its step kept and its temperature fitted on their validation photos (`validation`, a mask)."""
+    probabilities = np.zeros((len(photos.y), classes), np.float32)
     for k in range(folds):
         held = fold == k
         fitted, checked = ~held & ~validation, ~held & validation
         layers, _ = train_head(photos.rows(fitted), photos.rows(checked), classes, settings)
         layers, _ = calibrate(layers, *photos.rows(checked))
-        probabilities[held] = predict(layers, features[held])
+        probabilities[held] = predict(layers, photos.x[held])
         if on_fold:
             on_fold(k + 1)
-    return estimate(probabilities, truth, folds)
+    return probabilities
 
 
 def choose_by_folds(features: np.ndarray, truth: np.ndarray, classes: int, settings: TrainingSettings,
