@@ -167,9 +167,9 @@ def test_label_smoothing_makes_the_head_less_sure_and_zero_changes_nothing():
     (x, y), (vx, vy) = xor_features(400, 0), xor_features(200, 1)
     plain, _ = head.train_head((x, y), (vx, vy), 2, Settings(800, 0.01, 50, hidden_units=32, dropout=0))
     zero, _ = head.train_head((x, y), (vx, vy), 2, Settings(800, 0.01, 50, hidden_units=32, dropout=0,
-                                                        label_smoothing=0.0))
+                                                                label_smoothing=0.0))
     smoothed, _ = head.train_head((x, y), (vx, vy), 2, Settings(800, 0.01, 50, hidden_units=32, dropout=0,
-                                                            label_smoothing=0.3))
+                                                                    label_smoothing=0.3))
     assert all(np.array_equal(a, b) for layer, other in zip(plain, zero) for a, b in zip(layer, other))
     sure = lambda layers: head.predict(layers, x).max(axis=1).mean()  # noqa: E731
     assert sure(smoothed) < sure(plain) - 0.05 and accuracy(smoothed, vx, vy) > 0.85
