@@ -167,17 +167,24 @@ def write_fixes(path, rows):
     return str(path)
 
 
-def run_together(commands, folder, timeout=600):
+def run_together(commands, folder, timeout=600, fork=False):
     """Start `commands` at once from the project root and wait for them all: [(exit code, its stderr)].
     Each one's stderr goes to a file in `folder`, not a pipe: runs sharing a scheduler wait on each
-    other's tasks, and a run that filled its pipe (64 KB) while the test waited on the other hung both."""
+    other's tasks, and a run that filled its pipe (64 KB) while the test waited on the other hung both.
+    With `fork`, each (`python -m luigi ...`) is forked from tests/forked.py's forkserver instead: for
+    tests of what runs do at once, not of how one starts."""
     import subprocess
+
+    from tests import forked
 
     root = Path(__file__).parents[1]
     files = [Path(folder) / f"run_{index}.log" for index in range(len(commands))]
     runs = []
     try:
         for args, path in zip(commands, files):
+            if fork:
+                runs.append(forked.start(args, root, stderr=path))
+                continue
             with open(path, "w") as log:
                 runs.append(subprocess.Popen(args, cwd=root, stdout=subprocess.DEVNULL, stderr=log))
         for run in runs:

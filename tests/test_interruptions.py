@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import forked
 from tests.helpers import flags, linked_copy, run_together, summary_of
 
 # Real luigid, subprocesses, S3 or repeated runs: the slow part of the suite (-m "not slow" skips it).
@@ -43,14 +44,15 @@ def complete(data_dir):
 def test_runs_killed_at_every_stage_then_rerun_end_equal_to_an_undisturbed_run(completed, tmp_path):
     """Each stage is killed once, the moment its first folder appears (a `-luigi-tmp-` one as it
     starts writing, or, for a stage quicker than a look, the artifact itself, before what follows),
-    then the run is started again; the last run ends."""
+    then the run is started again; the last run ends. Each run is forked from tests/forked.py's
+    forkserver: killing and resuming is what is tested, not starting a process (test_log's)."""
     params, _ = completed
     data_dir = tmp_path / "data"
     args = command({k: v for k, v in params.items() if k != "data_dir"}, data_dir)
     killed = []
     while True:
         before = entries(data_dir)
-        process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = forked.start(args, ROOT)  # TensorFlow imported once, not at each of the 15 starts
         while process.poll() is None:
             now = entries(data_dir)
             writing = {p.parent.name for p in now - before} - set(killed)
@@ -81,7 +83,8 @@ def test_two_runs_at_once_on_one_data_dir_both_succeed_and_agree(completed, tmp_
     data_dir = tmp_path / "data"
     modes = ("weights_rounded", "weights")
     for code, err in run_together([command({**{k: v for k, v in params.items() if k != "data_dir"},
-                                            "quantization_mode": mode}, data_dir) for mode in modes], tmp_path):
+                                            "quantization_mode": mode}, data_dir) for mode in modes], tmp_path,
+                                  fork=True):
         assert code == 0, err[-3000:]
     assert comparable(summary_of({**params, "data_dir": str(data_dir)}), data_dir) == \
         comparable(summary_of(params), params["data_dir"])

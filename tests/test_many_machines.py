@@ -57,7 +57,7 @@ def test_two_workers_on_a_bucket_split_the_shards_and_match_a_local_run(complete
     port, _ = luigid
     machines = [tmp_path / "a", tmp_path / "b"]
     runs = run_together([worker(params, bucket, machine / "cache", port, "--worker-keep-alive",
-                                "--worker-wait-interval", "0.2") for machine in machines], tmp_path)
+                                "--worker-wait-interval", "0.2") for machine in machines], tmp_path, fork=True)
     logs = []
     for code, err in runs:
         # 10, 25: another worker ran some of its tasks; 20: luigi's summary files MobileModel,

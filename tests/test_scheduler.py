@@ -35,7 +35,7 @@ def test_two_runs_sharing_luigid_never_run_a_task_twice_and_it_shows_every_task_
     modes = ("weights_rounded", "weights")
     logs = []
     for code, err in run_together([central({**params, "quantization_mode": mode}, data_dir, port, *keep_alive)
-                                   for mode in modes], tmp_path):
+                                   for mode in modes], tmp_path, fork=True):
         # luigi.cfg's retcodes for "the other worker ran some of my tasks": 10 (already
         # running) or 25 (not run: the scheduler did not grant it to me). What matters is
         # that every task ran once, and each run's own summary exists.
