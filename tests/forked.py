@@ -1,6 +1,7 @@
-"""`luigi` commands run in processes forked from one that has imported what a run imports, for the
-tests that start runs only to kill them or race them: each start then costs a fork, not TensorFlow's
-import (2.6-3.5 s of CPU here; 15 starts in the test that kills every stage).
+"""`python -m luigi` commands (and tests/racing.py's) run in processes forked from one that has imported
+what a run imports, for the tests that start runs to kill them, race them or read what they made: each
+start then costs a fork, not TensorFlow's import (2.6-3.5 s of CPU here; 15 starts in the test that kills
+every stage).
 
 multiprocessing's forkserver is that process. It starts fresh (a pytest worker, whose TensorFlow has
 run, is not safe to fork), imports tests/forked_warm.py once and forks a run at each request; it never
@@ -11,12 +12,13 @@ does that itself, as a fresh `luigi` process would. What a fresh process does be
 
 import multiprocessing
 import os
+import runpy
 import subprocess
 import sys
 
 from poets.core import quiet
 
-PREFIX = [sys.executable, "-m", "luigi"]
+MODULES = ("luigi", "tests.racing")
 
 
 def warm():
@@ -30,9 +32,9 @@ def warm():
     import workflows  # noqa: F401
 
 
-def _run(args, cwd, stderr, environment):
-    """In the forked process: `luigi ARGS` from `cwd` in `environment` as the console script runs it,
-    its stderr to the file `stderr`, its stdout thrown away."""
+def _run(module, args, cwd, stderr, environment):
+    """In the forked process: `python -m MODULE ARGS` from `cwd` in `environment`, its stderr to the file
+    `stderr`, its stdout thrown away."""
     import luigi.cmdline
     import luigi.configuration
 
@@ -51,9 +53,11 @@ def _run(args, cwd, stderr, environment):
     # luigi's lock tells commands apart by their process's command line (/proc/PID/cmdline), and every
     # forked run has the forkserver's: without --no-lock, two different commands at once would look like
     # one running twice. test_the_same_command_twice_at_once_runs_once starts real processes.
-    args = [*args, "--no-lock"]
-    sys.argv = ["luigi", *args]
-    luigi.cmdline.luigi_run(args)
+    sys.argv = [module, *args, "--no-lock"]
+    if module == "luigi":  # luigi/__main__.py's luigi_run() takes the argv of its import: the forkserver's
+        luigi.cmdline.luigi_run(sys.argv[1:])
+    else:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 
 class Run:
@@ -84,12 +88,13 @@ class Run:
 
 
 def start(command, cwd, stderr=os.devnull) -> Run:
-    """`command` (`python -m luigi ARGS`, as tests/test_interruptions.py's `command` makes it) run from
-    `cwd` in a process forked from the forkserver, in this process's environment as it is now (as a
-    Popen would be), its stderr to the file `stderr`."""
-    assert command[:3] == PREFIX, command[:3]
+    """`command` (`python -m MODULE ARGS`, MODULE one of MODULES) run from `cwd` in a process forked from
+    the forkserver, in this process's environment as it is now (as a Popen would be), its stderr to the
+    file `stderr`."""
+    assert command[:2] == [sys.executable, "-m"] and command[2] in MODULES, command[:3]
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["tests.forked_warm"])
-    process = context.Process(target=_run, args=(list(command[3:]), str(cwd), str(stderr), dict(os.environ)))
+    process = context.Process(target=_run, args=(command[2], list(command[3:]), str(cwd), str(stderr),
+                                                 dict(os.environ)))
     process.start()
     return Run(process, command)

@@ -154,8 +154,8 @@ def test_a_worker_killed_mid_upload_leaves_nothing_that_looks_complete(completed
                              cwd=ROOT, capture_output=True, text=True)
     assert "dataset/" not in listing.stdout, listing.stdout
 
-    rerun = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    [(code, err)] = run_together([args], tmp_path, fork=True)
+    assert code == 0, err[-3000:]
     assert comparable(remote_summary(bucket), cache) == comparable(summary_of(params), params["data_dir"])
 
 
@@ -166,7 +166,8 @@ def test_cached_copies_and_partial_downloads_are_checked_file_by_file(completed,
 
     params, _ = completed
     up_to_retrain = [arg if arg != "MobileModel" else "Retrain" for arg in worker(params, bucket, tmp_path / "cache")]
-    subprocess.run(up_to_retrain, cwd=ROOT, check=True, capture_output=True)
+    [(code, err)] = run_together([up_to_retrain], tmp_path, fork=True)
+    assert code == 0, err[-3000:]
     # A damaged cached copy is downloaded again.
     store = S3Store(bucket, tmp_path / "cache")
     [artifact_id] = store.ids("retrain")
@@ -221,7 +222,8 @@ def test_two_machines_with_their_own_schedulers_make_the_same_artifacts_at_once_
         {k: v for k, v in params.items() if k != "data_dir"}, bucket)]
     args[1:3] = ["-m", "tests.racing", str(meeting)]
     logs = []
-    for code, err in run_together([args + ["--cache-dir", str(machine / "cache")] for machine in machines], tmp_path):
+    for code, err in run_together([args + ["--cache-dir", str(machine / "cache")] for machine in machines], tmp_path,
+                                  fork=True):
         assert code == 0, err[-3000:]
         logs.append(err)
     reader = S3Store(bucket, tmp_path / "reader")
